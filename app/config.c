@@ -1,0 +1,518 @@
+/*
+ * The configuration: a table of keys with their type, default and bounds.
+ * Sources, later ones winning: defaults, the file (key = value, # comments),
+ * FCGI_AUTH_<KEY> environment variables.  A secret key may instead be given
+ * as <key>_file, naming a file that holds it.  Nothing here has a default
+ * secret: validation refuses to start without jwt_secret.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "extern.h"
+
+#define CONFIG_SECRET_FILE_MAX	65536
+#define CONFIG_ENV_PREFIX	"FCGI_AUTH_"
+
+enum ctype {
+	CT_STR,
+	CT_SECRET,	/* a string that is masked and may come from a file */
+	CT_LONG,
+	CT_BOOL
+};
+
+struct ckey {
+	const char	*name;
+	enum ctype	 type;
+	size_t		 off;
+	const char	*def;
+	long		 min;
+	long		 max;
+};
+
+#define S(n, d)		{ #n, CT_STR, offsetof(struct config, n), d, 0, 0 }
+#define X(n)		{ #n, CT_SECRET, offsetof(struct config, n), NULL, 0, 0 }
+#define L(n, d, lo, hi)	{ #n, CT_LONG, offsetof(struct config, n), #d, lo, hi }
+#define B(n, d)		{ #n, CT_BOOL, offsetof(struct config, n), d, 0, 1 }
+
+static const struct ckey ckeys[] = {
+	S(listen, ""),
+	L(listen_mode, 0660, 0, 0777),
+	L(workers, 64, 1, 4096),
+	L(backlog, 1024, 1, 65535),
+	S(prefix, "/auth"),
+	L(max_body, 16384, 64, 16777216),
+	S(trusted_proxies, ""),
+	S(real_ip_header, ""),
+	S(log_level, "info"),
+	S(sql_dir, PKGDATADIR "/sql"),
+	X(database_url),
+	L(db_pool, 8, 1, 256),
+	S(redis_host, "127.0.0.1"),
+	L(redis_port, 6379, 1, 65535),
+	X(redis_password),
+	L(redis_db, 0, 0, 1024),
+	L(redis_pool, 16, 1, 1024),
+	L(backend_timeout_ms, 1000, 50, 60000),
+	S(jwt_alg, "HS256"),
+	X(jwt_secret),
+	S(jwt_issuer, "fcgi-auth"),
+	S(jwt_audience, "fcgi-auth"),
+	L(jwt_leeway, 30, 0, 3600),
+	S(jwt_private_key_file, ""),
+	S(jwt_kid, ""),
+	S(jwt_public_keys, ""),
+	L(jwks_max_age, 300, 0, 86400),
+	L(access_ttl, 900, 1, 86400),
+	L(refresh_ttl, 604800, 1, 31536000),
+	L(refresh_reuse_grace, 10, 0, 3600),
+	L(password_opslimit, 2, 1, 64),
+	L(password_memlimit, 19922944, 8192, 4294967295L),
+	L(hash_threads, 0, 0, 256),
+	L(max_sessions_per_user, 20, 1, 10000),
+	B(ratelimit, "on"),
+	L(ratelimit_window, 900, 1, 86400),
+	L(login_fail_per_email, 10, 1, 1000000),
+	L(login_fail_per_ip, 100, 1, 1000000),
+	L(register_per_ip, 20, 1, 1000000),
+	S(verify_headers, "default"),
+	S(events_prefix, ""),
+	S(events_enabled, "all"),
+	S(events_stream, ""),
+	L(events_stream_maxlen, 10000, 1, 100000000),
+	L(outbox_retention, 86400, 0, 31536000),
+};
+#define CKEYS_MAX	(sizeof(ckeys) / sizeof(ckeys[0]))
+
+static const char *const verify_presets[VERIFY_PRESET__MAX] = {
+	"default", "authelia", "oauth2-proxy"
+};
+
+static char **
+ck_str(struct config *c, const struct ckey *k)
+{
+	return (char **)(void *)((char *)c + k->off);
+}
+
+static long *
+ck_long(struct config *c, const struct ckey *k)
+{
+	return (long *)(void *)((char *)c + k->off);
+}
+
+static int *
+ck_bool(struct config *c, const struct ckey *k)
+{
+	return (int *)(void *)((char *)c + k->off);
+}
+
+static const struct ckey *
+ck_find(const char *name, size_t len, int *isfile)
+{
+	size_t	 i, n;
+
+	*isfile = 0;
+	for (i = 0; i < CKEYS_MAX; i++) {
+		n = strlen(ckeys[i].name);
+		if (len == n && strncmp(name, ckeys[i].name, n) == 0)
+			return &ckeys[i];
+		if (ckeys[i].type == CT_SECRET && len == n + 5 &&
+		    strncmp(name, ckeys[i].name, n) == 0 &&
+		    strncmp(name + n, "_file", 5) == 0) {
+			*isfile = 1;
+			return &ckeys[i];
+		}
+	}
+	return NULL;
+}
+
+static int
+parse_long(const char *v, long min, long max, long *out)
+{
+	char		*end;
+	long long	 n;
+
+	errno = 0;
+	if (*v == '\0' || isspace((unsigned char)*v))
+		return -1;
+	n = strtoll(v, &end, 0);
+	if (errno != 0 || *end != '\0' || n < min || n > max)
+		return -1;
+	*out = (long)n;
+	return 0;
+}
+
+static int
+parse_bool(const char *v, int *out)
+{
+	static const char *const yes[] = { "on", "yes", "true", "1" };
+	static const char *const no[] = { "off", "no", "false", "0" };
+	size_t	 i;
+
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (strcasecmp(v, yes[i]) == 0) {
+			*out = 1;
+			return 0;
+		}
+		if (strcasecmp(v, no[i]) == 0) {
+			*out = 0;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Read a secret file whole, dropping one trailing newline. */
+static int
+read_secret_file(const char *path, char **out, size_t *outlen)
+{
+	FILE	*f;
+	char	*buf = NULL;
+	size_t	 n;
+	int	 rc = -1;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	buf = xmalloc(CONFIG_SECRET_FILE_MAX + 1);
+	n = fread(buf, 1, CONFIG_SECRET_FILE_MAX + 1, f);
+	if (ferror(f) || n > CONFIG_SECRET_FILE_MAX)
+		goto out;
+	if (n > 0 && buf[n - 1] == '\n')
+		n--;
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+	buf[n] = '\0';
+	*out = buf;
+	*outlen = n;
+	buf = NULL;
+	rc = 0;
+out:
+	if (buf != NULL) {
+		sodium_memzero(buf, CONFIG_SECRET_FILE_MAX + 1);
+		free(buf);
+	}
+	fclose(f);
+	return rc;
+}
+
+static void
+set_secret(struct config *c, const struct ckey *k, char *v, size_t len)
+{
+	char	**p = ck_str(c, k);
+
+	if (*p != NULL) {
+		sodium_memzero(*p, strlen(*p));
+		free(*p);
+	}
+	*p = v;
+	if (p == &c->jwt_secret)
+		c->jwt_secret_len = len;
+}
+
+/* Set one key from text; errstr says which key is wrong, never its value. */
+static int
+config_set(struct config *c, const char *name, size_t namelen,
+    const char *v, const char *where, char **errstr)
+{
+	const struct ckey	*k;
+	char			*sec;
+	size_t			 seclen;
+	int			 isfile;
+
+	if ((k = ck_find(name, namelen, &isfile)) == NULL) {
+		xasprintf(errstr, "%s: unknown key '%.*s'", where,
+		    (int)(namelen > 64 ? 64 : namelen), name);
+		return -1;
+	}
+	switch (k->type) {
+	case CT_SECRET:
+		if (isfile) {
+			if (read_secret_file(v, &sec, &seclen) == -1) {
+				xasprintf(errstr, "%s: %s_file: cannot read "
+				    "the file", where, k->name);
+				return -1;
+			}
+			set_secret(c, k, sec, seclen);
+		} else
+			set_secret(c, k, xstrdup(v), strlen(v));
+		return 0;
+	case CT_STR:
+		free(*ck_str(c, k));
+		*ck_str(c, k) = xstrdup(v);
+		return 0;
+	case CT_LONG:
+		if (parse_long(v, k->min, k->max, ck_long(c, k)) == -1) {
+			xasprintf(errstr, "%s: %s: expected a number from "
+			    "%ld to %ld", where, k->name, k->min, k->max);
+			return -1;
+		}
+		return 0;
+	case CT_BOOL:
+		if (parse_bool(v, ck_bool(c, k)) == -1) {
+			xasprintf(errstr, "%s: %s: expected on or off",
+			    where, k->name);
+			return -1;
+		}
+		return 0;
+	}
+	return -1;
+}
+
+void
+config_defaults(struct config *c)
+{
+	size_t	 i;
+	char	*err = NULL;
+
+	memset(c, 0, sizeof(*c));
+	for (i = 0; i < CKEYS_MAX; i++) {
+		if (ckeys[i].def == NULL)
+			continue;
+		if (config_set(c, ckeys[i].name, strlen(ckeys[i].name),
+		    ckeys[i].def, "default", &err) == -1)
+			abort();	/* a bad default is a programming error */
+	}
+}
+
+static const char *
+trim(char *s, char **end)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	*end = s + strlen(s);
+	while (*end > s && isspace((unsigned char)(*end)[-1]))
+		(*end)--;
+	**end = '\0';
+	return s;
+}
+
+int
+config_parse(struct config *c, const char *buf, size_t len, char **errstr)
+{
+	char		 line[CONFIG_LINE_MAX], where[32], *end, *eq, *k;
+	const char	*p = buf, *nl, *v;
+	size_t		 n, lineno = 0;
+
+	while (p < buf + len) {
+		lineno++;
+		nl = memchr(p, '\n', (size_t)(buf + len - p));
+		n = (size_t)((nl != NULL ? nl : buf + len) - p);
+		snprintf(where, sizeof(where), "line %zu", lineno);
+		if (n >= sizeof(line) || memchr(p, '\0', n) != NULL) {
+			xasprintf(errstr, "%s: line too long or binary", where);
+			return -1;
+		}
+		memcpy(line, p, n);
+		line[n] = '\0';
+		p += n + (nl != NULL);
+		k = (char *)trim(line, &end);
+		if (*k == '\0' || *k == '#')
+			continue;
+		if ((eq = strchr(k, '=')) == NULL) {
+			xasprintf(errstr, "%s: expected key = value", where);
+			return -1;
+		}
+		*eq = '\0';
+		trim(k, &end);
+		v = trim(eq + 1, &end);
+		if (*k == '\0') {
+			xasprintf(errstr, "%s: expected key = value", where);
+			return -1;
+		}
+		/* a value may be quoted to keep leading/trailing blanks */
+		if (end - v >= 2 && *v == '"' && end[-1] == '"') {
+			end[-1] = '\0';
+			v++;
+		}
+		if (config_set(c, k, strlen(k), v, where, errstr) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+int
+config_env(struct config *c, char *const *env, char **errstr)
+{
+	char		 name[64], where[96];
+	const char	*e, *eq;
+	size_t		 plen = strlen(CONFIG_ENV_PREFIX), n, i;
+
+	for (; env != NULL && *env != NULL; env++) {
+		e = *env;
+		if (strncmp(e, CONFIG_ENV_PREFIX, plen) != 0 ||
+		    (eq = strchr(e, '=')) == NULL)
+			continue;
+		n = (size_t)(eq - e) - plen;
+		if (n == 0 || n >= sizeof(name))
+			continue;
+		for (i = 0; i < n; i++)
+			name[i] = (char)tolower((unsigned char)e[plen + i]);
+		name[n] = '\0';
+		snprintf(where, sizeof(where), "%.*s", (int)(eq - e), e);
+		if (config_set(c, name, n, eq + 1, where, errstr) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+int
+config_validate(struct config *c, char **errstr)
+{
+	enum log_level	 l;
+	int		 i;
+
+	if (c->jwt_secret == NULL || c->jwt_secret_len == 0) {
+		xasprintf(errstr, "jwt_secret: missing (set jwt_secret, "
+		    "jwt_secret_file or FCGI_AUTH_JWT_SECRET; there is no "
+		    "default)");
+		return -1;
+	}
+	if (c->jwt_secret_len < CONFIG_SECRET_MIN) {
+		xasprintf(errstr, "jwt_secret: shorter than %d bytes",
+		    CONFIG_SECRET_MIN);
+		return -1;
+	}
+	if (strcmp(c->jwt_alg, "HS256") != 0 &&
+	    strcmp(c->jwt_alg, "RS256") != 0 &&
+	    strcmp(c->jwt_alg, "ES256") != 0) {
+		xasprintf(errstr, "jwt_alg: expected HS256, RS256 or ES256");
+		return -1;
+	}
+	if (strcmp(c->jwt_alg, "HS256") != 0 &&
+	    (c->jwt_private_key_file[0] == '\0' || c->jwt_kid[0] == '\0')) {
+		xasprintf(errstr, "jwt_private_key_file: %s needs a private "
+		    "key file and jwt_kid", c->jwt_alg);
+		return -1;
+	}
+	if (c->prefix[0] != '/' || strchr(c->prefix, '?') != NULL) {
+		xasprintf(errstr, "prefix: must start with '/'");
+		return -1;
+	}
+	if (log_level_parse(c->log_level, &l) == -1) {
+		xasprintf(errstr, "log_level: expected error, warn, info or "
+		    "debug");
+		return -1;
+	}
+	for (i = 0; i < VERIFY_PRESET__MAX; i++)
+		if (strcmp(c->verify_headers, verify_presets[i]) == 0)
+			break;
+	if (i == VERIFY_PRESET__MAX) {
+		xasprintf(errstr, "verify_headers: expected default, "
+		    "authelia or oauth2-proxy");
+		return -1;
+	}
+	c->verify_preset = (enum verify_preset)i;
+	if (c->database_url == NULL)
+		c->database_url = xstrdup("");
+	if (c->redis_password == NULL)
+		c->redis_password = xstrdup("");
+	return 0;
+}
+
+int
+config_load(struct config *c, const char *path, char **errstr)
+{
+	extern char	**environ;
+	const char	 *file = path != NULL ? path : CONFIG_DEFAULT_PATH;
+	char		 *buf = NULL, *err = NULL;
+	FILE		 *f;
+	long		  n;
+	int		  rc = -1;
+
+	config_defaults(c);
+	if ((f = fopen(file, "r")) == NULL) {
+		if (path != NULL || errno != ENOENT) {
+			xasprintf(errstr, "%s: %s", file, strerror(errno));
+			return -1;
+		}
+	} else {
+		if (fseek(f, 0, SEEK_END) == -1 || (n = ftell(f)) < 0 ||
+		    n > CONFIG_SECRET_FILE_MAX * 16 || fseek(f, 0, SEEK_SET)) {
+			xasprintf(errstr, "%s: cannot read", file);
+			fclose(f);
+			return -1;
+		}
+		buf = xmalloc((size_t)n + 1);
+		if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+			xasprintf(errstr, "%s: cannot read", file);
+			fclose(f);
+			goto out;
+		}
+		fclose(f);
+		if (config_parse(c, buf, (size_t)n, &err) == -1) {
+			xasprintf(errstr, "%s: %s", file, err);
+			goto out;
+		}
+	}
+	if (config_env(c, environ, errstr) == -1 ||
+	    config_validate(c, errstr) == -1)
+		goto out;
+	rc = 0;
+out:
+	free(err);
+	free(buf);
+	return rc;
+}
+
+void
+config_print(const struct config *c, FILE *f)
+{
+	size_t		 i;
+	const struct ckey *k;
+	const char	*s;
+
+	for (i = 0; i < CKEYS_MAX; i++) {
+		k = &ckeys[i];
+		switch (k->type) {
+		case CT_SECRET:
+			s = *ck_str((struct config *)c, k);
+			fprintf(f, "%s = %s\n", k->name,
+			    s == NULL || *s == '\0' ? "" : "********");
+			break;
+		case CT_STR:
+			fprintf(f, "%s = %s\n", k->name,
+			    *ck_str((struct config *)c, k));
+			break;
+		case CT_LONG:
+			if (strcmp(k->name, "listen_mode") == 0)
+				fprintf(f, "%s = 0%lo\n", k->name,
+				    *ck_long((struct config *)c, k));
+			else
+				fprintf(f, "%s = %ld\n", k->name,
+				    *ck_long((struct config *)c, k));
+			break;
+		case CT_BOOL:
+			fprintf(f, "%s = %s\n", k->name,
+			    *ck_bool((struct config *)c, k) ? "on" : "off");
+			break;
+		}
+	}
+}
+
+void
+config_free(struct config *c)
+{
+	size_t	 i;
+	char	**p;
+
+	for (i = 0; i < CKEYS_MAX; i++) {
+		if (ckeys[i].type != CT_STR && ckeys[i].type != CT_SECRET)
+			continue;
+		p = ck_str(c, &ckeys[i]);
+		if (*p != NULL && ckeys[i].type == CT_SECRET)
+			sodium_memzero(*p, strlen(*p));
+		free(*p);
+		*p = NULL;
+	}
+}

@@ -1,0 +1,1337 @@
+/*
+ * db.c: the PostgreSQL backend.  A small pool of libpq connections made on
+ * first borrow, prepared statements made lazily per connection, and every
+ * wait (pool, connect, query) bounded by one deadline of backend_timeout_ms
+ * so a stopped or unreachable server turns into DB_ERROR (503) in about a
+ * second, never a hang.  A connection that failed or timed out is dropped
+ * and re-made by the next borrow, so the service recovers by itself.
+ *
+ * Writes commit the change, its audit row and its outbox row in one
+ * statement (data-modifying CTEs), so one round trip and one implicit
+ * transaction.  SQL text and server messages are logged here and never
+ * leave this file.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+
+#include "extern.h"
+
+#define SQLSTATE_UNIQUE		"23505"
+#define STR_(x)			#x
+#define STR(x)			STR_(x)
+
+static const char *const audit_names[AUDIT__MAX] = {
+	"register",
+	"login.success",
+	"login.failure",
+	"refresh",
+	"refresh.reuse_detected",
+	"logout",
+	"logout_all",
+	"password.change",
+	"session.revoke",
+	"role.change",
+};
+
+static const char *const event_names[EVENT__MAX] = {
+	"user.registered",
+	"user.logged_in",
+	"user.logged_out",
+	"user.password_changed",
+	"session.revoked",
+	"token.reuse_detected",
+};
+
+const char *
+audit_event_name(enum audit_event e)
+{
+	if ((int)e < 0 || e >= AUDIT__MAX)
+		return "unknown";
+	return audit_names[e];
+}
+
+const char *
+event_kind_name(enum event_kind k)
+{
+	if ((int)k < 0 || k >= EVENT__MAX)
+		return "none";
+	return event_names[k];
+}
+
+/*
+ * The statements.  Every write that takes an audit row uses the same eleven
+ * parameters, AUDIT_PARAMS, at some offset: event, user id, email, session
+ * id, ip, user agent, success, detail, outbox event id, outbox event name,
+ * outbox payload.  A NULL event skips the audit row, a NULL outbox event
+ * skips the outbox row; the NOTIFY fires only with an outbox row.
+ */
+#define USER_COLS \
+	"id::text, email, password_hash, first_name, last_name, " \
+	"array_to_string(roles, ','), " \
+	"(extract(epoch FROM created_at) * 1000)::bigint, disabled"
+#define USER_NCOLS	8
+#define AUDIT_NPARAMS	11
+
+#define AUDIT_INSERT \
+	"INSERT INTO auth.audit_log (event, user_id, email, session_id, ip, " \
+	"user_agent, success, detail) "
+#define OUTBOX_INSERT \
+	"INSERT INTO auth.outbox (event_id, event, payload) "
+#define NOTIFY_OUTBOX \
+	"(SELECT count(pg_notify('" DB_NOTIFY_CHANNEL "', '')) FROM o)"
+
+enum stmt {
+	ST_PING,
+	ST_USER_CREATE,
+	ST_USER_BY_EMAIL,
+	ST_USER_BY_ID,
+	ST_USER_SET_PASSWORD,
+	ST_USER_SET_ROLES,
+	ST_USER_IMPORT,
+	ST_AUDIT,
+	ST_OUTBOX_CLAIM,
+	ST_OUTBOX_DONE,
+	ST_OUTBOX_RETRY,
+	ST_OUTBOX_PRUNE,
+	ST_OUTBOX_PENDING,
+	ST__MAX
+};
+
+static const struct {
+	const char	*name;
+	int		 nparams;
+	const char	*sql;
+} stmts[ST__MAX] = {
+	[ST_PING] = { "fa_ping", 0, "SELECT 1" },
+	[ST_USER_CREATE] = { "fa_user_create", 6 + AUDIT_NPARAMS,
+	    "WITH u AS ("
+	    " INSERT INTO auth.users (id, email, password_hash, first_name,"
+	    " last_name, created_at, updated_at)"
+	    " VALUES ($1::uuid, $2, $3, $4, $5,"
+	    " 'epoch'::timestamptz + $6::bigint * interval '1 millisecond',"
+	    " 'epoch'::timestamptz + $6::bigint * interval '1 millisecond')"
+	    " RETURNING " USER_COLS "),"
+	    " a AS (" AUDIT_INSERT
+	    " SELECT $7, $8::uuid, $9, $10::uuid, $11, $12, $13::boolean,"
+	    " coalesce($14::jsonb, '{}') FROM u WHERE $7::text IS NOT NULL),"
+	    " o AS (" OUTBOX_INSERT
+	    " SELECT $15::uuid, $16, $17::jsonb FROM u"
+	    " WHERE $16::text IS NOT NULL RETURNING 1)"
+	    " SELECT u.*, " NOTIFY_OUTBOX " FROM u" },
+	[ST_USER_BY_EMAIL] = { "fa_user_by_email", 1,
+	    "SELECT " USER_COLS " FROM auth.users WHERE lower(email) = lower($1)" },
+	[ST_USER_BY_ID] = { "fa_user_by_id", 1,
+	    "SELECT " USER_COLS " FROM auth.users WHERE id = $1::uuid" },
+	[ST_USER_SET_PASSWORD] = { "fa_user_set_password", 2 + AUDIT_NPARAMS,
+	    "WITH u AS ("
+	    " UPDATE auth.users SET password_hash = $2, updated_at = now()"
+	    " WHERE id = $1::uuid RETURNING id),"
+	    " a AS (" AUDIT_INSERT
+	    " SELECT $3, $4::uuid, $5, $6::uuid, $7, $8, $9::boolean,"
+	    " coalesce($10::jsonb, '{}') FROM u WHERE $3::text IS NOT NULL),"
+	    " o AS (" OUTBOX_INSERT
+	    " SELECT $11::uuid, $12, $13::jsonb FROM u"
+	    " WHERE $12::text IS NOT NULL RETURNING 1)"
+	    " SELECT u.id::text, " NOTIFY_OUTBOX " FROM u" },
+	[ST_USER_SET_ROLES] = { "fa_user_set_roles", 2 + AUDIT_NPARAMS,
+	    "WITH u AS ("
+	    " UPDATE auth.users SET roles = string_to_array($2, ','),"
+	    " updated_at = now() WHERE id = $1::uuid RETURNING " USER_COLS "),"
+	    " a AS (" AUDIT_INSERT
+	    " SELECT $3, $4::uuid, $5, $6::uuid, $7, $8, $9::boolean,"
+	    " coalesce($10::jsonb, '{}') FROM u WHERE $3::text IS NOT NULL),"
+	    " o AS (" OUTBOX_INSERT
+	    " SELECT $11::uuid, $12, $13::jsonb FROM u"
+	    " WHERE $12::text IS NOT NULL RETURNING 1)"
+	    " SELECT u.*, " NOTIFY_OUTBOX " FROM u" },
+	[ST_USER_IMPORT] = { "fa_user_import", 5,
+	    "INSERT INTO auth.users (email, password_hash, first_name,"
+	    " last_name, roles) VALUES (lower($1), $2, $3, $4,"
+	    " coalesce(string_to_array($5, ','), '{user}'))" },
+	[ST_AUDIT] = { "fa_audit", AUDIT_NPARAMS,
+	    "WITH a AS (" AUDIT_INSERT
+	    " VALUES ($1, $2::uuid, $3, $4::uuid, $5, $6, $7::boolean,"
+	    " coalesce($8::jsonb, '{}'))),"
+	    " o AS (" OUTBOX_INSERT
+	    " SELECT $9::uuid, $10, $11::jsonb WHERE $10::text IS NOT NULL"
+	    " RETURNING 1)"
+	    " SELECT " NOTIFY_OUTBOX },
+	[ST_OUTBOX_CLAIM] = { "fa_outbox_claim", 1,
+	    "SELECT id, event, payload::text, attempts FROM auth.outbox"
+	    " WHERE published_at IS NULL ORDER BY id"
+	    " LIMIT $1::bigint FOR UPDATE SKIP LOCKED" },
+	[ST_OUTBOX_DONE] = { "fa_outbox_done", 1,
+	    "UPDATE auth.outbox SET published_at = now(),"
+	    " attempts = attempts + 1"
+	    " WHERE id = $1::bigint AND published_at IS NULL" },
+	[ST_OUTBOX_RETRY] = { "fa_outbox_retry", 1,
+	    "UPDATE auth.outbox SET attempts = attempts + 1"
+	    " WHERE id = $1::bigint AND published_at IS NULL" },
+	[ST_OUTBOX_PRUNE] = { "fa_outbox_prune", 1,
+	    "DELETE FROM auth.outbox WHERE id IN (SELECT id FROM auth.outbox"
+	    " WHERE published_at < now() - make_interval(secs => $1::bigint)"
+	    " LIMIT " STR(DB_OUTBOX_PRUNE_MAX) ")" },
+	[ST_OUTBOX_PENDING] = { "fa_outbox_pending", 0,
+	    "SELECT count(*) FROM auth.outbox WHERE published_at IS NULL" },
+};
+
+/* One pooled connection; prepared has a bit per enum stmt. */
+struct db_conn {
+	PGconn		*pg;
+	int		 busy;
+	unsigned	 prepared;
+};
+
+struct db_batch {
+	struct db_conn	*dc;
+	int		 failed;
+};
+
+static struct {
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;
+	struct db_conn	*slot;
+	size_t		 n;
+	long		 timeout_ms;
+	char		*conninfo;
+	char		 options[128];
+	char		 connect_timeout[24];
+	int		 down;		/* logged as down; under mu */
+} pool = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static long long
+mono_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* libpq messages end in a newline and may span lines: make them one. */
+static const char *
+one_line(char *buf, size_t sz, const char *msg)
+{
+	size_t	 i;
+
+	snprintf(buf, sz, "%s", msg != NULL ? msg : "");
+	for (i = 0; buf[i] != '\0'; i++)
+		if (buf[i] == '\n' || buf[i] == '\r' || buf[i] == '\t')
+			buf[i] = ' ';
+	while (i > 0 && buf[i - 1] == ' ')
+		buf[--i] = '\0';
+	return buf;
+}
+
+/* Log a connection-level failure once per outage, at debug after that. */
+static void
+db_note_down(const char *what, const char *msg)
+{
+	char	 line[DB_LOG_LINE];
+	int	 was;
+
+	pthread_mutex_lock(&pool.mu);
+	was = pool.down;
+	pool.down = 1;
+	pthread_mutex_unlock(&pool.mu);
+	one_line(line, sizeof(line), msg);
+	if (!was)
+		log_error(NULL, "postgresql: %s: %s", what, line);
+	else
+		log_debug(NULL, "postgresql: %s: %s", what, line);
+}
+
+static void
+db_note_up(void)
+{
+	int	 was;
+
+	pthread_mutex_lock(&pool.mu);
+	was = pool.down;
+	pool.down = 0;
+	pthread_mutex_unlock(&pool.mu);
+	if (was)
+		log_info(NULL, "postgresql: connected again");
+}
+
+/* Wait until fd has events or the deadline passes: 0 ready, -1 not. */
+static int
+wait_fd(int fd, short events, long long deadline)
+{
+	struct pollfd	 p;
+	long long	 left;
+	int		 r;
+
+	if (fd < 0)
+		return -1;
+	for (;;) {
+		left = deadline - mono_ms();
+		if (left <= 0)
+			return -1;
+		p.fd = fd;
+		p.events = events;
+		p.revents = 0;
+		r = poll(&p, 1, (int)left);
+		if (r > 0)
+			return 0;
+		if (r == 0)
+			return -1;
+		if (errno != EINTR)
+			return -1;
+	}
+}
+
+int
+db_init(const struct config *c)
+{
+	long	 secs;
+
+	pthread_condattr_t	 ca;
+
+	if (pool.slot != NULL)
+		return 0;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&pool.cv, &ca);
+	pthread_condattr_destroy(&ca);
+	pool.n = c->db_pool > 0 ? (size_t)c->db_pool : 1;
+	pool.slot = xcalloc(pool.n, sizeof(*pool.slot));
+	pool.timeout_ms = c->backend_timeout_ms > 0 ? c->backend_timeout_ms : 1;
+	pool.conninfo = xstrdup(c->database_url ? c->database_url : "");
+	/* libpq counts whole seconds; our own deadline is the real bound */
+	secs = (pool.timeout_ms + 999) / 1000;
+	snprintf(pool.connect_timeout, sizeof(pool.connect_timeout), "%ld",
+	    secs < 1 ? 1 : secs);
+	snprintf(pool.options, sizeof(pool.options),
+	    "-c statement_timeout=%ld -c lock_timeout=%d"
+	    " -c idle_in_transaction_session_timeout=%d",
+	    pool.timeout_ms, DB_LOCK_TIMEOUT_MS, DB_IDLE_TXN_TIMEOUT_MS);
+	return 0;
+}
+
+void
+db_shutdown(void)
+{
+	size_t	 i;
+
+	if (pool.slot == NULL)
+		return;
+	for (i = 0; i < pool.n; i++)
+		if (pool.slot[i].pg != NULL)
+			PQfinish(pool.slot[i].pg);
+	free(pool.slot);
+	pool.slot = NULL;
+	pool.n = 0;
+	free(pool.conninfo);
+	pool.conninfo = NULL;
+	pthread_cond_destroy(&pool.cv);
+}
+
+/*
+ * Connect within the deadline with PQconnectPoll.  The keywords before
+ * dbname may be overridden by the configured conninfo; options (the
+ * timeouts) come after it and win.
+ */
+static PGconn *
+db_connect(long long deadline)
+{
+	char		 ka_idle[16], ka_intvl[16], ka_count[16];
+	const char	*keys[] = { "connect_timeout", "keepalives",
+	    "keepalives_idle", "keepalives_interval", "keepalives_count",
+	    "application_name", "dbname", "options", NULL };
+	const char	*vals[9];
+	PGconn		*pg;
+	PostgresPollingStatusType st;
+	short		 ev;
+
+	snprintf(ka_idle, sizeof(ka_idle), "%d", DB_KEEPALIVE_IDLE);
+	snprintf(ka_intvl, sizeof(ka_intvl), "%d", DB_KEEPALIVE_INTERVAL);
+	snprintf(ka_count, sizeof(ka_count), "%d", DB_KEEPALIVE_COUNT);
+	vals[0] = pool.connect_timeout;
+	vals[1] = "1";
+	vals[2] = ka_idle;
+	vals[3] = ka_intvl;
+	vals[4] = ka_count;
+	vals[5] = "fcgi-auth";
+	vals[6] = pool.conninfo;
+	vals[7] = pool.options;
+	vals[8] = NULL;
+
+	pg = PQconnectStartParams(keys, vals, 1);
+	if (pg == NULL) {
+		db_note_down("connect", "out of memory");
+		return NULL;
+	}
+	if (PQstatus(pg) == CONNECTION_BAD) {
+		db_note_down("connect", PQerrorMessage(pg));
+		goto fail;
+	}
+	st = PGRES_POLLING_WRITING;
+	for (;;) {
+		if (st == PGRES_POLLING_OK)
+			break;
+		if (st == PGRES_POLLING_FAILED) {
+			db_note_down("connect", PQerrorMessage(pg));
+			goto fail;
+		}
+		ev = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+		if (wait_fd(PQsocket(pg), ev, deadline) == -1) {
+			db_note_down("connect", "timed out");
+			goto fail;
+		}
+		st = PQconnectPoll(pg);
+	}
+	if (PQsetnonblocking(pg, 1) != 0) {
+		db_note_down("connect", PQerrorMessage(pg));
+		goto fail;
+	}
+	db_note_up();
+	return pg;
+fail:
+	PQfinish(pg);
+	return NULL;
+}
+
+static void
+conn_drop(struct db_conn *dc)
+{
+	if (dc->pg != NULL)
+		PQfinish(dc->pg);
+	dc->pg = NULL;
+	dc->prepared = 0;
+}
+
+/*
+ * An idle connection has nothing to read: if its socket is readable or
+ * hung up, the server closed it (restart, idle kill) and it is useless.
+ */
+static int
+conn_stale(struct db_conn *dc)
+{
+	struct pollfd	 p;
+
+	if (PQstatus(dc->pg) != CONNECTION_OK)
+		return 1;
+	p.fd = PQsocket(dc->pg);
+	p.events = POLLIN;
+	p.revents = 0;
+	if (p.fd < 0)
+		return 1;
+	return poll(&p, 1, 0) != 0;
+}
+
+/* Borrow a connection, connecting it if need be, before the deadline. */
+static struct db_conn *
+pool_get(long long deadline)
+{
+	struct db_conn	*dc = NULL, *c;
+	struct timespec	 ts;
+	long long	 left;
+	size_t		 i;
+
+	if (pool.slot == NULL)
+		return NULL;
+	pthread_mutex_lock(&pool.mu);
+	for (;;) {
+		for (i = 0; i < pool.n; i++) {
+			c = &pool.slot[i];
+			if (c->busy)
+				continue;
+			if (dc == NULL || (dc->pg == NULL && c->pg != NULL))
+				dc = c;
+			if (dc->pg != NULL)
+				break;
+		}
+		if (dc != NULL)
+			break;
+		left = deadline - mono_ms();
+		if (left <= 0) {
+			pthread_mutex_unlock(&pool.mu);
+			log_warn(NULL, "postgresql: no free connection in time");
+			return NULL;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += left / 1000;
+		ts.tv_nsec += (left % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&pool.cv, &pool.mu, &ts);
+	}
+	dc->busy = 1;
+	pthread_mutex_unlock(&pool.mu);
+
+	if (dc->pg != NULL && conn_stale(dc))
+		conn_drop(dc);
+	if (dc->pg == NULL && (dc->pg = db_connect(deadline)) == NULL) {
+		pthread_mutex_lock(&pool.mu);
+		dc->busy = 0;
+		pthread_cond_signal(&pool.cv);
+		pthread_mutex_unlock(&pool.mu);
+		return NULL;
+	}
+	return dc;
+}
+
+/* Return a connection; dropped unless healthy and outside a transaction. */
+static void
+pool_put(struct db_conn *dc, int keep_txn)
+{
+	if (dc->pg != NULL && (PQstatus(dc->pg) != CONNECTION_OK ||
+	    (!keep_txn && PQtransactionStatus(dc->pg) != PQTRANS_IDLE)))
+		conn_drop(dc);
+	pthread_mutex_lock(&pool.mu);
+	dc->busy = 0;
+	pthread_cond_signal(&pool.cv);
+	pthread_mutex_unlock(&pool.mu);
+}
+
+/*
+ * Flush what was sent and collect the results of one command before the
+ * deadline.  *res gets the first error result, else the last result.
+ * -1 on a connection-level failure or timeout (the caller drops it).
+ */
+static int
+pg_wait(PGconn *pg, long long deadline, PGresult **res)
+{
+	PGresult	*r, *keep = NULL;
+	int		 f;
+
+	*res = NULL;
+	while ((f = PQflush(pg)) == 1) {
+		if (wait_fd(PQsocket(pg), POLLOUT | POLLIN, deadline) == -1)
+			goto timeout;
+		if (!PQconsumeInput(pg))
+			goto broken;
+	}
+	if (f == -1)
+		goto broken;
+	for (;;) {
+		while (PQisBusy(pg)) {
+			if (wait_fd(PQsocket(pg), POLLIN, deadline) == -1)
+				goto timeout;
+			if (!PQconsumeInput(pg))
+				goto broken;
+		}
+		if ((r = PQgetResult(pg)) == NULL)
+			break;
+		if (keep != NULL && PQresultStatus(keep) == PGRES_FATAL_ERROR)
+			PQclear(r);
+		else {
+			PQclear(keep);
+			keep = r;
+		}
+	}
+	if (keep == NULL)
+		goto broken;
+	*res = keep;
+	return 0;
+timeout:
+	PQclear(keep);
+	db_note_down("query", "timed out");
+	return -1;
+broken:
+	PQclear(keep);
+	db_note_down("query", PQerrorMessage(pg));
+	return -1;
+}
+
+/*
+ * Run a statement: st a prepared one (made on this connection if need be),
+ * or st == ST__MAX with sql run as an unnamed statement.  On DB_OK *res
+ * holds the tuples or command result (caller clears).  A failed connection
+ * is dropped right here.
+ */
+static int
+pg_exec(struct db_conn *dc, long long deadline, enum stmt st, const char *sql,
+    int n, const char *const *v, PGresult **res)
+{
+	PGresult	*r = NULL;
+	const char	*state, *name = st < ST__MAX ? stmts[st].name : "query";
+	char		 line[DB_LOG_LINE];
+	ExecStatusType	 es;
+	int		 rc = DB_ERROR;
+
+	*res = NULL;
+	if (st < ST__MAX && !(dc->prepared & (1u << st))) {
+		if (!PQsendPrepare(dc->pg, stmts[st].name, stmts[st].sql,
+		    stmts[st].nparams, NULL)) {
+			db_note_down("prepare", PQerrorMessage(dc->pg));
+			goto broken;
+		}
+		if (pg_wait(dc->pg, deadline, &r) == -1)
+			goto broken;
+		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+			log_error(NULL, "postgresql: prepare %s: %s", name,
+			    one_line(line, sizeof(line),
+			    PQresultErrorMessage(r)));
+			goto out;
+		}
+		PQclear(r);
+		r = NULL;
+		dc->prepared |= 1u << st;
+	}
+	if (st < ST__MAX) {
+		if (!PQsendQueryPrepared(dc->pg, stmts[st].name, n, v,
+		    NULL, NULL, 0)) {
+			db_note_down("send", PQerrorMessage(dc->pg));
+			goto broken;
+		}
+	} else if (!PQsendQueryParams(dc->pg, sql, n, NULL, v, NULL, NULL, 0)) {
+		db_note_down("send", PQerrorMessage(dc->pg));
+		goto broken;
+	}
+	if (pg_wait(dc->pg, deadline, &r) == -1)
+		goto broken;
+	es = PQresultStatus(r);
+	if (es == PGRES_TUPLES_OK || es == PGRES_COMMAND_OK) {
+		*res = r;
+		r = NULL;
+		rc = DB_OK;
+		goto out;
+	}
+	state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+	if (state != NULL && strcmp(state, SQLSTATE_UNIQUE) == 0) {
+		rc = DB_CONFLICT;
+		goto out;
+	}
+	log_error(NULL, "postgresql: %s: %s %s", name, state ? state : "",
+	    one_line(line, sizeof(line), PQresultErrorMessage(r)));
+	goto out;
+broken:
+	conn_drop(dc);
+out:
+	PQclear(r);
+	return rc;
+}
+
+/* Borrow, run one statement, return the connection. */
+static int
+db_run(enum stmt st, const char *sql, int n, const char *const *v,
+    PGresult **res)
+{
+	struct db_conn	*dc;
+	long long	 deadline = mono_ms() + pool.timeout_ms;
+	int		 rc;
+
+	*res = NULL;
+	if ((dc = pool_get(deadline)) == NULL)
+		return DB_ERROR;
+	rc = pg_exec(dc, deadline, st, sql, n, v, res);
+	pool_put(dc, 0);
+	return rc;
+}
+
+static int
+is_uuid(const char *s)
+{
+	unsigned char	 raw[16];
+
+	if (s == NULL || strlen(s) != FA_UUID_LEN)
+		return 0;
+	return uuid_parse(raw, s, FA_UUID_LEN) == 0;
+}
+
+/*
+ * A copy of s that PostgreSQL will take as text: invalid UTF-8 bytes become
+ * '?', and at most max bytes are kept (cut at a character boundary).
+ */
+static char *
+clean_text(const char *s, size_t max)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	char			*out, *o;
+	size_t			 i, len, n, k;
+	unsigned int		 cp;
+
+	if (s == NULL)
+		return NULL;
+	len = strlen(s);
+	o = out = xmalloc(len + 1);
+	for (i = 0; i < len; i += n) {
+		n = 1;
+		cp = p[i];
+		if (cp >= 0x80) {
+			if (cp >= 0xc2 && cp <= 0xdf)
+				n = 2;
+			else if (cp >= 0xe0 && cp <= 0xef)
+				n = 3;
+			else if (cp >= 0xf0 && cp <= 0xf4)
+				n = 4;
+			else
+				n = 0;
+			if (n != 0 && i + n <= len) {
+				cp &= 0x3f >> (n - 1);
+				for (k = 1; k < n; k++) {
+					if ((p[i + k] & 0xc0) != 0x80)
+						break;
+					cp = cp << 6 | (p[i + k] & 0x3f);
+				}
+				if (k != n || (n == 3 && cp < 0x800) ||
+				    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+				    (cp >= 0xd800 && cp <= 0xdfff))
+					n = 0;
+			} else
+				n = 0;
+		}
+		if ((size_t)(o - out) + (n ? n : 1) > max)
+			break;
+		if (n == 0) {
+			*o++ = '?';
+			n = 1;
+		} else {
+			memcpy(o, s + i, n);
+			o += n;
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+/* The eleven audit parameters and the buffers they point into. */
+struct audit_params {
+	const char	*v[AUDIT_NPARAMS];
+	char		 evid[FA_UUID_LEN + 1];
+	char		*email, *ip, *ua;
+	char		*detail;	/* json_dumps: free() */
+	char		*payload;	/* json_dumps: free() */
+	int		 outbox;
+};
+
+static void
+audit_params_free(struct audit_params *ap)
+{
+	free(ap->email);
+	free(ap->ip);
+	free(ap->ua);
+	free(ap->detail);
+	free(ap->payload);
+	memset(ap, 0, sizeof(*ap));
+}
+
+/*
+ * Fill the audit parameters from a (NULL: no audit, no event).  uid, when
+ * given, overrides a->user_id.  extra is merged into the outbox data (used
+ * by register for the fields only the database call knows).
+ */
+static int
+audit_params(struct audit_params *ap, const struct audit *a, const char *uid,
+    json_t *extra)
+{
+	unsigned char	 raw[16];
+	char		 at[40];
+	json_t		*data = NULL, *msg = NULL;
+	int		 rc = -1;
+
+	memset(ap, 0, sizeof(*ap));
+	if (a == NULL)
+		return 0;
+	if ((int)a->event < 0 || a->event >= AUDIT__MAX) {
+		log_error(NULL, "db: audit event %d out of range", a->event);
+		return -1;
+	}
+	if (uid == NULL)
+		uid = a->user_id;
+	ap->email = clean_text(a->email, FA_EMAIL_MAX);
+	ap->ip = clean_text(a->ip, FA_IP_MAX);
+	ap->ua = clean_text(a->user_agent, FA_UA_MAX);
+	if (a->detail != NULL &&
+	    (ap->detail = json_dumps(a->detail, JSON_COMPACT)) == NULL)
+		goto out;
+	ap->v[0] = audit_event_name(a->event);
+	ap->v[1] = is_uuid(uid) ? uid : NULL;
+	ap->v[2] = ap->email;
+	ap->v[3] = is_uuid(a->session_id) ? a->session_id : NULL;
+	ap->v[4] = ap->ip;
+	ap->v[5] = ap->ua;
+	ap->v[6] = a->success ? "t" : "f";
+	ap->v[7] = ap->detail;
+	if (a->outbox_event != EVENT_NONE) {
+		if ((int)a->outbox_event < 0 || a->outbox_event >= EVENT__MAX) {
+			log_error(NULL, "db: outbox event %d out of range",
+			    a->outbox_event);
+			goto out;
+		}
+		if (a->outbox_data != NULL && !json_is_object(a->outbox_data)) {
+			log_error(NULL, "db: outbox data is not an object");
+			goto out;
+		}
+		data = a->outbox_data != NULL ?
+		    json_deep_copy(a->outbox_data) : json_object();
+		if (data == NULL)
+			goto out;
+		if (extra != NULL && json_object_update(data, extra) == -1)
+			goto out;
+		/* every event but user.registered (createdAt) carries "at" */
+		if (a->outbox_event != EVENT_USER_REGISTERED &&
+		    json_object_get(data, "at") == NULL) {
+			rfc3339(at, now_ms());
+			if (json_object_set_new(data, "at", json_string(at)) == -1)
+				goto out;
+		}
+		uuid_random(raw);
+		uuid_format(ap->evid, raw);
+		json_object_del(data, "id");
+		if (json_object_set_new(data, "eventId",
+		    json_string(ap->evid)) == -1)
+			goto out;
+		msg = json_object();
+		if (json_object_set_new(msg, "pattern",
+		    json_string(event_kind_name(a->outbox_event))) == -1 ||
+		    json_object_set(msg, "data", data) == -1)
+			goto out;
+		if ((ap->payload = json_dumps(msg, JSON_COMPACT)) == NULL)
+			goto out;
+		ap->v[8] = ap->evid;
+		ap->v[9] = event_kind_name(a->outbox_event);
+		ap->v[10] = ap->payload;
+		ap->outbox = 1;
+	}
+	rc = 0;
+out:
+	json_decref(data);
+	json_decref(msg);
+	if (rc == -1) {
+		log_error(NULL, "db: cannot build the audit/outbox row");
+		audit_params_free(ap);
+	}
+	return rc;
+}
+
+static int
+copy_str(char *dst, size_t dstsz, const char *src)
+{
+	size_t	 len = strlen(src);
+
+	if (len >= dstsz)
+		return -1;
+	memcpy(dst, src, len + 1);
+	return 0;
+}
+
+/* Fill out from row r of a USER_COLS result. */
+static int
+user_from_row(PGresult *res, int r, struct user *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (PQnfields(res) < USER_NCOLS ||
+	    copy_str(out->id, sizeof(out->id), PQgetvalue(res, r, 0)) == -1 ||
+	    copy_str(out->email, sizeof(out->email),
+	    PQgetvalue(res, r, 1)) == -1 ||
+	    copy_str(out->roles, sizeof(out->roles),
+	    PQgetvalue(res, r, 5)) == -1) {
+		log_error(NULL, "db: user row does not fit");
+		return -1;
+	}
+	out->password_hash = xstrdup(PQgetvalue(res, r, 2));
+	if (!PQgetisnull(res, r, 3))
+		out->first_name = xstrdup(PQgetvalue(res, r, 3));
+	if (!PQgetisnull(res, r, 4))
+		out->last_name = xstrdup(PQgetvalue(res, r, 4));
+	rfc3339(out->created_at, strtoll(PQgetvalue(res, r, 6), NULL, 10));
+	out->disabled = PQgetvalue(res, r, 7)[0] == 't';
+	return 0;
+}
+
+void
+user_free(struct user *u)
+{
+	if (u == NULL)
+		return;
+	free(u->password_hash);
+	free(u->first_name);
+	free(u->last_name);
+	u->password_hash = u->first_name = u->last_name = NULL;
+}
+
+json_t *
+user_json(const struct user *u)
+{
+	json_t		*o, *roles;
+	const char	*p, *comma;
+
+	roles = json_array();
+	for (p = u->roles; *p != '\0'; p = *comma ? comma + 1 : comma) {
+		comma = strchr(p, ',');
+		if (comma == NULL)
+			comma = p + strlen(p);
+		if (comma > p)
+			json_array_append_new(roles,
+			    json_stringn(p, (size_t)(comma - p)));
+	}
+	o = json_object();
+	json_object_set_new(o, "id", json_string(u->id));
+	json_object_set_new(o, "email", json_string(u->email));
+	json_object_set_new(o, "firstName",
+	    u->first_name ? json_string(u->first_name) : json_null());
+	json_object_set_new(o, "lastName",
+	    u->last_name ? json_string(u->last_name) : json_null());
+	json_object_set_new(o, "roles", roles);
+	json_object_set_new(o, "createdAt", json_string(u->created_at));
+	return o;
+}
+
+int
+db_ping(void)
+{
+	PGresult	*res;
+	int		 rc;
+
+	rc = db_run(ST_PING, NULL, 0, NULL, &res);
+	PQclear(res);
+	return rc == DB_OK ? 0 : -1;
+}
+
+/*
+ * Insert a user, its audit row and its outbox row in one statement.  The
+ * id and created_at are made here so the event can carry them: the audit
+ * row's user id and the outbox data's userId, email, firstName, lastName
+ * and createdAt are filled in from the new row.
+ */
+int
+db_user_create(const char *email, const char *hash, const char *first,
+    const char *last, const struct audit *a, struct user *out)
+{
+	struct audit_params	 ap;
+	PGresult		*res = NULL;
+	unsigned char		 raw[16];
+	char			 id[FA_UUID_LEN + 1], ms[32], created[40];
+	const char		*v[6 + AUDIT_NPARAMS];
+	json_t			*extra = NULL;
+	long long		 now;
+	int			 rc = DB_ERROR;
+
+	memset(out, 0, sizeof(*out));
+	memset(&ap, 0, sizeof(ap));
+	uuid_random(raw);
+	uuid_format(id, raw);
+	now = now_ms();
+	snprintf(ms, sizeof(ms), "%lld", now);
+	rfc3339(created, now);
+	extra = json_pack("{s:s, s:s, s:s?, s:s?, s:s}", "userId", id,
+	    "email", email, "firstName", first, "lastName", last,
+	    "createdAt", created);
+	if (extra == NULL || audit_params(&ap, a, id, extra) == -1)
+		goto out;
+	v[0] = id;
+	v[1] = email;
+	v[2] = hash;
+	v[3] = first;
+	v[4] = last;
+	v[5] = ms;
+	memcpy(v + 6, ap.v, sizeof(ap.v));
+	rc = db_run(ST_USER_CREATE, NULL, 6 + AUDIT_NPARAMS, v, &res);
+	if (rc != DB_OK)
+		goto out;
+	if (PQntuples(res) != 1 || user_from_row(res, 0, out) == -1) {
+		rc = DB_ERROR;
+		goto out;
+	}
+	if (ap.outbox)
+		event_kick();
+out:
+	json_decref(extra);
+	audit_params_free(&ap);
+	PQclear(res);
+	return rc;
+}
+
+static int
+user_by(enum stmt st, const char *key, struct user *out)
+{
+	PGresult	*res = NULL;
+	int		 rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = db_run(st, NULL, 1, &key, &res);
+	if (rc != DB_OK)
+		goto out;
+	if (PQntuples(res) == 0)
+		rc = DB_NOTFOUND;
+	else if (user_from_row(res, 0, out) == -1)
+		rc = DB_ERROR;
+out:
+	PQclear(res);
+	return rc;
+}
+
+int
+db_user_by_email(const char *email, struct user *out)
+{
+	if (email == NULL || *email == '\0') {
+		memset(out, 0, sizeof(*out));
+		return DB_NOTFOUND;
+	}
+	return user_by(ST_USER_BY_EMAIL, email, out);
+}
+
+int
+db_user_by_id(const char *id, struct user *out)
+{
+	if (!is_uuid(id)) {
+		memset(out, 0, sizeof(*out));
+		return DB_NOTFOUND;
+	}
+	return user_by(ST_USER_BY_ID, id, out);
+}
+
+int
+db_user_set_password(const char *id, const char *hash, const struct audit *a)
+{
+	struct audit_params	 ap;
+	PGresult		*res = NULL;
+	const char		*v[2 + AUDIT_NPARAMS];
+	int			 rc = DB_ERROR;
+
+	if (!is_uuid(id))
+		return DB_NOTFOUND;
+	if (audit_params(&ap, a, NULL, NULL) == -1)
+		return DB_ERROR;
+	v[0] = id;
+	v[1] = hash;
+	memcpy(v + 2, ap.v, sizeof(ap.v));
+	rc = db_run(ST_USER_SET_PASSWORD, NULL, 2 + AUDIT_NPARAMS, v, &res);
+	if (rc != DB_OK)
+		goto out;
+	if (PQntuples(res) == 0)
+		rc = DB_NOTFOUND;
+	else if (ap.outbox)
+		event_kick();
+out:
+	audit_params_free(&ap);
+	PQclear(res);
+	return rc;
+}
+
+int
+db_user_set_roles(const char *id, const char *roles_csv, const struct audit *a,
+    struct user *out)
+{
+	struct audit_params	 ap;
+	PGresult		*res = NULL;
+	const char		*v[2 + AUDIT_NPARAMS];
+	int			 rc = DB_ERROR;
+
+	memset(out, 0, sizeof(*out));
+	if (!is_uuid(id))
+		return DB_NOTFOUND;
+	if (audit_params(&ap, a, NULL, NULL) == -1)
+		return DB_ERROR;
+	v[0] = id;
+	v[1] = roles_csv != NULL ? roles_csv : "";
+	memcpy(v + 2, ap.v, sizeof(ap.v));
+	rc = db_run(ST_USER_SET_ROLES, NULL, 2 + AUDIT_NPARAMS, v, &res);
+	if (rc != DB_OK)
+		goto out;
+	if (PQntuples(res) == 0)
+		rc = DB_NOTFOUND;
+	else if (user_from_row(res, 0, out) == -1)
+		rc = DB_ERROR;
+	else if (ap.outbox)
+		event_kick();
+out:
+	audit_params_free(&ap);
+	PQclear(res);
+	return rc;
+}
+
+int
+db_audit(const struct audit *a)
+{
+	struct audit_params	 ap;
+	PGresult		*res = NULL;
+	int			 rc;
+
+	if (a == NULL)
+		return DB_OK;
+	if (audit_params(&ap, a, NULL, NULL) == -1)
+		return DB_ERROR;
+	rc = db_run(ST_AUDIT, NULL, AUDIT_NPARAMS, ap.v, &res);
+	if (rc == DB_OK && ap.outbox)
+		event_kick();
+	audit_params_free(&ap);
+	PQclear(res);
+	return rc;
+}
+
+static json_t *
+json_text_or_null(PGresult *res, int r, int c)
+{
+	if (PQgetisnull(res, r, c))
+		return json_null();
+	return json_string(PQgetvalue(res, r, c));
+}
+
+/*
+ * Newest first; the WHERE clause only names the filters given, so each
+ * shape gets a plan that uses its index.  A malformed user id matches
+ * nothing.
+ */
+int
+db_audit_list(const struct audit_query *q, json_t **entries)
+{
+	PGresult	*res = NULL;
+	const char	*v[4];
+	char		 sql[768], before[32], limit[32];
+	char		 occurred[40];
+	json_t		*arr = NULL, *o, *detail;
+	size_t		 len;
+	int		 n = 0, r, rc;
+
+	*entries = NULL;
+	if (q->user_id != NULL && !is_uuid(q->user_id)) {
+		*entries = json_array();
+		return DB_OK;
+	}
+	len = (size_t)snprintf(sql, sizeof(sql), "SELECT id,"
+	    " (extract(epoch FROM occurred_at) * 1000)::bigint, event,"
+	    " user_id::text, email, session_id::text, ip, user_agent,"
+	    " success, detail::text FROM auth.audit_log WHERE true");
+	if (q->user_id != NULL) {
+		v[n++] = q->user_id;
+		len += (size_t)snprintf(sql + len, sizeof(sql) - len,
+		    " AND user_id = $%d::uuid", n);
+	}
+	if (q->event != NULL) {
+		v[n++] = q->event;
+		len += (size_t)snprintf(sql + len, sizeof(sql) - len,
+		    " AND event = $%d", n);
+	}
+	if (q->before > 0) {
+		snprintf(before, sizeof(before), "%lld", q->before);
+		v[n++] = before;
+		len += (size_t)snprintf(sql + len, sizeof(sql) - len,
+		    " AND id < $%d::bigint", n);
+	}
+	snprintf(limit, sizeof(limit), "%ld", q->limit <= 0 ?
+	    FA_AUDIT_LIMIT_DEF : q->limit > FA_AUDIT_LIMIT_MAX ?
+	    FA_AUDIT_LIMIT_MAX : q->limit);
+	v[n++] = limit;
+	snprintf(sql + len, sizeof(sql) - len,
+	    " ORDER BY id DESC LIMIT $%d::bigint", n);
+
+	rc = db_run(ST__MAX, sql, n, v, &res);
+	if (rc != DB_OK)
+		goto out;
+	arr = json_array();
+	for (r = 0; r < PQntuples(res); r++) {
+		rfc3339(occurred, strtoll(PQgetvalue(res, r, 1), NULL, 10));
+		detail = json_loads(PQgetvalue(res, r, 9), JSON_DECODE_ANY,
+		    NULL);
+		o = json_object();
+		json_object_set_new(o, "id",
+		    json_integer(strtoll(PQgetvalue(res, r, 0), NULL, 10)));
+		json_object_set_new(o, "occurredAt", json_string(occurred));
+		json_object_set_new(o, "event", json_text_or_null(res, r, 2));
+		json_object_set_new(o, "userId", json_text_or_null(res, r, 3));
+		json_object_set_new(o, "email", json_text_or_null(res, r, 4));
+		json_object_set_new(o, "sessionId",
+		    json_text_or_null(res, r, 5));
+		json_object_set_new(o, "ip", json_text_or_null(res, r, 6));
+		json_object_set_new(o, "userAgent",
+		    json_text_or_null(res, r, 7));
+		json_object_set_new(o, "success",
+		    json_boolean(PQgetvalue(res, r, 8)[0] == 't'));
+		json_object_set_new(o, "detail",
+		    detail != NULL ? detail : json_object());
+		json_array_append_new(arr, o);
+	}
+	*entries = arr;
+	arr = NULL;
+out:
+	json_decref(arr);
+	PQclear(res);
+	return rc;
+}
+
+int
+db_user_import(const char *email, const char *hash, const char *first,
+    const char *last, const char *roles_csv)
+{
+	PGresult	*res = NULL;
+	const char	*v[5];
+	int		 rc;
+
+	v[0] = email;
+	v[1] = hash;
+	v[2] = first;
+	v[3] = last;
+	v[4] = roles_csv;
+	rc = db_run(ST_USER_IMPORT, NULL, 5, v, &res);
+	PQclear(res);
+	return rc;
+}
+
+/* Outbox relay: one connection and one transaction per batch. */
+
+static int
+batch_exec(struct db_batch *b, enum stmt st, const char *sql, int n,
+    const char *const *v, PGresult **res)
+{
+	long long	 deadline = mono_ms() + pool.timeout_ms;
+	int		 rc;
+
+	*res = NULL;
+	if (b->failed || b->dc->pg == NULL)
+		return DB_ERROR;
+	rc = pg_exec(b->dc, deadline, st, sql, n, v, res);
+	if (rc != DB_OK)
+		b->failed = 1;
+	return rc;
+}
+
+int
+db_outbox_begin(long limit, struct db_batch **batch, json_t **rows)
+{
+	struct db_batch	*b;
+	PGresult	*res = NULL;
+	const char	*v[1];
+	char		 lim[32];
+	json_t		*arr = NULL, *o;
+	int		 r, rc = DB_ERROR;
+
+	*batch = NULL;
+	*rows = NULL;
+	b = xcalloc(1, sizeof(*b));
+	if ((b->dc = pool_get(mono_ms() + pool.timeout_ms)) == NULL) {
+		free(b);
+		return DB_ERROR;
+	}
+	if (batch_exec(b, ST__MAX, "BEGIN", 0, NULL, &res) != DB_OK)
+		goto out;
+	PQclear(res);
+	snprintf(lim, sizeof(lim), "%ld", limit <= 0 ? 1 :
+	    limit > DB_OUTBOX_BATCH_MAX ? DB_OUTBOX_BATCH_MAX : limit);
+	v[0] = lim;
+	if (batch_exec(b, ST_OUTBOX_CLAIM, NULL, 1, v, &res) != DB_OK)
+		goto out;
+	if (PQntuples(res) == 0) {
+		rc = DB_NOTFOUND;
+		goto out;
+	}
+	arr = json_array();
+	for (r = 0; r < PQntuples(res); r++) {
+		o = json_object();
+		json_object_set_new(o, "id",
+		    json_integer(strtoll(PQgetvalue(res, r, 0), NULL, 10)));
+		json_object_set_new(o, "event",
+		    json_string(PQgetvalue(res, r, 1)));
+		json_object_set_new(o, "message",
+		    json_string(PQgetvalue(res, r, 2)));
+		json_object_set_new(o, "attempts",
+		    json_integer(strtoll(PQgetvalue(res, r, 3), NULL, 10)));
+		json_array_append_new(arr, o);
+	}
+	*rows = arr;
+	*batch = b;
+	b = NULL;
+	rc = DB_OK;
+out:
+	PQclear(res);
+	if (b != NULL)
+		db_outbox_end(b, 0);
+	return rc;
+}
+
+static int
+batch_row(struct db_batch *b, enum stmt st, long long id)
+{
+	PGresult	*res = NULL;
+	const char	*v[1];
+	char		 num[32];
+	int		 rc;
+
+	snprintf(num, sizeof(num), "%lld", id);
+	v[0] = num;
+	rc = batch_exec(b, st, NULL, 1, v, &res);
+	PQclear(res);
+	return rc;
+}
+
+int
+db_outbox_done(struct db_batch *b, long long id)
+{
+	return batch_row(b, ST_OUTBOX_DONE, id);
+}
+
+int
+db_outbox_retry(struct db_batch *b, long long id)
+{
+	return batch_row(b, ST_OUTBOX_RETRY, id);
+}
+
+int
+db_outbox_end(struct db_batch *b, int commit)
+{
+	PGresult	*res = NULL;
+	int		 rolled, rc = DB_ERROR;
+
+	if (b == NULL)
+		return DB_OK;
+	if (b->dc->pg != NULL && PQstatus(b->dc->pg) == CONNECTION_OK &&
+	    PQtransactionStatus(b->dc->pg) != PQTRANS_IDLE) {
+		rolled = !commit || b->failed;
+		b->failed = 0;	/* a rollback after a failure is fine */
+		rc = batch_exec(b, ST__MAX, rolled ? "ROLLBACK" : "COMMIT",
+		    0, NULL, &res);
+		PQclear(res);
+		if (commit && rolled)
+			rc = DB_ERROR;	/* asked to commit, could not */
+	}
+	pool_put(b->dc, 0);
+	free(b);
+	return rc;
+}
+
+int
+db_outbox_mark(long long id)
+{
+	PGresult	*res = NULL;
+	const char	*v[1];
+	char		 num[32];
+	int		 rc;
+
+	snprintf(num, sizeof(num), "%lld", id);
+	v[0] = num;
+	rc = db_run(ST_OUTBOX_DONE, NULL, 1, v, &res);
+	PQclear(res);
+	return rc;
+}
+
+int
+db_outbox_prune(long retention)
+{
+	PGresult	*res = NULL;
+	const char	*v[1];
+	char		 num[32];
+	int		 rc;
+
+	snprintf(num, sizeof(num), "%ld", retention < 0 ? 0 : retention);
+	v[0] = num;
+	rc = db_run(ST_OUTBOX_PRUNE, NULL, 1, v, &res);
+	PQclear(res);
+	return rc;
+}
+
+int
+db_outbox_pending(long long *count)
+{
+	PGresult	*res = NULL;
+	int		 rc;
+
+	*count = 0;
+	rc = db_run(ST_OUTBOX_PENDING, NULL, 0, NULL, &res);
+	if (rc == DB_OK && PQntuples(res) == 1)
+		*count = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return rc;
+}

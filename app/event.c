@@ -1,0 +1,172 @@
+/*
+ * Events through the transactional outbox.  Writers put the outbox row in
+ * the same transaction as the change (db.c) and kick the relay; the relay
+ * thread publishes pending rows in order of creation, marks them published
+ * and commits.  It also wakes every EVENT_POLL_MS, so rows left by a
+ * crashed process, or by another process, go out too.  Rows are claimed
+ * FOR UPDATE SKIP LOCKED: two relays never publish the same row at once.
+ * Delivery is at least once; eventId lets subscribers drop duplicates.
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "extern.h"
+
+#define EVENT_POLL_MS		500
+#define EVENT_BATCH		100
+#define EVENT_PRUNE_MS		60000
+#define EVENT_CHANNEL_MAX	256
+
+static struct {
+	pthread_t	 thread;
+	pthread_mutex_t	 lock;
+	pthread_cond_t	 cond;
+	int		 kicked;
+	int		 stop;
+	int		 started;
+} ev = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.cond = PTHREAD_COND_INITIALIZER,
+};
+
+/* k when the configuration enables it, else EVENT_NONE. */
+enum event_kind
+event_enabled(enum event_kind k)
+{
+	const char	*p = cfg->events_enabled, *name = event_kind_name(k);
+	size_t		 n, len;
+
+	if (name == NULL)
+		return EVENT_NONE;
+	if (strcmp(p, "all") == 0)
+		return k;
+	n = strlen(name);
+	while (*p != '\0') {
+		p += strspn(p, ", ");
+		len = strcspn(p, ", ");
+		if (len == n && strncmp(p, name, n) == 0)
+			return k;
+		p += len;
+	}
+	return EVENT_NONE;
+}
+
+void
+event_kick(void)
+{
+	if (!ev.started)
+		return;
+	pthread_mutex_lock(&ev.lock);
+	ev.kicked = 1;
+	pthread_cond_signal(&ev.cond);
+	pthread_mutex_unlock(&ev.lock);
+}
+
+/*
+ * Publish one batch in order; stop at the first failure so no event
+ * overtakes an earlier one.  Returns the rows published, -1 on failure.
+ */
+static int
+event_relay_batch(void)
+{
+	struct db_batch	*b = NULL;
+	json_t		*rows = NULL, *row;
+	char		 channel[EVENT_CHANNEL_MAX];
+	const char	*name, *msg;
+	size_t		 i;
+	int		 done = 0, rc;
+
+	rc = db_outbox_begin(EVENT_BATCH, &b, &rows);
+	if (rc == DB_NOTFOUND)
+		return 0;
+	if (rc != DB_OK)
+		return -1;
+	json_array_foreach(rows, i, row) {
+		name = json_string_value(json_object_get(row, "event"));
+		msg = json_string_value(json_object_get(row, "message"));
+		if (name == NULL || msg == NULL)
+			continue;
+		snprintf(channel, sizeof(channel), "%s%s", cfg->events_prefix,
+		    name);
+		if (store_publish(channel, msg, cfg->events_stream,
+		    cfg->events_stream_maxlen) == -1) {
+			(void)db_outbox_retry(b, (long long)json_integer_value(
+			    json_object_get(row, "id")));
+			done = -1;
+			break;
+		}
+		if (db_outbox_done(b, (long long)json_integer_value(
+		    json_object_get(row, "id"))) != DB_OK) {
+			done = -1;
+			break;
+		}
+		done++;
+	}
+	if (db_outbox_end(b, 1) != DB_OK)
+		done = -1;
+	json_decref(rows);
+	return done;
+}
+
+static void *
+event_main(void *arg)
+{
+	struct timespec	 ts;
+	long long	 t, last_prune = 0;
+	int		 n;
+
+	(void)arg;
+	for (;;) {
+		do {
+			n = event_relay_batch();
+		} while (n == EVENT_BATCH);
+		if ((t = now_ms()) - last_prune > EVENT_PRUNE_MS) {
+			(void)db_outbox_prune(cfg->outbox_retention);
+			last_prune = t;
+		}
+		pthread_mutex_lock(&ev.lock);
+		t = now_ms() + EVENT_POLL_MS;
+		ts.tv_sec = (time_t)(t / 1000);
+		ts.tv_nsec = (long)(t % 1000) * 1000000L;
+		while (!ev.kicked && !ev.stop)
+			if (pthread_cond_timedwait(&ev.cond, &ev.lock,
+			    &ts) != 0)
+				break;
+		ev.kicked = 0;
+		if (ev.stop) {
+			pthread_mutex_unlock(&ev.lock);
+			break;
+		}
+		pthread_mutex_unlock(&ev.lock);
+	}
+	return NULL;
+}
+
+int
+event_init(const struct config *c)
+{
+	(void)c;
+	if (pthread_create(&ev.thread, NULL, event_main, NULL) != 0)
+		return -1;
+	ev.started = 1;
+	return 0;
+}
+
+void
+event_shutdown(void)
+{
+	if (!ev.started)
+		return;
+	pthread_mutex_lock(&ev.lock);
+	ev.stop = 1;
+	pthread_cond_signal(&ev.cond);
+	pthread_mutex_unlock(&ev.lock);
+	pthread_join(ev.thread, NULL);
+	/* one last pass: what the drain committed goes out now */
+	(void)event_relay_batch();
+	ev.started = 0;
+}

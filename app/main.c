@@ -1,0 +1,319 @@
+/*
+ * fcgi-auth: the command line.  Every subcommand loads the configuration
+ * the same way (--config FILE, else the default path if present, then
+ * FCGI_AUTH_* variables) and answers --help and --version.
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "extern.h"
+
+struct config	*cfg;
+
+static const char *const usage_top =
+"usage: fcgi-auth [--config FILE] COMMAND [ARGS]\n"
+"\n"
+"commands:\n"
+"  serve [--listen ADDR] [--workers N]   run the FastCGI server\n"
+"  migrate [status]                      apply or list sql/NNN_*.sql\n"
+"  check-config                          validate and print the config\n"
+"  user grant|revoke EMAIL ROLE          change a user's roles\n"
+"  user show EMAIL                       print a user as JSON\n"
+"  import-users FILE                     import users (JSON lines or CSV)\n"
+"  keygen rs256|es256 --kid ID [--dir D] write a signing key pair\n"
+"\n"
+"options:\n"
+"  -c, --config FILE   configuration file (default " CONFIG_DEFAULT_PATH ")\n"
+"  -h, --help          this help\n"
+"  -V, --version       print the version\n";
+
+static int
+want_help(int argc, char **argv, const char *text)
+{
+	int	 i;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0) {
+			fputs(text, stdout);
+			return 1;
+		}
+		if (strcmp(argv[i], "--version") == 0 ||
+		    strcmp(argv[i], "-V") == 0) {
+			printf("fcgi-auth %s\n", VERSION);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int
+load_config(const char *path)
+{
+	char		*err = NULL;
+	enum log_level	 l;
+
+	cfg = xcalloc(1, sizeof(*cfg));
+	if (config_load(cfg, path, &err) == -1) {
+		fprintf(stderr, "fcgi-auth: %s\n", err);
+		free(err);
+		config_free(cfg);
+		free(cfg);
+		cfg = NULL;
+		return -1;
+	}
+	if (log_level_parse(cfg->log_level, &l) == 0)
+		log_set_level(l);
+	return 0;
+}
+
+static void
+unload_config(void)
+{
+	if (cfg != NULL) {
+		config_free(cfg);
+		free(cfg);
+		cfg = NULL;
+	}
+}
+
+static int
+cmd_serve(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char	*listen = NULL;
+	char		*err = NULL, *end;
+	long		 n;
+	int		 ch, rc = 1;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "l:w:", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'l':
+			listen = optarg;
+			break;
+		case 'w':
+			n = strtol(optarg, &end, 10);
+			if (*end != '\0' || n < 1 || n > 4096) {
+				fprintf(stderr, "fcgi-auth: --workers: "
+				    "expected 1 to 4096\n");
+				return 2;
+			}
+			cfg->workers = n;
+			break;
+		default:
+			return 2;
+		}
+	}
+	if (cfg->database_url[0] == '\0') {
+		fprintf(stderr, "fcgi-auth: database_url: missing\n");
+		return 1;
+	}
+	if (token_init(cfg, &err) == -1) {
+		fprintf(stderr, "fcgi-auth: %s\n", err);
+		free(err);
+		return 1;
+	}
+	if (password_init(cfg) == -1) {
+		fprintf(stderr, "fcgi-auth: cannot start the hash pool\n");
+		goto out_token;
+	}
+	if (db_init(cfg) == -1 || store_init(cfg) == -1) {
+		fprintf(stderr, "fcgi-auth: cannot set up the backends\n");
+		goto out_password;
+	}
+	if (event_init(cfg) == -1) {
+		fprintf(stderr, "fcgi-auth: cannot start the event relay\n");
+		goto out_backends;
+	}
+	if (server_run(cfg, listen) == 0)
+		rc = 0;
+	event_shutdown();
+out_backends:
+	store_shutdown();
+	db_shutdown();
+out_password:
+	password_shutdown();
+out_token:
+	token_shutdown();
+	return rc;
+}
+
+static int
+cmd_migrate(int argc, char **argv)
+{
+	char	*err = NULL;
+	int	 status = 0;
+
+	if (argc > 2 || (argc == 2 && strcmp(argv[1], "status") != 0)) {
+		fprintf(stderr, "usage: fcgi-auth migrate [status]\n");
+		return 2;
+	}
+	status = argc == 2;
+	if (cfg->database_url[0] == '\0') {
+		fprintf(stderr, "fcgi-auth: database_url: missing\n");
+		return 1;
+	}
+	if (db_migrate(cfg->database_url, cfg->sql_dir, status, stdout,
+	    &err) == -1) {
+		fprintf(stderr, "fcgi-auth: migrate: %s\n", err);
+		free(err);
+		return 1;
+	}
+	return 0;
+}
+
+static int
+cmd_check_config(int argc, char **argv)
+{
+	char	*err = NULL;
+
+	(void)argc;
+	(void)argv;
+	if (token_init(cfg, &err) == -1) {
+		fprintf(stderr, "fcgi-auth: %s\n", err);
+		free(err);
+		return 1;
+	}
+	token_shutdown();
+	config_print(cfg, stdout);
+	return 0;
+}
+
+static int
+cmd_keygen(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "kid", required_argument, NULL, 'k' },
+		{ "dir", required_argument, NULL, 'd' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char	*kid = NULL, *dir = ".";
+	char		*err = NULL;
+	int		 ch;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "k:d:", opts, NULL)) != -1) {
+		if (ch == 'k')
+			kid = optarg;
+		else if (ch == 'd')
+			dir = optarg;
+		else
+			return 2;
+	}
+	if (optind + 1 != argc || kid == NULL) {
+		fprintf(stderr, "usage: fcgi-auth keygen rs256|es256 --kid ID "
+		    "[--dir DIR]\n");
+		return 2;
+	}
+	if (token_keygen(argv[optind], kid, dir, &err) == -1) {
+		fprintf(stderr, "fcgi-auth: keygen: %s\n", err);
+		free(err);
+		return 1;
+	}
+	return 0;
+}
+
+int	 cli_user(int, char **);
+int	 cli_import(int, char **);
+
+static const struct command {
+	const char	*name;
+	int		(*fn)(int, char **);
+	int		 needs_config;
+	const char	*help;
+} commands[] = {
+	{ "serve", cmd_serve, 1,
+	    "usage: fcgi-auth serve [--listen PATH|HOST:PORT] [--workers N]\n"
+	    "Without a listen address, the socket on fd 0 (spawn-fcgi, "
+	    "lighttpd bin-path)\nor systemd's LISTEN_FDS is used.\n" },
+	{ "migrate", cmd_migrate, 1,
+	    "usage: fcgi-auth migrate [status]\n"
+	    "Applies sql_dir/NNN_*.sql in order, each in a transaction, once;\n"
+	    "refuses a file whose checksum changed after it was applied.\n" },
+	{ "check-config", cmd_check_config, 1,
+	    "usage: fcgi-auth check-config\n"
+	    "Validates the configuration and prints the effective values, "
+	    "secrets masked.\n" },
+	{ "user", cli_user, 1,
+	    "usage: fcgi-auth user grant|revoke EMAIL ROLE\n"
+	    "       fcgi-auth user show EMAIL\n" },
+	{ "import-users", cli_import, 1,
+	    "usage: fcgi-auth import-users FILE|-\n"
+	    "Each line: a JSON object {\"email\", \"passwordHash\", "
+	    "\"firstName\"?, \"lastName\"?, \"roles\"?}\n"
+	    "or CSV email,password_hash[,first_name,last_name]. bcrypt "
+	    "($2a/$2b/$2y) and\nArgon2id hashes are accepted; bcrypt ones "
+	    "become Argon2id at the next login.\n" },
+	{ "keygen", cmd_keygen, 0,
+	    "usage: fcgi-auth keygen rs256|es256 --kid ID [--dir DIR]\n"
+	    "Writes DIR/ID.pem (private, 0600) and DIR/ID.pub.pem.\n" },
+};
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const struct command	*c = NULL;
+	const char		*path = NULL;
+	size_t			 i;
+	int			 ch, rc;
+
+	if (sodium_init() < 0) {
+		fprintf(stderr, "fcgi-auth: libsodium failed to start\n");
+		return 1;
+	}
+	/* stop at the command: its options are its own */
+	while ((ch = getopt_long(argc, argv, "+c:hV", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'h':
+			fputs(usage_top, stdout);
+			return 0;
+		case 'V':
+			printf("fcgi-auth %s\n", VERSION);
+			return 0;
+		default:
+			fputs(usage_top, stderr);
+			return 2;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc == 0) {
+		fputs(usage_top, stderr);
+		return 2;
+	}
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[0], commands[i].name) == 0)
+			c = &commands[i];
+	if (c == NULL) {
+		fprintf(stderr, "fcgi-auth: unknown command '%s'\n%s",
+		    argv[0], usage_top);
+		return 2;
+	}
+	if (want_help(argc, argv, c->help))
+		return 0;
+	if (c->needs_config && load_config(path) == -1)
+		return 1;
+	rc = c->fn(argc, argv);
+	unload_config();
+	return rc;
+}

@@ -1,0 +1,94 @@
+/*
+ * Refresh tokens and the token pair.  A refresh token is
+ * base64url(user id | session id | 32 random bytes): it carries the ids its
+ * Redis keys need, so no global index exists.  Redis keeps only its keyed
+ * hash, and the current one sealed under a server key for the grace answer.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include <sodium.h>
+
+#include "extern.h"
+
+void
+refresh_new(struct refresh *rt, const char *uid, const char *sid)
+{
+	unsigned char	 u[16], s[16];
+
+	uuid_parse(u, uid, strlen(uid));
+	uuid_parse(s, sid, strlen(sid));
+	memcpy(rt->raw, u, 16);
+	memcpy(rt->raw + 16, s, 16);
+	randombytes_buf(rt->raw + 32, FA_REFRESH_RANDOM);
+	refresh_finish(rt);
+}
+
+/* Fill text, ids and hash from rt->raw. */
+void
+refresh_finish(struct refresh *rt)
+{
+	b64url_encode(rt->text, sizeof(rt->text), rt->raw, sizeof(rt->raw));
+	uuid_format(rt->uid, rt->raw);
+	uuid_format(rt->sid, rt->raw + 16);
+	token_refresh_hash(rt->hash, rt->raw, sizeof(rt->raw));
+}
+
+int
+refresh_parse(struct refresh *rt, const char *text, size_t len)
+{
+	size_t	 n;
+
+	if (len != FA_REFRESH_LEN || b64url_decode(rt->raw, sizeof(rt->raw),
+	    &n, text, len) == -1 || n != sizeof(rt->raw))
+		return -1;
+	refresh_finish(rt);
+	return 0;
+}
+
+/* The sealed form of the token, kept for answers within the grace window. */
+int
+refresh_seal(const struct refresh *rt, char **out)
+{
+	return token_seal(out, rt->raw, sizeof(rt->raw));
+}
+
+int
+refresh_open(struct refresh *rt, const char *sealed)
+{
+	size_t	 n;
+
+	if (token_open(rt->raw, sizeof(rt->raw), &n, sealed) == -1 ||
+	    n != sizeof(rt->raw))
+		return -1;
+	refresh_finish(rt);
+	return 0;
+}
+
+/* Answer 200 with a new access token and the given refresh token. */
+void
+refresh_pair(struct request *r, const struct user *u, const char *sid,
+    const char *refresh_text, long long cutoff)
+{
+	struct claims	 c;
+	char		*access = NULL;
+
+	memset(&c, 0, sizeof(c));
+	snprintf(c.sub, sizeof(c.sub), "%s", u->id);
+	snprintf(c.sid, sizeof(c.sid), "%s", sid);
+	snprintf(c.email, sizeof(c.email), "%s", u->email);
+	snprintf(c.roles, sizeof(c.roles), "%s", u->roles);
+	if (token_issue(&c, cutoff, &access) == -1) {
+		log_error(r->id, "cannot sign an access token");
+		resp_error(r, ERR_INTERNAL, NULL);
+		return;
+	}
+	resp_json(r, 200, json_pack("{s:s, s:s, s:s, s:I, s:I}",
+	    "accessToken", access, "refreshToken", refresh_text,
+	    "tokenType", "Bearer", "expiresIn", (json_int_t)cfg->access_ttl,
+	    "refreshExpiresIn", (json_int_t)cfg->refresh_ttl));
+	resp_header(r, "Cache-Control", "no-store");
+	resp_header(r, "Pragma", "no-cache");
+	free(access);
+}

@@ -1,0 +1,156 @@
+/*
+ * What handlers see of a request: path parameters, the query, the bearer
+ * token and the JSON body.  Everything here parses memory; server.c fills
+ * struct request from the FastCGI parameters.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "extern.h"
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = tolower(c);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* Decode a form-encoded value; -1 when malformed or longer than outsz-1. */
+static int
+query_decode(char *out, size_t outsz, const char *in, size_t len)
+{
+	size_t	 i, n = 0;
+	int	 hi, lo;
+
+	for (i = 0; i < len; i++) {
+		if (n + 1 >= outsz)
+			return -1;
+		if (in[i] == '+')
+			out[n++] = ' ';
+		else if (in[i] == '%') {
+			if (len - i < 3)
+				return -1;
+			if ((hi = hexval((unsigned char)in[i + 1])) < 0 ||
+			    (lo = hexval((unsigned char)in[i + 2])) < 0)
+				return -1;
+			out[n++] = (char)(hi << 4 | lo);
+			i += 2;
+		} else
+			out[n++] = in[i];
+	}
+	out[n] = '\0';
+	if (memchr(out, '\0', n) != NULL)
+		return -1;
+	return 0;
+}
+
+int
+request_query(const struct request *r, const char *name, char *out,
+    size_t outsz)
+{
+	const char	*p, *amp, *eq;
+	size_t		 nlen = strlen(name), seglen;
+
+	if (r->query == NULL)
+		return -1;
+	for (p = r->query; *p != '\0'; p = *amp ? amp + 1 : amp) {
+		amp = p + strcspn(p, "&");
+		seglen = (size_t)(amp - p);
+		eq = memchr(p, '=', seglen);
+		if (eq == NULL || (size_t)(eq - p) != nlen ||
+		    strncmp(p, name, nlen) != 0)
+			continue;
+		return query_decode(out, outsz, eq + 1,
+		    (size_t)(amp - eq - 1));
+	}
+	return -1;
+}
+
+/* "Bearer <token68>": one space or more, scheme case-insensitive. */
+int
+request_bearer(const char *hdr, const char **tok, size_t *len)
+{
+	const char	*p;
+	size_t		 n;
+
+	if (hdr == NULL || strncasecmp(hdr, "Bearer ", 7) != 0)
+		return -1;
+	for (p = hdr + 7; *p == ' '; p++)
+		continue;
+	n = strcspn(p, " \t\r\n");
+	if (n == 0 || n > FA_TOKEN_MAX || p[n] != '\0')
+		return -1;
+	*tok = p;
+	*len = n;
+	return 0;
+}
+
+const char *
+request_param(const struct request *r, const char *name)
+{
+	(void)name;
+	return r->nparams > 0 ? r->params[0] : NULL;
+}
+
+/* application/json, optionally with parameters such as charset=utf-8. */
+static int
+is_json_type(const char *ct)
+{
+	size_t	 n;
+
+	if (ct == NULL)
+		return 0;
+	while (*ct == ' ')
+		ct++;
+	n = strlen("application/json");
+	if (strncasecmp(ct, "application/json", n) != 0)
+		return 0;
+	ct += n;
+	while (*ct == ' ')
+		ct++;
+	return *ct == '\0' || *ct == ';';
+}
+
+json_t *
+request_json(struct request *r)
+{
+	json_t	*j;
+
+	if (r->body_too_large) {
+		resp_error(r, ERR_TOO_LARGE, NULL);
+		return NULL;
+	}
+	if (!is_json_type(r->content_type)) {
+		resp_error(r, ERR_MEDIA_TYPE, NULL);
+		return NULL;
+	}
+	if ((j = json_parse_object(r->body, r->bodylen)) == NULL) {
+		resp_error(r, ERR_INVALID_JSON, NULL);
+		return NULL;
+	}
+	return j;
+}
+
+void
+request_free(struct request *r)
+{
+	size_t	 i;
+
+	free(r->path);
+	free(r->query);
+	free(r->body);
+	for (i = 0; i < r->nparams; i++)
+		free(r->params[i]);
+	for (i = 0; i < r->nheaders; i++)
+		free(r->headers[i].value);
+	free(r->out);
+	memset(r, 0, sizeof(*r));
+}

@@ -1,0 +1,149 @@
+/*
+ * Building the answer: status, headers and body are kept in struct request
+ * and written once by server.c, so a handler cannot answer twice by
+ * accident (a later resp_* replaces the earlier answer).
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "extern.h"
+
+static const struct {
+	int		 status;
+	const char	*code;
+	const char	*message;
+} errs[ERR__MAX] = {
+	[ERR_INVALID_JSON] = { 400, "invalid_json",
+	    "The body is not one well-formed JSON object." },
+	[ERR_VALIDATION] = { 400, "validation_failed",
+	    "Some fields are missing or invalid." },
+	[ERR_INVALID_CREDENTIALS] = { 401, "invalid_credentials",
+	    "Invalid email or password." },
+	[ERR_INVALID_TOKEN] = { 401, "invalid_token",
+	    "The token is missing, invalid, expired or revoked." },
+	[ERR_FORBIDDEN] = { 403, "forbidden",
+	    "You do not have the role this needs." },
+	[ERR_NOT_FOUND] = { 404, "not_found", "Not found." },
+	[ERR_METHOD] = { 405, "method_not_allowed",
+	    "This method is not allowed here." },
+	[ERR_EMAIL_TAKEN] = { 409, "email_taken",
+	    "An account with this email already exists." },
+	[ERR_TOO_LARGE] = { 413, "payload_too_large",
+	    "The request body is too large." },
+	[ERR_MEDIA_TYPE] = { 415, "unsupported_media_type",
+	    "The body must be application/json." },
+	[ERR_TOO_MANY] = { 429, "too_many_requests",
+	    "Too many requests; retry later." },
+	[ERR_UNAVAILABLE] = { 503, "unavailable",
+	    "The service is temporarily unavailable." },
+	[ERR_INTERNAL] = { 500, "internal_error", "Internal error." },
+};
+
+int
+err_status(enum err e)
+{
+	return errs[e].status;
+}
+
+const char *
+err_code(enum err e)
+{
+	return errs[e].code;
+}
+
+/* Header values never carry CR, LF or other control bytes. */
+void
+resp_header(struct request *r, const char *name, const char *v)
+{
+	size_t	 i, n;
+	char	*copy;
+
+	n = strlen(v);
+	copy = xmalloc(n + 1);
+	for (i = 0; i < n; i++)
+		copy[i] = ((unsigned char)v[i] < 0x20 || v[i] == 0x7f) ?
+		    ' ' : v[i];
+	copy[n] = '\0';
+	for (i = 0; i < r->nheaders; i++)
+		if (strcasecmp(r->headers[i].name, name) == 0) {
+			free(r->headers[i].value);
+			r->headers[i].value = copy;
+			return;
+		}
+	if (r->nheaders == FA_HEADERS_MAX) {
+		free(copy);
+		return;
+	}
+	r->headers[r->nheaders].name = name;
+	r->headers[r->nheaders++].value = copy;
+}
+
+static void
+resp_body(struct request *r, int status, char *body, size_t len)
+{
+	free(r->out);
+	r->status = status;
+	r->out = body;
+	r->outlen = len;
+}
+
+void
+resp_json(struct request *r, int status, json_t *j)
+{
+	char	*s;
+
+	s = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (s == NULL) {
+		resp_error(r, ERR_INTERNAL, NULL);
+		return;
+	}
+	resp_body(r, status, s, strlen(s));
+}
+
+void
+resp_empty(struct request *r, int status)
+{
+	resp_body(r, status, NULL, 0);
+}
+
+static void
+resp_error_json(struct request *r, enum err e, const char *message,
+    json_t *fields)
+{
+	json_t	*j;
+
+	j = json_pack("{s:s, s:s}", "error", errs[e].code, "message",
+	    message != NULL ? message : errs[e].message);
+	if (j == NULL)
+		abort();
+	if (fields != NULL)
+		json_object_set_new(j, "fields", fields);
+	resp_json(r, errs[e].status, j);
+	if (e == ERR_METHOD)
+		return;
+	if (e == ERR_INVALID_TOKEN)
+		resp_header(r, "WWW-Authenticate",
+		    "Bearer error=\"invalid_token\"");
+}
+
+void
+resp_error(struct request *r, enum err e, const char *message)
+{
+	resp_error_json(r, e, message, NULL);
+}
+
+void
+resp_error_fields(struct request *r, json_t *fields)
+{
+	resp_error_json(r, ERR_VALIDATION, NULL, fields);
+}
+
+void
+resp_unavailable(struct request *r)
+{
+	resp_error(r, ERR_UNAVAILABLE, NULL);
+	resp_header(r, "Retry-After", "1");
+}

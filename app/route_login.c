@@ -1,0 +1,198 @@
+/*
+ * POST /auth/login.  Unknown email and wrong password take the same path
+ * through the hash pool (a dummy hash) and give the same 401; the reason is
+ * kept in the audit row only.  Success creates a session in Redis, then
+ * writes the audit row and the user.logged_in outbox row in one transaction.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "extern.h"
+
+enum login_fail {
+	LOGIN_UNKNOWN_EMAIL,
+	LOGIN_BAD_PASSWORD,
+	LOGIN_DISABLED,
+	LOGIN_RATE_LIMITED,
+	LOGIN__MAX
+};
+
+static const char *const login_reasons[LOGIN__MAX] = {
+	"unknown_email", "bad_password", "disabled", "rate_limited"
+};
+
+static void
+login_audit_failure(struct request *r, const struct user *u,
+    const char *email, enum login_fail why)
+{
+	struct audit	 a;
+	json_t		*detail;
+
+	detail = json_pack("{s:s}", "reason", login_reasons[why]);
+	memset(&a, 0, sizeof(a));
+	a.event = AUDIT_LOGIN_FAILURE;
+	a.user_id = u != NULL && u->id[0] != '\0' ? u->id : NULL;
+	a.email = email;
+	a.ip = r->ip;
+	a.user_agent = r->user_agent;
+	a.detail = detail;
+	a.outbox_event = EVENT_NONE;
+	if (db_audit(&a) != DB_OK)
+		log_warn(r->id, "login failure not audited");
+	json_decref(detail);
+}
+
+/* Trim the user's oldest sessions past the limit: audit and event each. */
+static void
+login_trimmed(struct request *r, const struct user *u, char **sids,
+    size_t n)
+{
+	struct audit	 a;
+	json_t		*data, *detail;
+	size_t		 i;
+
+	for (i = 0; i < n; i++) {
+		detail = json_pack("{s:s}", "reason", "max_sessions");
+		data = json_pack("{s:s, s:s, s:s}", "userId", u->id,
+		    "sessionId", sids[i], "reason", "max_sessions");
+		memset(&a, 0, sizeof(a));
+		a.event = AUDIT_SESSION_REVOKE;
+		a.user_id = u->id;
+		a.email = u->email;
+		a.session_id = sids[i];
+		a.ip = r->ip;
+		a.success = 1;
+		a.detail = detail;
+		a.outbox_event = event_enabled(EVENT_SESSION_REVOKED);
+		a.outbox_data = data;
+		if (db_audit(&a) != DB_OK)
+			log_warn(r->id, "session trim not audited");
+		json_decref(detail);
+		json_decref(data);
+		free(sids[i]);
+	}
+	free(sids);
+}
+
+/* Create the session and answer with the pair; -1 when a backend failed. */
+static int
+login_session(struct request *r, const struct user *u)
+{
+	struct refresh	 rt;
+	struct audit	 a;
+	unsigned char	 sidb[16];
+	char		 sid[FA_UUID_LEN + 1], ua[FA_UA_MAX + 1], **trim = NULL;
+	size_t		 ntrim = 0;
+	long long	 cutoff = 0;
+	json_t		*data;
+	int		 rc;
+
+	uuid_random(sidb);
+	uuid_format(sid, sidb);
+	refresh_new(&rt, u->id, sid);
+	snprintf(ua, sizeof(ua), "%s", r->user_agent ? r->user_agent : "");
+	if (store_session_create(u->id, sid, rt.hash, r->ip, ua,
+	    cfg->refresh_ttl, cfg->max_sessions_per_user, &trim, &ntrim,
+	    &cutoff) == -1)
+		return -1;
+	data = json_pack("{s:s, s:s, s:s, s:s}", "userId", u->id,
+	    "sessionId", sid, "ip", r->ip, "userAgent", ua);
+	memset(&a, 0, sizeof(a));
+	a.event = AUDIT_LOGIN_SUCCESS;
+	a.user_id = u->id;
+	a.email = u->email;
+	a.session_id = sid;
+	a.ip = r->ip;
+	a.user_agent = r->user_agent;
+	a.success = 1;
+	a.outbox_event = event_enabled(EVENT_USER_LOGGED_IN);
+	a.outbox_data = data;
+	rc = db_audit(&a);
+	json_decref(data);
+	if (rc != DB_OK) {
+		/* not recorded, so not granted */
+		(void)store_session_revoke(u->id, sid, cfg->access_ttl);
+		if (trim != NULL)
+			login_trimmed(r, u, trim, ntrim);
+		return -1;
+	}
+	if (trim != NULL)
+		login_trimmed(r, u, trim, ntrim);
+	refresh_pair(r, u, sid, rt.text, cutoff);
+	sodium_memzero(&rt, sizeof(rt));
+	return 0;
+}
+
+void
+route_login(struct request *r)
+{
+	struct user	 u;
+	json_t		*body, *e, *p;
+	char		 email[FA_EMAIL_MAX + 1], hash[128];
+	const char	*why, *pw;
+	size_t		 pwlen;
+	long		 retry;
+	int		 rc, rehash = 0, found;
+
+	memset(&u, 0, sizeof(u));
+	if ((body = request_json(r)) == NULL)
+		return;
+	e = json_object_get(body, "email");
+	p = json_object_get(body, "password");
+	if (!json_is_string(e) || !json_is_string(p) ||
+	    json_string_length(p) > FA_PASSWORD_MAX) {
+		resp_error_fields(r, json_pack("{s:s}",
+		    !json_is_string(e) ? "email" : "password",
+		    "is required and must be a string of at most 1024 bytes"));
+		goto out;
+	}
+	pw = json_string_value(p);
+	pwlen = json_string_length(p);
+	/* a malformed email is an unknown one: same path, same answer */
+	if (validate_email(json_string_value(e), json_string_length(e),
+	    email, &why) == -1)
+		snprintf(email, sizeof(email), "%.*s", FA_EMAIL_MAX,
+		    json_string_value(e));
+	if ((rc = ratelimit_login_check(email, r->ip, &retry)) != 0) {
+		if (rc == 1) {
+			login_audit_failure(r, NULL, email,
+			    LOGIN_RATE_LIMITED);
+			ratelimit_answer(r, retry);
+		} else
+			resp_unavailable(r);
+		goto out;
+	}
+	rc = db_user_by_email(email, &u);
+	if (rc == DB_ERROR) {
+		resp_unavailable(r);
+		goto out;
+	}
+	found = rc == DB_OK;
+	rc = password_verify(found ? u.password_hash : NULL, pw, pwlen,
+	    &rehash);
+	if (rc == -1) {
+		resp_error(r, ERR_INTERNAL, NULL);
+		goto out;
+	}
+	if (rc != 0 || !found || u.disabled) {
+		ratelimit_login_failed(email, r->ip);
+		login_audit_failure(r, &u, email, !found ? LOGIN_UNKNOWN_EMAIL :
+		    rc != 0 ? LOGIN_BAD_PASSWORD : LOGIN_DISABLED);
+		resp_error(r, ERR_INVALID_CREDENTIALS, NULL);
+		goto out;
+	}
+	if (rehash && password_hash(pw, pwlen, hash) == 0 &&
+	    db_user_set_password(u.id, hash, NULL) != DB_OK)
+		log_warn(r->id, "password rehash not stored");
+	ratelimit_login_ok(email);
+	if (login_session(r, &u) == -1)
+		resp_unavailable(r);
+out:
+	json_decref(body);
+	user_free(&u);
+}

@@ -1,0 +1,110 @@
+/*
+ * POST /auth/logout (Bearer, or {"refreshToken"} when the access token has
+ * expired) and POST /auth/logout-all.  Revocation is in Redis before the
+ * answer leaves, so every route sees it from then on.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include <sodium.h>
+
+#include "extern.h"
+
+static void
+logout_audit(struct request *r, const char *uid, const char *sid,
+    enum audit_event ev)
+{
+	struct audit	 a;
+	json_t		*data;
+
+	data = json_pack("{s:s, s:s}", "userId", uid, "sessionId", sid);
+	memset(&a, 0, sizeof(a));
+	a.event = ev;
+	a.user_id = uid;
+	a.session_id = sid;
+	a.ip = r->ip;
+	a.user_agent = r->user_agent;
+	a.success = 1;
+	a.outbox_event = event_enabled(EVENT_USER_LOGGED_OUT);
+	a.outbox_data = data;
+	if (db_audit(&a) != DB_OK)
+		log_warn(r->id, "logout not audited");
+	json_decref(data);
+}
+
+/* Seconds the token has left, so its blacklist entry outlives it. */
+static long
+remaining(const struct claims *c)
+{
+	long long	 left = c->exp - now_ms() / 1000 + cfg->jwt_leeway + 1;
+
+	return left < 1 ? 1 : (long)left;
+}
+
+static void
+logout_refresh(struct request *r)
+{
+	struct refresh	 rt;
+	json_t		*body, *t;
+	int		 rc;
+
+	if ((body = request_json(r)) == NULL)
+		return;
+	t = json_object_get(body, "refreshToken");
+	if (!json_is_string(t) || refresh_parse(&rt, json_string_value(t),
+	    json_string_length(t)) == -1) {
+		resp_error(r, ERR_INVALID_TOKEN, NULL);
+		goto out;
+	}
+	rc = store_session_revoke_refresh(rt.uid, rt.sid, rt.hash,
+	    cfg->access_ttl);
+	if (rc == -1)
+		resp_unavailable(r);
+	else if (rc == 1)
+		resp_error(r, ERR_INVALID_TOKEN, NULL);
+	else {
+		logout_audit(r, rt.uid, rt.sid, AUDIT_LOGOUT);
+		resp_empty(r, 204);
+	}
+out:
+	sodium_memzero(&rt, sizeof(rt));
+	json_decref(body);
+}
+
+void
+route_logout(struct request *r)
+{
+	struct claims	 c;
+
+	if (r->authorization == NULL) {
+		logout_refresh(r);
+		return;
+	}
+	if (auth_bearer(r, &c) == -1)
+		return;
+	if (store_blacklist(c.sub, c.jti, remaining(&c)) == -1 ||
+	    store_session_revoke(c.sub, c.sid, cfg->access_ttl) == -1) {
+		resp_unavailable(r);
+		return;
+	}
+	logout_audit(r, c.sub, c.sid, AUDIT_LOGOUT);
+	resp_empty(r, 204);
+}
+
+void
+route_logout_all(struct request *r)
+{
+	struct claims	 c;
+	long long	 cutoff;
+
+	if (auth_bearer(r, &c) == -1)
+		return;
+	if (store_user_revoke_all(c.sub, NULL, cfg->access_ttl,
+	    &cutoff) == -1) {
+		resp_unavailable(r);
+		return;
+	}
+	logout_audit(r, c.sub, c.sid, AUDIT_LOGOUT_ALL);
+	resp_empty(r, 204);
+}

@@ -1,0 +1,87 @@
+/*
+ * POST /auth/password: check the current password on the hash pool, store
+ * the new hash with its audit and event rows, then revoke every other
+ * session and every access token issued before now.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "extern.h"
+
+void
+route_password(struct request *r)
+{
+	struct claims	 c;
+	struct user	 u;
+	struct audit	 a;
+	json_t		*body = NULL, *cur, *new, *data = NULL;
+	char		 hash[128];
+	const char	*why;
+	long long	 cutoff;
+	int		 rc, rehash;
+
+	memset(&u, 0, sizeof(u));
+	if (auth_bearer(r, &c) == -1)
+		return;
+	if ((body = request_json(r)) == NULL)
+		return;
+	cur = json_object_get(body, "currentPassword");
+	new = json_object_get(body, "newPassword");
+	if (!json_is_string(cur) || json_string_length(cur) > FA_PASSWORD_MAX) {
+		resp_error_fields(r, json_pack("{s:s}", "currentPassword",
+		    "is required"));
+		goto out;
+	}
+	if (!json_is_string(new) || validate_password(json_string_value(new),
+	    json_string_length(new), &why) == -1) {
+		resp_error_fields(r, json_pack("{s:s}", "newPassword",
+		    json_is_string(new) ? why : "is required"));
+		goto out;
+	}
+	if ((rc = db_user_by_id(c.sub, &u)) != DB_OK) {
+		if (rc == DB_NOTFOUND)
+			resp_error(r, ERR_INVALID_TOKEN, NULL);
+		else
+			resp_unavailable(r);
+		goto out;
+	}
+	rc = password_verify(u.password_hash, json_string_value(cur),
+	    json_string_length(cur), &rehash);
+	if (rc != 0) {
+		if (rc == 1)
+			resp_error(r, ERR_INVALID_CREDENTIALS,
+			    "The current password is wrong.");
+		else
+			resp_error(r, ERR_INTERNAL, NULL);
+		goto out;
+	}
+	if (password_hash(json_string_value(new), json_string_length(new),
+	    hash) == -1) {
+		resp_error(r, ERR_INTERNAL, NULL);
+		goto out;
+	}
+	data = json_pack("{s:s}", "userId", u.id);
+	memset(&a, 0, sizeof(a));
+	a.event = AUDIT_PASSWORD_CHANGE;
+	a.user_id = u.id;
+	a.email = u.email;
+	a.session_id = c.sid;
+	a.ip = r->ip;
+	a.user_agent = r->user_agent;
+	a.success = 1;
+	a.outbox_event = event_enabled(EVENT_USER_PASSWORD_CHANGED);
+	a.outbox_data = data;
+	/* revoke first: a retry after a failure is safe, a live old
+	 * session after a changed password is not */
+	if (store_user_revoke_all(u.id, c.sid, cfg->access_ttl,
+	    &cutoff) == -1 || db_user_set_password(u.id, hash, &a) != DB_OK) {
+		resp_unavailable(r);
+		goto out;
+	}
+	resp_empty(r, 204);
+out:
+	json_decref(data);
+	json_decref(body);
+	user_free(&u);
+}

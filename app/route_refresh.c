@@ -1,0 +1,121 @@
+/*
+ * POST /auth/refresh.  One Lua script decides atomically: rotate, answer
+ * within the grace window with the same child, or treat the token as reused
+ * and revoke the session.  A token nobody knows changes nothing.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "extern.h"
+
+static void
+refresh_audit(struct request *r, const struct user *u, const char *uid,
+    const char *sid, enum audit_event ev, int grace)
+{
+	struct audit	 a;
+	json_t		*data = NULL, *detail = NULL;
+
+	memset(&a, 0, sizeof(a));
+	a.event = ev;
+	a.user_id = uid;
+	a.email = u != NULL ? u->email : NULL;
+	a.session_id = sid;
+	a.ip = r->ip;
+	a.user_agent = r->user_agent;
+	a.success = ev == AUDIT_REFRESH;
+	a.outbox_event = EVENT_NONE;
+	if (grace)
+		a.detail = detail = json_pack("{s:b}", "grace", 1);
+	if (ev == AUDIT_REFRESH_REUSE) {
+		data = json_pack("{s:s, s:s, s:s}", "userId", uid,
+		    "sessionId", sid, "ip", r->ip);
+		a.outbox_event = event_enabled(EVENT_TOKEN_REUSE_DETECTED);
+		a.outbox_data = data;
+	}
+	if (db_audit(&a) != DB_OK)
+		log_warn(r->id, "refresh not audited");
+	json_decref(data);
+	json_decref(detail);
+}
+
+void
+route_refresh(struct request *r)
+{
+	struct refresh		 old, next;
+	struct user		 u;
+	enum rotate_result	 res;
+	json_t			*body, *t;
+	char			*sealed = NULL, *child = NULL;
+	long long		 cutoff = 0;
+	int			 rc;
+
+	memset(&u, 0, sizeof(u));
+	if ((body = request_json(r)) == NULL)
+		return;
+	t = json_object_get(body, "refreshToken");
+	if (!json_is_string(t)) {
+		resp_error_fields(r, json_pack("{s:s}", "refreshToken",
+		    "is required"));
+		goto out;
+	}
+	if (refresh_parse(&old, json_string_value(t),
+	    json_string_length(t)) == -1) {
+		resp_error(r, ERR_INVALID_TOKEN, NULL);
+		goto out;
+	}
+	refresh_new(&next, old.uid, old.sid);
+	if (refresh_seal(&next, &sealed) == -1) {
+		resp_error(r, ERR_INTERNAL, NULL);
+		goto out;
+	}
+	if (store_session_rotate(old.uid, old.sid, old.hash, next.hash,
+	    sealed, cfg->refresh_reuse_grace, cfg->refresh_ttl, &res, &child,
+	    &cutoff) == -1) {
+		resp_unavailable(r);
+		goto out;
+	}
+	switch (res) {
+	case ROTATE_UNKNOWN:
+	case ROTATE_REVOKED:
+		resp_error(r, ERR_INVALID_TOKEN, NULL);
+		goto out;
+	case ROTATE_REUSE:
+		refresh_audit(r, NULL, old.uid, old.sid, AUDIT_REFRESH_REUSE,
+		    0);
+		resp_error(r, ERR_INVALID_TOKEN, NULL);
+		goto out;
+	case ROTATE_GRACE:
+		if (child == NULL || refresh_open(&next, child) == -1 ||
+		    strcmp(next.sid, old.sid) != 0) {
+			resp_error(r, ERR_INVALID_TOKEN, NULL);
+			goto out;
+		}
+		break;
+	case ROTATE_OK:
+		break;
+	}
+	rc = db_user_by_id(old.uid, &u);
+	if (rc == DB_ERROR) {
+		resp_unavailable(r);
+		goto out;
+	}
+	if (rc != DB_OK || u.disabled) {
+		(void)store_session_revoke(old.uid, old.sid, cfg->access_ttl);
+		resp_error(r, ERR_INVALID_TOKEN, NULL);
+		goto out;
+	}
+	refresh_audit(r, &u, u.id, old.sid, AUDIT_REFRESH,
+	    res == ROTATE_GRACE);
+	refresh_pair(r, &u, old.sid, next.text, cutoff);
+out:
+	sodium_memzero(&old, sizeof(old));
+	sodium_memzero(&next, sizeof(next));
+	free(sealed);
+	free(child);
+	json_decref(body);
+	user_free(&u);
+}

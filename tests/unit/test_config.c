@@ -1,0 +1,243 @@
+/* Config parsing: key = value, env overrides, *_file secrets, validation. */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "extern.h"
+
+struct config	*cfg;
+
+#define SECRET	"0123456789abcdef0123456789abcdef"
+
+static int
+parse(struct config *c, const char *text, char **err)
+{
+	config_defaults(c);
+	return config_parse(c, text, strlen(text), err);
+}
+
+static void
+defaults_are_the_documented_ones(void **state)
+{
+	struct config	 c;
+
+	(void)state;
+	config_defaults(&c);
+	assert_int_equal(c.workers, 64);
+	assert_int_equal(c.max_body, 16384);
+	assert_string_equal(c.prefix, "/auth");
+	assert_string_equal(c.jwt_alg, "HS256");
+	assert_int_equal(c.access_ttl, 900);
+	assert_int_equal(c.refresh_ttl, 604800);
+	assert_int_equal(c.refresh_reuse_grace, 10);
+	assert_int_equal(c.listen_mode, 0660);
+	assert_true(c.password_memlimit >= 19 * 1024 * 1024);
+	assert_true(c.password_opslimit >= 2);
+	assert_null(c.jwt_secret);
+	config_free(&c);
+}
+
+static void
+key_value_lines_with_comments_parse(void **state)
+{
+	struct config	 c;
+	char		*err = NULL;
+
+	(void)state;
+	assert_int_equal(parse(&c, "# comment\n\n  workers = 8  \n"
+	    "prefix=/api/auth\r\nratelimit = off\njwt_secret = \"" SECRET
+	    "\"\n", &err), 0);
+	assert_int_equal(c.workers, 8);
+	assert_string_equal(c.prefix, "/api/auth");
+	assert_int_equal(c.ratelimit, 0);
+	assert_int_equal(c.jwt_secret_len, 32);
+	assert_int_equal(config_validate(&c, &err), 0);
+	config_free(&c);
+}
+
+static void
+unknown_key_is_named_in_the_error(void **state)
+{
+	struct config	 c;
+	char		*err = NULL;
+
+	(void)state;
+	assert_int_equal(parse(&c, "wrokers = 8\n", &err), -1);
+	assert_non_null(strstr(err, "line 1"));
+	assert_non_null(strstr(err, "wrokers"));
+	free(err);
+	config_free(&c);
+}
+
+static void
+malformed_numbers_are_refused(void **state)
+{
+	static const char *const bad[] = {
+		"workers = 0\n", "workers = 8x\n", "workers =\n",
+		"max_body = -1\n", "access_ttl = 99999999999999999999\n",
+		"ratelimit = maybe\n", "novalue\n", "= 3\n",
+	};
+	struct config	 c;
+	char		*err;
+	size_t		 i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err = NULL;
+		assert_int_equal(parse(&c, bad[i], &err), -1);
+		assert_non_null(err);
+		free(err);
+		config_free(&c);
+	}
+}
+
+static void
+missing_or_short_secret_refuses_to_start(void **state)
+{
+	struct config	 c;
+	char		*err = NULL;
+
+	(void)state;
+	assert_int_equal(parse(&c, "", &err), 0);
+	assert_int_equal(config_validate(&c, &err), -1);
+	assert_non_null(strstr(err, "jwt_secret"));
+	free(err);
+	config_free(&c);
+	err = NULL;
+	assert_int_equal(parse(&c, "jwt_secret = short\n", &err), 0);
+	assert_int_equal(config_validate(&c, &err), -1);
+	assert_non_null(strstr(err, "jwt_secret"));
+	assert_null(strstr(err, "short\n"));
+	free(err);
+	config_free(&c);
+}
+
+static void
+environment_overrides_the_file(void **state)
+{
+	struct config	 c;
+	char		*err = NULL;
+	char		*env[] = { "FCGI_AUTH_WORKERS=12",
+	    "FCGI_AUTH_JWT_SECRET=" SECRET, "OTHER=1", NULL };
+
+	(void)state;
+	assert_int_equal(parse(&c, "workers = 8\n", &err), 0);
+	assert_int_equal(config_env(&c, env, &err), 0);
+	assert_int_equal(c.workers, 12);
+	assert_int_equal(config_validate(&c, &err), 0);
+	config_free(&c);
+}
+
+static void
+secret_may_come_from_a_file(void **state)
+{
+	struct config	 c;
+	char		 path[] = "/tmp/fa-secret-XXXXXX", text[128];
+	char		*err = NULL;
+	int		 fd;
+
+	(void)state;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, SECRET "\n", 33), 33);
+	close(fd);
+	snprintf(text, sizeof(text), "jwt_secret_file = %s\n", path);
+	assert_int_equal(parse(&c, text, &err), 0);
+	assert_int_equal(c.jwt_secret_len, 32);
+	assert_memory_equal(c.jwt_secret, SECRET, 32);
+	config_free(&c);
+	unlink(path);
+	assert_int_equal(parse(&c, text, &err), -1);
+	assert_non_null(strstr(err, "jwt_secret_file"));
+	free(err);
+	config_free(&c);
+}
+
+static void
+print_masks_secrets(void **state)
+{
+	struct config	 c;
+	char		*err = NULL, *buf = NULL;
+	size_t		 len = 0;
+	FILE		*f;
+
+	(void)state;
+	assert_int_equal(parse(&c, "jwt_secret = " SECRET "\n"
+	    "database_url = host=x password=hunter2\n", &err), 0);
+	assert_int_equal(config_validate(&c, &err), 0);
+	f = open_memstream(&buf, &len);
+	config_print(&c, f);
+	fclose(f);
+	assert_null(strstr(buf, SECRET));
+	assert_null(strstr(buf, "hunter2"));
+	assert_non_null(strstr(buf, "jwt_secret = ********"));
+	free(buf);
+	config_free(&c);
+}
+
+static void
+asymmetric_alg_needs_a_key(void **state)
+{
+	struct config	 c;
+	char		*err = NULL;
+
+	(void)state;
+	assert_int_equal(parse(&c, "jwt_secret = " SECRET "\njwt_alg = RS256\n",
+	    &err), 0);
+	assert_int_equal(config_validate(&c, &err), -1);
+	free(err);
+	config_free(&c);
+	assert_int_equal(parse(&c, "jwt_secret = " SECRET "\njwt_alg = none\n",
+	    &err), 0);
+	assert_int_equal(config_validate(&c, &err), -1);
+	free(err);
+	config_free(&c);
+}
+
+static void
+binary_and_overlong_lines_are_refused(void **state)
+{
+	struct config	 c;
+	char		*err = NULL, *big;
+	const char	 nul[] = "workers = 8\0\n";
+
+	(void)state;
+	config_defaults(&c);
+	assert_int_equal(config_parse(&c, nul, sizeof(nul) - 1, &err), -1);
+	free(err);
+	config_free(&c);
+	big = malloc(CONFIG_LINE_MAX + 10);
+	memset(big, 'a', CONFIG_LINE_MAX + 9);
+	big[CONFIG_LINE_MAX + 9] = '\0';
+	assert_int_equal(parse(&c, big, &err), -1);
+	free(err);
+	free(big);
+	config_free(&c);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(defaults_are_the_documented_ones),
+		cmocka_unit_test(key_value_lines_with_comments_parse),
+		cmocka_unit_test(unknown_key_is_named_in_the_error),
+		cmocka_unit_test(malformed_numbers_are_refused),
+		cmocka_unit_test(missing_or_short_secret_refuses_to_start),
+		cmocka_unit_test(environment_overrides_the_file),
+		cmocka_unit_test(secret_may_come_from_a_file),
+		cmocka_unit_test(print_masks_secrets),
+		cmocka_unit_test(asymmetric_alg_needs_a_key),
+		cmocka_unit_test(binary_and_overlong_lines_are_refused),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
