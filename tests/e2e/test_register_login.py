@@ -146,9 +146,10 @@ def test_register_sql_looking_strings_stored_literally(stack):
 def test_register_hostile_json_400_invalid_json(stack):
     email = uniq_email("hostile")
     cases = [
-        ("10k nested arrays", b"[" * 10000 + b"]" * 10000),
+        # bodies stay under the 16 KiB limit (over it is a 413 before parsing)
+        ("8k nested arrays", b"[" * 8000 + b"]" * 8000),
         ("10k unterminated arrays", b"[" * 10000),
-        ("10k nested objects", b'{"a":' * 10000 + b"1" + b"}" * 10000),
+        ("2500 nested objects", b'{"a":' * 2500 + b"1" + b"}" * 2500),
         ("duplicate keys", ('{"email":"%s","email":"other@example.test","password":"%s"}'
                             % (email, PASSWORD)).encode()),
         ("raw NUL in a string", ('{"email":"%s","password":"pass\x00word1"}' % email).encode()),
@@ -166,7 +167,7 @@ def test_register_hostile_json_400_invalid_json(stack):
     for what, raw in cases:
         r = stack.post("/auth/register", raw_body=raw)
         assert r.status != 500 and r.status < 500, "%s: got %s" % (what, show(r))
-        if what in ("10k nested objects", "huge number"):
+        if what in ("2500 nested objects", "huge number"):
             # well-formed objects: refused as too deep, or taken as JSON
             assert r.status in (400, 201), "%s: got %s" % (what, show(r))
             continue

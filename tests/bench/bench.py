@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""fcgi-auth benchmark: one run, one nginx, the same wrk connections and
+duration for every case.
+
+  1. nginx `return 204`                 (the web server's ceiling)
+  2. a minimal libfcgi responder (204)  (the FastCGI transport's ceiling)
+  3. GET /auth/verify with a valid token
+  4. POST /auth/refresh, each token chained forward
+  5. POST /auth/login at the default password cost, and one hash alone
+
+Prints req/s, p50, p99 for each, the ratios against the targets, and the
+RSS of fcgi-auth idle and under load.  Run: tests/bench/run.sh
+(FA_BENCH_SECONDS, FA_BENCH_CONNECTIONS, FA_BENCH_THREADS to change).
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
+import harness  # noqa: E402
+
+SECONDS = int(os.environ.get("FA_BENCH_SECONDS", "10"))
+CONNS = int(os.environ.get("FA_BENCH_CONNECTIONS", "64"))
+THREADS = int(os.environ.get("FA_BENCH_THREADS", "2"))
+WORKERS = 64                     # fcgi-auth's default, and fcgi-min's
+OPSLIMIT, MEMLIMIT = 2, 19922944  # the default password cost
+BUILD = os.environ.get("FA_BUILDDIR", os.path.join(HERE, "..", ".."))
+
+
+class BenchStack(harness.Stack):
+    """The shipped nginx config plus the two baselines in the same server."""
+
+    min_port = 0
+
+    def nginx_conf(self):
+        d, conf = super().nginx_conf()
+        p = os.path.join(d, "fcgi-auth.conf")
+        text = open(p).read()
+        text = text.replace("upstream fcgi_auth {", (
+            "upstream fcgi_min {\n    server 127.0.0.1:%d;\n"
+            "    keepalive 16;\n    keepalive_requests 10000;\n"
+            "    keepalive_timeout 60s;\n}\n\nupstream fcgi_auth {")
+            % self.min_port, 1)
+        text = text.replace("    location /auth/ {", (
+            "    location = /bench/nginx204 { return 204; }\n"
+            "    location = /bench/fcgi-min {\n"
+            "        fastcgi_pass fcgi_min;\n        fastcgi_keep_conn on;\n"
+            "        include snippets/fcgi-auth-params.conf;\n    }\n\n"
+            "    location /auth/ {"), 1)
+        open(p, "w").write(text)
+        main = open(conf).read()
+        main = main.replace("worker_processes 1;", "worker_processes auto;")
+        main = re.sub(r"access_log [^;]*;", "access_log off;", main)
+        open(conf, "w").write(main)
+        return d, conf
+
+
+def cc(src, out, libs):
+    subprocess.run(["cc", "-O2", "-Wall", "-o", out, src] + libs, check=True)
+
+
+def rss_kib(pid):
+    for line in open("/proc/%d/status" % pid):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def wrk(url, script=None, headers=(), env=None):
+    cmd = ["wrk", "-t%d" % THREADS, "-c%d" % CONNS, "-d%ds" % SECONDS,
+           "--latency", "--timeout", "5s"]
+    for h in headers:
+        cmd += ["-H", h]
+    if script:
+        cmd += ["-s", script]
+    cmd.append(url)
+    out = subprocess.run(cmd, capture_output=True, text=True,
+                         env=dict(os.environ, **(env or {}))).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return {"rps": rps, "p50": to_ms(lat.get("50", "0ms")),
+            "p99": to_ms(lat.get("99", "0ms")),
+            "non2xx": int(non2xx.group(1)) if non2xx else 0,
+            "errors": errors.group(1) if errors else "", "raw": out}
+
+
+def to_ms(s):
+    v, unit = re.match(r"([\d.]+)(\w+)", s).groups()
+    return float(v) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[unit]
+
+
+def main():
+    harness.install_cleanup()
+    if not harness.which("wrk"):
+        print("bench: wrk not found (apt-get install wrk)")
+        return 1
+    fmin = os.path.join(BUILD, "tests", "bench", "fcgi-min")
+    htime = os.path.join(BUILD, "tests", "bench", "hash-time")
+    cc(os.path.join(HERE, "fcgi-min.c"), fmin, ["-lfcgi", "-pthread"])
+    cc(os.path.join(HERE, "hash-time.c"), htime, ["-lsodium"])
+    st = BenchStack(name="bench", lighttpd=False, echo=False, config={
+        "log_level": "info", "workers": WORKERS,
+        "password_opslimit": OPSLIMIT, "password_memlimit": MEMLIMIT,
+        "max_sessions_per_user": 10000, "ratelimit": "off"})
+    st.min_port = harness.free_port()
+    minp = harness.Proc("fcgi-min", [fmin, "127.0.0.1:%d" % st.min_port,
+                        str(WORKERS)], os.path.join(st.logs, "fcgi-min.log"))
+    try:
+        minp.start()
+        st.start()
+        base = st.url("nginx")
+        pid = st.app_pid
+        time.sleep(1)
+        idle = rss_kib(pid)
+        email, pw = "bench@example.com", "bench-password-1"
+        r = st.post("/auth/register", {"email": email, "password": pw})
+        assert r.status == 201, r
+        per = 2 * (CONNS // THREADS + 1)
+        tokens, access = [], None
+        for _ in range(per * THREADS):
+            r = st.post("/auth/login", {"email": email, "password": pw})
+            assert r.status == 200, r
+            tokens.append(r.json["refreshToken"])
+            access = r.json["accessToken"]
+        tokfile = os.path.join(st.state, "refresh-tokens")
+        open(tokfile, "w").write("\n".join(tokens) + "\n")
+
+        peak = [idle]
+        stop = threading.Event()
+
+        def sample():
+            while not stop.is_set():
+                peak[0] = max(peak[0], rss_kib(pid))
+                time.sleep(0.2)
+        threading.Thread(target=sample, daemon=True).start()
+
+        res = {}
+        res["nginx 204"] = wrk(base + "/bench/nginx204")
+        res["libfcgi 204"] = wrk(base + "/bench/fcgi-min")
+        res["verify"] = wrk(base + "/auth/verify",
+                            headers=["Authorization: Bearer " + access])
+        res["refresh"] = wrk(base + "/auth/refresh",
+                             script=os.path.join(HERE, "refresh.lua"),
+                             env={"FA_TOKENS": tokfile, "FA_PER_THREAD": str(per)})
+        res["login"] = wrk(base + "/auth/login",
+                           script=os.path.join(HERE, "login.lua"),
+                           env={"FA_EMAIL": email, "FA_PASSWORD": pw})
+        stop.set()
+        hash_ms = float(subprocess.run([htime, str(OPSLIMIT), str(MEMLIMIT), "10"],
+                        capture_output=True, text=True).stdout)
+    finally:
+        st.stop()
+        minp.stop()
+
+    cores = os.cpu_count()
+    print("fcgi-auth benchmark: wrk -t%d -c%d -d%ds, %d workers, %d cores"
+          % (THREADS, CONNS, SECONDS, WORKERS, cores))
+    print("%-12s %10s %9s %9s %8s" % ("case", "req/s", "p50 ms", "p99 ms", "non-2xx"))
+    for k, v in res.items():
+        print("%-12s %10.0f %9.2f %9.2f %8d %s" % (k, v["rps"], v["p50"], v["p99"],
+              v["non2xx"], v["errors"]))
+    t, n = res["libfcgi 204"]["rps"], res["nginx 204"]["rps"]
+    login_ceiling = cores / (hash_ms / 1000.0)
+    ratios = [
+        ("verify / transport", res["verify"]["rps"] / t, 0.9),
+        ("verify / nginx", res["verify"]["rps"] / n, None),
+        ("refresh / transport", res["refresh"]["rps"] / t, 0.3),
+        ("login / (cores / hash)", res["login"]["rps"] / login_ceiling, 0.8),
+    ]
+    print("single hash: %.1f ms (opslimit %d, memlimit %d) -> ceiling %.1f logins/s"
+          % (hash_ms, OPSLIMIT, MEMLIMIT, login_ceiling))
+    for name, v, target in ratios:
+        print("%-24s %6.3f%s" % (name, v, "   (target >= %.1f: %s)" % (
+            target, "met" if v >= target else "NOT met") if target else ""))
+    print("verify p99 %.2f ms (target < 5 ms at %d connections)"
+          % (res["verify"]["p99"], CONNS))
+    print("RSS idle %.1f MiB, peak under load %.1f MiB (target < 16 / < %.0f MiB)"
+          % (idle / 1024.0, peak[0] / 1024.0,
+             64 + WORKERS * 0 + cores * MEMLIMIT / 1048576.0))
+    out = {k: {kk: vv for kk, vv in v.items() if kk != "raw"} for k, v in res.items()}
+    out.update({"hash_ms": hash_ms, "rss_idle_kib": idle, "rss_peak_kib": peak[0],
+                "ratios": {n: v for n, v, _ in ratios}})
+    with open(os.path.join(BUILD, "bench-results.json"), "w") as f:
+        json.dump(out, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
