@@ -102,6 +102,12 @@ enum stmt {
 	ST_OUTBOX_RETRY,
 	ST_OUTBOX_PRUNE,
 	ST_OUTBOX_PENDING,
+	ST_USER_LIST,
+	ST_USER_SET_DISABLED,
+	ST_OUTBOX_LAG,
+	ST_OUTBOX_STATUS,
+	ST_OUTBOX_REPLAY_ID,
+	ST_OUTBOX_REPLAY_RANGE,
 	ST__MAX
 };
 
@@ -181,6 +187,42 @@ static const struct {
 	    " LIMIT " STR(DB_OUTBOX_PRUNE_MAX) ")" },
 	[ST_OUTBOX_PENDING] = { "fa_outbox_pending", 0,
 	    "SELECT count(*) FROM auth.outbox WHERE published_at IS NULL" },
+	/* operator queries */
+	[ST_USER_LIST] = { "fa_user_list", 2,
+	    "SELECT " USER_COLS " FROM auth.users ORDER BY created_at, id"
+	    " LIMIT $1::bigint OFFSET $2::bigint" },
+	[ST_USER_SET_DISABLED] = { "fa_user_set_disabled", 3,
+	    "WITH u AS ("
+	    " UPDATE auth.users SET disabled = $2::boolean, updated_at = now()"
+	    " WHERE id = $1::uuid RETURNING " USER_COLS "),"
+	    " a AS (" AUDIT_INSERT
+	    " SELECT CASE WHEN $2::boolean THEN 'user.disable'"
+	    " ELSE 'user.enable' END, u.id::uuid, u.email, NULL::uuid, NULL, NULL,"
+	    " true, jsonb_build_object('by', $3::text) FROM u)"
+	    " SELECT u.* FROM u" },
+	[ST_OUTBOX_LAG] = { "fa_outbox_lag", 0,
+	    "SELECT count(*), coalesce(extract(epoch FROM"
+	    " clock_timestamp() - min(created_at)), 0)::float8"
+	    " FROM auth.outbox WHERE published_at IS NULL" },
+	[ST_OUTBOX_STATUS] = { "fa_outbox_status", 0,
+	    "SELECT event,"
+	    " count(*) FILTER (WHERE published_at IS NULL),"
+	    " count(*) FILTER (WHERE published_at IS NOT NULL),"
+	    " coalesce(max(attempts) FILTER (WHERE published_at IS NULL), 0),"
+	    " coalesce(extract(epoch FROM clock_timestamp() - min(created_at)"
+	    " FILTER (WHERE published_at IS NULL)), 0)::float8,"
+	    " coalesce(min(id) FILTER (WHERE published_at IS NULL), 0),"
+	    " coalesce((extract(epoch FROM max(published_at)) * 1000)::bigint,"
+	    " 0) FROM auth.outbox GROUP BY event ORDER BY event" },
+	[ST_OUTBOX_REPLAY_ID] = { "fa_outbox_replay_id", 1,
+	    "WITH o AS (UPDATE auth.outbox SET published_at = NULL"
+	    " WHERE event_id = $1::uuid RETURNING 1)"
+	    " SELECT (SELECT count(*) FROM o), " NOTIFY_OUTBOX },
+	[ST_OUTBOX_REPLAY_RANGE] = { "fa_outbox_replay_range", 2,
+	    "WITH o AS (UPDATE auth.outbox SET published_at = NULL"
+	    " WHERE id >= $1::bigint AND ($2::bigint <= 0 OR id <= $2::bigint)"
+	    " AND published_at IS NOT NULL RETURNING 1)"
+	    " SELECT (SELECT count(*) FROM o), " NOTIFY_OUTBOX },
 };
 
 /* One pooled connection; prepared has a bit per enum stmt. */
@@ -1332,6 +1374,182 @@ db_outbox_pending(long long *count)
 	rc = db_run(ST_OUTBOX_PENDING, NULL, 0, NULL, &res);
 	if (rc == DB_OK && PQntuples(res) == 1)
 		*count = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return rc;
+}
+
+/* Operator queries: the CLI and the metrics scrape. */
+
+int
+db_user_list(long limit, long offset, json_t **users)
+{
+	PGresult	*res = NULL;
+	struct user	 u;
+	const char	*v[2];
+	char		 lim[32], off[32];
+	json_t		*arr = NULL, *o;
+	int		 r, rc;
+
+	*users = NULL;
+	snprintf(lim, sizeof(lim), "%ld", limit <= 0 ? 1 :
+	    limit > DB_USER_LIST_MAX ? DB_USER_LIST_MAX : limit);
+	snprintf(off, sizeof(off), "%ld", offset < 0 ? 0 : offset);
+	v[0] = lim;
+	v[1] = off;
+	rc = db_run(ST_USER_LIST, NULL, 2, v, &res);
+	if (rc != DB_OK)
+		goto out;
+	arr = json_array();
+	for (r = 0; r < PQntuples(res); r++) {
+		if (user_from_row(res, r, &u) == -1) {
+			rc = DB_ERROR;
+			goto out;
+		}
+		o = user_json(&u);
+		json_object_set_new(o, "disabled", json_boolean(u.disabled));
+		json_array_append_new(arr, o);
+		user_free(&u);
+	}
+	*users = arr;
+	arr = NULL;
+out:
+	json_decref(arr);
+	PQclear(res);
+	return rc;
+}
+
+int
+db_user_set_disabled(const char *id, int disabled, const char *by,
+    struct user *out)
+{
+	PGresult	*res = NULL;
+	const char	*v[3];
+	int		 rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!is_uuid(id))
+		return DB_NOTFOUND;
+	v[0] = id;
+	v[1] = disabled ? "t" : "f";
+	v[2] = by != NULL ? by : "unknown";
+	rc = db_run(ST_USER_SET_DISABLED, NULL, 3, v, &res);
+	if (rc != DB_OK)
+		goto out;
+	if (PQntuples(res) == 0)
+		rc = DB_NOTFOUND;
+	else if (user_from_row(res, 0, out) == -1)
+		rc = DB_ERROR;
+out:
+	PQclear(res);
+	return rc;
+}
+
+int
+db_outbox_lag(long long *pending, double *lag)
+{
+	PGresult	*res = NULL;
+	int		 rc;
+
+	*pending = 0;
+	*lag = 0;
+	rc = db_run(ST_OUTBOX_LAG, NULL, 0, NULL, &res);
+	if (rc == DB_OK && PQntuples(res) == 1) {
+		*pending = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		*lag = strtod(PQgetvalue(res, 0, 1), NULL);
+	} else if (rc == DB_OK)
+		rc = DB_ERROR;
+	PQclear(res);
+	return rc;
+}
+
+int
+db_outbox_status(json_t **status)
+{
+	PGresult	*res = NULL;
+	json_t		*o = NULL, *events;
+	long long	 pend = 0, pub = 0, p, n, att, maxatt = 0, id;
+	long long	 oldest = 0, lastms = 0, ms;
+	double		 lag = 0, l;
+	char		 at[40];
+	int		 r, rc;
+
+	*status = NULL;
+	rc = db_run(ST_OUTBOX_STATUS, NULL, 0, NULL, &res);
+	if (rc != DB_OK)
+		goto out;
+	o = json_object();
+	events = json_object();
+	json_object_set_new(o, "events", events);
+	for (r = 0; r < PQntuples(res); r++) {
+		p = strtoll(PQgetvalue(res, r, 1), NULL, 10);
+		n = strtoll(PQgetvalue(res, r, 2), NULL, 10);
+		att = strtoll(PQgetvalue(res, r, 3), NULL, 10);
+		l = strtod(PQgetvalue(res, r, 4), NULL);
+		id = strtoll(PQgetvalue(res, r, 5), NULL, 10);
+		ms = strtoll(PQgetvalue(res, r, 6), NULL, 10);
+		json_object_set_new(events, PQgetvalue(res, r, 0),
+		    json_pack("{s:I, s:I}", "pending", (json_int_t)p,
+		    "published", (json_int_t)n));
+		pend += p;
+		pub += n;
+		if (att > maxatt)
+			maxatt = att;
+		if (l > lag)
+			lag = l;
+		if (id > 0 && (oldest == 0 || id < oldest))
+			oldest = id;
+		if (ms > lastms)
+			lastms = ms;
+	}
+	json_object_set_new(o, "pending", json_integer(pend));
+	json_object_set_new(o, "published", json_integer(pub));
+	json_object_set_new(o, "oldestPendingId",
+	    oldest > 0 ? json_integer(oldest) : json_null());
+	json_object_set_new(o, "lagSeconds", json_real(lag));
+	json_object_set_new(o, "maxAttempts", json_integer(maxatt));
+	if (lastms > 0) {
+		rfc3339(at, lastms);
+		json_object_set_new(o, "lastPublishedAt", json_string(at));
+	} else
+		json_object_set_new(o, "lastPublishedAt", json_null());
+	*status = o;
+	o = NULL;
+out:
+	json_decref(o);
+	PQclear(res);
+	return rc;
+}
+
+int
+db_outbox_replay(const char *event_id, long long from, long long to,
+    long long *count)
+{
+	PGresult	*res = NULL;
+	const char	*v[2];
+	char		 a[32], b[32];
+	int		 rc;
+
+	*count = 0;
+	if (event_id != NULL) {
+		if (!is_uuid(event_id))
+			return DB_NOTFOUND;
+		v[0] = event_id;
+		rc = db_run(ST_OUTBOX_REPLAY_ID, NULL, 1, v, &res);
+	} else {
+		snprintf(a, sizeof(a), "%lld", from);
+		snprintf(b, sizeof(b), "%lld", to);
+		v[0] = a;
+		v[1] = b;
+		rc = db_run(ST_OUTBOX_REPLAY_RANGE, NULL, 2, v, &res);
+	}
+	if (rc == DB_OK && PQntuples(res) == 1)
+		*count = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	else if (rc == DB_OK)
+		rc = DB_ERROR;
+	if (rc == DB_OK && *count == 0)
+		rc = DB_NOTFOUND;
+	else if (rc == DB_OK)
+		event_kick();
 	PQclear(res);
 	return rc;
 }

@@ -6,6 +6,13 @@
  * crashed process, or by another process, go out too.  Rows are claimed
  * FOR UPDATE SKIP LOCKED: two relays never publish the same row at once.
  * Delivery is at least once; eventId lets subscribers drop duplicates.
+ *
+ * After a failed publish (Redis down, stopped or timing out) the relay
+ * holds the backlog until Redis answers a PING again and then for
+ * EVENT_RESUME_MS more: pub/sub only reaches subscribers connected at the
+ * time, and subscribers of a restarted Redis need a moment to reconnect.
+ * Published rows are pruned after outbox_retention seconds, checked every
+ * min(outbox_retention, 60) seconds (at least every second).
  */
 #include "config.h"
 
@@ -18,7 +25,9 @@
 
 #define EVENT_POLL_MS		500
 #define EVENT_BATCH		100
-#define EVENT_PRUNE_MS		60000
+#define EVENT_PRUNE_MS		60000	/* at most this long between prunes */
+#define EVENT_PRUNE_MIN_MS	1000	/* at least this long */
+#define EVENT_RESUME_MS		1000	/* Redis back: wait before publishing */
 #define EVENT_CHANNEL_MAX	256
 
 static struct {
@@ -28,6 +37,9 @@ static struct {
 	int		 kicked;
 	int		 stop;
 	int		 started;
+	/* relay thread only */
+	int		 redis_down;	/* the last publish failed */
+	long long	 resume_at;	/* Redis answered again; publish from */
 } ev = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.cond = PTHREAD_COND_INITIALIZER,
@@ -67,6 +79,47 @@ event_kick(void)
 }
 
 /*
+ * 1 when the relay may publish: Redis did not fail last time, or it
+ * answers again and EVENT_RESUME_MS have passed since it first did.
+ */
+static int
+event_redis_ready(void)
+{
+	long long	 t;
+
+	if (!ev.redis_down)
+		return 1;
+	if (store_ping() == -1) {
+		ev.resume_at = 0;
+		return 0;
+	}
+	t = now_ms();
+	if (ev.resume_at == 0) {
+		ev.resume_at = t + EVENT_RESUME_MS;
+		log_info(NULL, "events: redis answers again; publishing the "
+		    "backlog in %d ms", EVENT_RESUME_MS);
+	}
+	if (t < ev.resume_at)
+		return 0;
+	ev.redis_down = 0;
+	ev.resume_at = 0;
+	return 1;
+}
+
+/* Milliseconds between prunes: the retention, within [1 s, 60 s]. */
+static long long
+event_prune_ms(void)
+{
+	long long	 ms = (long long)cfg->outbox_retention * 1000;
+
+	if (ms > EVENT_PRUNE_MS)
+		ms = EVENT_PRUNE_MS;
+	if (ms < EVENT_PRUNE_MIN_MS)
+		ms = EVENT_PRUNE_MIN_MS;
+	return ms;
+}
+
+/*
  * Publish one batch in order; stop at the first failure so no event
  * overtakes an earlier one.  Returns the rows published, -1 on failure.
  */
@@ -80,6 +133,8 @@ event_relay_batch(void)
 	size_t		 i;
 	int		 done = 0, rc;
 
+	if (!event_redis_ready())
+		return -1;
 	rc = db_outbox_begin(EVENT_BATCH, &b, &rows);
 	if (rc == DB_NOTFOUND)
 		return 0;
@@ -94,6 +149,7 @@ event_relay_batch(void)
 		    name);
 		if (store_publish(channel, msg, cfg->events_stream,
 		    cfg->events_stream_maxlen) == -1) {
+			ev.redis_down = 1;
 			(void)db_outbox_retry(b, (long long)json_integer_value(
 			    json_object_get(row, "id")));
 			done = -1;
@@ -124,7 +180,7 @@ event_main(void *arg)
 		do {
 			n = event_relay_batch();
 		} while (n == EVENT_BATCH);
-		if ((t = now_ms()) - last_prune > EVENT_PRUNE_MS) {
+		if ((t = now_ms()) - last_prune >= event_prune_ms()) {
 			(void)db_outbox_prune(cfg->outbox_retention);
 			last_prune = t;
 		}

@@ -305,6 +305,27 @@ int		 db_outbox_pending(long long *count);	/* unpublished rows */
 #define DB_MIGRATE_LOCK_KEY	7370874634563633	/* pg_advisory_lock */
 #define DB_MIGRATE_NAME_MAX	255
 #define DB_LOG_LINE		512	/* server messages are cut to this */
+/*
+ * Operator queries (cli_user.c, cli_outbox.c, metrics.c).  db_user_list:
+ * users oldest first as a JSON array of user objects with "disabled".
+ * db_user_set_disabled writes a "user.disable"/"user.enable" audit row with
+ * {"by": by} in the same statement; DB_NOTFOUND for no such user.
+ * db_outbox_lag: unpublished rows and the age in seconds of the oldest (0
+ * when none).  db_outbox_status: {"pending", "published", "oldestPendingId",
+ * "lagSeconds", "maxAttempts", "lastPublishedAt", "events": {name:
+ * {"pending", "published"}}}.  db_outbox_replay marks rows unpublished
+ * again so the relay sends them once more: the row of event_id (pending or
+ * not), else the published rows with from <= id <= to (to 0: no end);
+ * *count rows matched, DB_NOTFOUND when none.
+ */
+int		 db_user_list(long limit, long offset, json_t **users);
+int		 db_user_set_disabled(const char *id, int disabled,
+		    const char *by, struct user *out);
+int		 db_outbox_lag(long long *pending, double *lag_seconds);
+int		 db_outbox_status(json_t **status);
+int		 db_outbox_replay(const char *event_id, long long from,
+		    long long to, long long *count);
+#define DB_USER_LIST_MAX	100000	/* rows per db_user_list */
 
 /* store.c: Redis pool, Lua scripts by EVALSHA; 0 ok, -1 unavailable. */
 struct session_info {
@@ -331,7 +352,12 @@ int		 store_ping(void);
 /*
  * Create a session holding refresh hash rhash; trims the user's sessions to
  * max, returning the revoked ids (caller frees the array and strings).
- * *cutoff receives the user's revocation cut-off (0 if none).
+ * *cutoff receives the user's revocation generation (0 if none): the
+ * cut-off is a counter that every logout-all, password change and role
+ * change raises by one; a token carries the generation it was issued under
+ * (claim gen) and is dead once the user's generation is higher.  Exact, and
+ * free of clocks: two cut-offs within one second still separate the token
+ * issued between them.
  */
 int		 store_session_create(const char *uid, const char *sid,
 		    const char *rhash, const char *ip, const char *ua,
@@ -358,7 +384,7 @@ int		 store_session_revoke(const char *uid, const char *sid,
  */
 int		 store_session_revoke_refresh(const char *uid, const char *sid,
 		    const char *rhash, long access_ttl);
-/* Revoke all sessions except keep_sid (NULL = all); set cutoff. */
+/* Revoke all sessions except keep_sid (NULL = all); raise the generation. */
 int		 store_user_revoke_all(const char *uid, const char *keep_sid,
 		    long access_ttl, long long *cutoff);
 int		 store_user_cutoff(const char *uid, long access_ttl,
@@ -368,10 +394,10 @@ int		 store_session_list(const char *uid,
 int		 store_blacklist(const char *uid, const char *jti, long ttl);
 /*
  * 0: the token is alive; 1: revoked (blacklisted jti, revoked session or
- * issued before the user's cut-off); -1: could not check (503).
+ * issued under an older generation than the user's); -1: could not check.
  */
 int		 store_token_revoked(const char *uid, const char *sid,
-		    const char *jti, long long iat);
+		    const char *jti, long long gen);
 /*
  * Fixed-window counter: 0 under limit, 1 over (*retry seconds), -1 down.
  * hit counts and is over past limit hits in the window; peek does not
@@ -405,6 +431,7 @@ struct claims {
 	char		 roles[FA_ROLES_LEN];	/* comma-joined */
 	long long	 iat;
 	long long	 exp;
+	long long	 gen;	/* the user's revocation generation at issue */
 };
 /*
  * Load keys before any thread starts; errstr (owned) names the key or file.
@@ -413,10 +440,11 @@ struct claims {
 int		 token_init(const struct config *, char **errstr);
 void		 token_shutdown(void);
 /*
- * Fills jti (random), iat (max(now, cutoff), both Unix seconds) and exp;
- * *out is owned (free()).
+ * Fills jti (random), iat (now, Unix seconds), exp and gen (the user's
+ * revocation generation, written as claim "gen" when above 0); *out is
+ * owned (free()).
  */
-int		 token_issue(struct claims *, long long cutoff, char **out);
+int		 token_issue(struct claims *, long long gen, char **out);
 /* 0 valid (claims filled), -1 invalid for any reason. No I/O. */
 int		 token_verify(const char *jwt, size_t len, struct claims *);
 json_t		*token_jwks(void);	/* new reference, shared: read only */
@@ -446,8 +474,7 @@ int		 refresh_parse(struct refresh *, const char *text, size_t len);
 int		 refresh_seal(const struct refresh *, char **out);
 int		 refresh_open(struct refresh *, const char *sealed);
 void		 refresh_pair(struct request *, const struct user *,
-		    const char *sid, const char *refresh_text,
-		    long long cutoff);
+		    const char *sid, const char *refresh_text, long long gen);
 
 /* ratelimit.c: 0 allowed, 1 limited (*retry), -1 Redis down. */
 int		 ratelimit_login_check(const char *email, const char *ip,
@@ -533,6 +560,7 @@ struct request {
 	int		 body_too_large;
 	int		 authorizer;	/* FastCGI Authorizer role */
 	const char	*required_role;	/* AUTH_REQUIRED_ROLE param */
+	const char	*route;		/* matched pattern, for metrics */
 	char		*params[8];	/* path parameters, owned */
 	size_t		 nparams;
 	/* out */
@@ -591,6 +619,8 @@ void		 route_introspect(struct request *);
 void		 route_jwks(struct request *);
 void		 route_admin_audit(struct request *);
 void		 route_admin_roles(struct request *);
+void		 route_metrics(struct request *);
+void		 route_openapi(struct request *);
 /* auth.c: Bearer check shared by routes */
 /* 0 live, 1 invalid or revoked, -1 could not check (503) */
 int		 auth_check(const char *authorization, struct claims *);
@@ -607,6 +637,32 @@ int		 event_init(const struct config *);
 void		 event_shutdown(void);
 void		 event_kick(void);	/* wake the relay after a commit */
 enum event_kind	 event_enabled(enum event_kind);	/* or EVENT_NONE */
+
+/* revoke.c: in-memory revocation cache (see revoke.c). */
+
+/* metrics.c: Prometheus counters (see metrics.c). */
+/*
+ * Lock-free counters (C11 atomics) bumped on the request path and rendered
+ * in the Prometheus text format by GET <prefix>/metrics.  Label sets are
+ * fixed (the route table's patterns, the statuses we answer), so the number
+ * of series is bounded whatever clients send.
+ */
+enum metrics_backend {
+	METRICS_POSTGRES,
+	METRICS_REDIS,
+	METRICS_BACKEND__MAX
+};
+/* route: r->route (the matched pattern) or NULL for "other". */
+void		 metrics_request(const char *route, int status, long usec);
+void		 metrics_login(int ok);
+void		 metrics_refresh(void);
+void		 metrics_reuse(void);
+void		 metrics_backend_error(enum metrics_backend);
+/* The exposition text, owned by the caller; asks PostgreSQL for the outbox
+ * lag (omitted when PostgreSQL is down). */
+char		*metrics_render(size_t *len);
+#define METRICS_PREFIX		"fcgi_auth_"
+#define METRICS_CONTENT_TYPE	"text/plain; version=0.0.4; charset=utf-8"
 
 /* time helpers (util.c) */
 long long	 now_ms(void);

@@ -96,7 +96,7 @@ cmd_serve(int argc, char **argv)
 	long		 n;
 	int		 ch, rc = 1;
 
-	optind = 1;
+	optind = 0;
 	while ((ch = getopt_long(argc, argv, "l:w:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'l':
@@ -202,7 +202,7 @@ cmd_keygen(int argc, char **argv)
 	char		*err = NULL;
 	int		 ch;
 
-	optind = 1;
+	optind = 0;
 	while ((ch = getopt_long(argc, argv, "k:d:", opts, NULL)) != -1) {
 		if (ch == 'k')
 			kid = optarg;

@@ -30,6 +30,8 @@ static const struct route routes[] = {
 	{ METHOD_GET,	 "/.well-known/jwks.json",	route_jwks },
 	{ METHOD_GET,	 "/admin/audit",		route_admin_audit },
 	{ METHOD_PUT,	 "/admin/users/:/roles",	route_admin_roles },
+	{ METHOD_GET,	 "/metrics",			route_metrics },
+	{ METHOD_GET,	 "/openapi.json",		route_openapi },
 };
 #define ROUTES_MAX	(sizeof(routes) / sizeof(routes[0]))
 
@@ -103,6 +105,7 @@ route_dispatch(struct request *r)
 		    routes[i].method == r->method ||
 		    (r->method == METHOD_HEAD &&
 		    routes[i].method == METHOD_GET)) {
+			r->route = routes[i].pattern;
 			routes[i].fn(r);
 			return;
 		}

@@ -13,7 +13,8 @@
  *			kept as long as the srev marker once the session is
  *			revoked, so late replays still read as reuse
  *   fa:{U}:srev:<sid>	revoked session: its access tokens are dead
- *   fa:{U}:cutoff	access tokens with iat < cutoff are dead
+ *   fa:{U}:cutoff	the user's revocation generation: access tokens whose
+ *			gen claim is lower are dead
  *   fa:{U}:bl:<jti>	blacklisted access token
  *   fa:rl:<key>		fixed-window rate counter
  *
@@ -55,7 +56,7 @@
 	"  return tonumber(redis.call('GET', p .. 'cutoff') or '0') or 0\n" \
 	"end\n" \
 	"local function raise_cutoff(now_s, rttl)\n" \
-	"  local c = math.max(cutoff(), now_s + 1)\n" \
+	"  local c = cutoff() + 1\n" \
 	"  redis.call('SET', p .. 'cutoff', c, 'EX', rttl)\n" \
 	"  return c\n" \
 	"end\n" \
@@ -1051,7 +1052,7 @@ store_blacklist(const char *uid, const char *jti, long ttl)
  */
 int
 store_token_revoked(const char *uid, const char *sid, const char *jti,
-    long long iat)
+    long long gen)
 {
 	struct rop	 op;
 	redisReply	*r = NULL;
@@ -1085,7 +1086,7 @@ store_token_revoked(const char *uid, const char *sid, const char *jti,
 	    r->element[1]->type != REDIS_REPLY_NIL)
 		rc = 1;
 	else if (r->element[2]->type == REDIS_REPLY_STRING &&
-	    reply_int(r->element[2], &c) == 0 && iat < c)
+	    reply_int(r->element[2], &c) == 0 && gen < c)
 		rc = 1;
 	else
 		rc = 0;

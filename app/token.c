@@ -533,7 +533,7 @@ token_shutdown(void)
 }
 
 int
-token_issue(struct claims *c, long long cutoff, char **out)
+token_issue(struct claims *c, long long gen, char **out)
 {
 	unsigned char	 jti[FA_JTI_BYTES];
 	json_t		*pay = NULL, *roles = NULL;
@@ -550,8 +550,9 @@ token_issue(struct claims *c, long long cutoff, char **out)
 	if (b64url_encode(c->jti, sizeof(c->jti), jti, sizeof(jti)) == -1)
 		return -1;
 	now = now_ms() / 1000;
-	c->iat = now > cutoff ? now : cutoff;
+	c->iat = now;
 	c->exp = c->iat + tk.cfg->access_ttl;
+	c->gen = gen > 0 ? gen : 0;
 
 	if ((roles = json_array()) == NULL)
 		goto out;
@@ -565,6 +566,8 @@ token_issue(struct claims *c, long long cutoff, char **out)
 	    "sub", c->sub, "email", c->email, "sid", c->sid, "jti", c->jti,
 	    "iat", (json_int_t)c->iat, "exp", (json_int_t)c->exp)) == NULL ||
 	    json_object_set(pay, "roles", roles) == -1 ||
+	    (c->gen > 0 && json_object_set_new(pay, "gen",
+	    json_integer((json_int_t)c->gen)) == -1) ||
 	    (grants = json_dumps(pay, JSON_COMPACT)) == NULL)
 		goto out;
 
@@ -663,6 +666,11 @@ claims_check(const json_t *pay, struct claims *c)
 	if (int_claim(&c->exp, json_object_get(pay, "exp")) == -1 ||
 	    int_claim(&c->iat, json_object_get(pay, "iat")) == -1 ||
 	    now - leeway > c->exp || c->iat > now + leeway || c->iat > c->exp)
+		return -1;
+	/* gen: the revocation generation; absent means 0 */
+	c->gen = 0;
+	if ((v = json_object_get(pay, "gen")) != NULL &&
+	    (int_claim(&c->gen, v) == -1 || c->gen < 0))
 		return -1;
 	if ((v = json_object_get(pay, "nbf")) != NULL &&
 	    (int_claim(&nbf, v) == -1 || nbf > now + leeway))

@@ -310,6 +310,9 @@ def install_cleanup():
     atexit.register(_cleanup_all)
     for s in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, _on_signal)
+    # Ctrl-C: KeyboardInterrupt, even if started with SIGINT ignored (a
+    # background job); the finally blocks and atexit then stop everything.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 # -------------------------------------------------------------- HTTP/FastCGI
@@ -1386,3 +1389,7 @@ if __name__ == "__main__":
     except HarnessError as e:
         print("harness: %s" % e, file=sys.stderr)
         sys.exit(1)
+    except KeyboardInterrupt:
+        warn("interrupted; stopping everything that was started")
+        _cleanup_all()
+        sys.exit(130)

@@ -139,10 +139,27 @@ def test_admin_set_roles(stack):
     # and the listing shows it
     r = stack.get("/auth/admin/audit?event=role.change&userId=" + u.id, token=a.access)
     assert len(r.json["entries"]) == 1, show(r)
-    # removing a role works too
+
+
+def test_admin_role_removal_revokes_token_issued_since_last_change(stack):
+    # Two role changes within one second, a login between them: the token
+    # of that login was issued before the second change, so it must die
+    # with it (API.md: "revokes the user's access tokens issued before").
+    a = make_admin(stack)
+    u = User(stack, "unrole")
+    r = stack.request("PUT", "/auth/admin/users/%s/roles" % u.id, {"roles": ["user", "editor"]}, token=a.access)
+    assert r.status == 200, show(r)
+    pair = login(stack, u.email)
+    assert jwt_parts(pair["accessToken"])[1]["roles"] == ["user", "editor"]
     r = stack.request("PUT", "/auth/admin/users/%s/roles" % u.id, {"roles": ["user"]}, token=a.access)
     assert r.status == 200 and r.json["roles"] == ["user"], show(r)
-    assert_access_dead(stack, pair["accessToken"], "token carrying a removed role")
+    assert_access_dead(stack, pair["accessToken"],
+                       "token carrying the removed role 'editor' (issued between two role changes in one second)")
+    r = stack.get("/auth/verify?role=editor", token=pair["accessToken"])
+    assert r.status == 401, "verify ?role=editor with a token from before the removal: %s" % show(r)
+    fresh = login(stack, u.email)["accessToken"]
+    assert jwt_parts(fresh)[1]["roles"] == ["user"]
+    assert_access_alive(stack, fresh, "login after the removal")
 
 
 def test_admin_set_roles_bad_role_400(stack):

@@ -10,11 +10,11 @@ import os
 import subprocess
 import time
 
-from authlib import (PASSWORD, User, assert_access_alive, assert_access_dead, assert_error,
+from authlib import (PASSWORD, CgiLighttpd, User, assert_access_alive, assert_access_dead, assert_error,
                      assert_validation, b64u, b64u_dec, es256_verify, grant, jwt_hs, jwt_parts,
                      keygen, login, openssl_ec_point, openssl_rsa_modulus, rs256_verify, show,
                      uniq_email, verify)
-from harness import fcgi_request
+from harness import FA_BIN, fcgi_request
 
 STACK_CONFIG = {}
 
@@ -216,6 +216,21 @@ def _jwk(stack, kid):
     return ks[0], r.json["keys"]
 
 
+def test_keygen_documented_argument_order(stack):
+    # API/usage: `fcgi-auth keygen rs256|es256 --kid ID [--dir DIR]`
+    d = _keydir(stack)
+    for alg, kid in (("rs256", "doc-rsa"), ("es256", "doc-ec")):
+        r = subprocess.run([FA_BIN, "keygen", alg, "--kid", kid, "--dir", d], stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, "`fcgi-auth keygen %s --kid %s --dir DIR`: rc %d, %s" % (
+            alg, kid, r.returncode, (r.stdout + r.stderr).strip())
+        assert os.path.exists(os.path.join(d, kid + ".pem")) and os.path.exists(os.path.join(d, kid + ".pub.pem"))
+    # and it never overwrites a key
+    r = subprocess.run([FA_BIN, "keygen", "--kid", "doc-rsa", "--dir", d, "rs256"], stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0, "keygen overwrote an existing key"
+
+
 def test_rs256_token_kid_jwks_and_gateway(stack):
     d = _keydir(stack)
     priv, pub = keygen(stack, "rs256", "rsa-1", d)
@@ -340,9 +355,31 @@ def test_lighttpd_authorizer_protects_app(stack):
     r = app_get(stack, a.access, path="/app-admin/hello.txt", via="lighttpd")
     assert r.status == 200 and r.body == b"hello from /app-admin/\n", "lighttpd /app-admin/ as admin: %s" % show(r)
     # revoked at once
-    assert stack.post("/auth/logout", token=u.access, via="lighttpd").status == 204
+    r = stack.post("/auth/logout", token=u.access)
+    assert r.status == 204, show(r)
     r = app_get(stack, u.access, path="/app/hello.txt", via="lighttpd")
     assert r.status == 401, "lighttpd /app/ right after logout: %s" % show(r)
+
+
+def test_lighttpd_backend_sees_auth_variables(stack):
+    # a CGI backend behind the shipped authorizer config (authlib.CgiLighttpd)
+    u = User(stack, "ltcgi")
+    sid = jwt_parts(u.access)[1]["sid"]
+    lt = CgiLighttpd(stack)
+    try:
+        r = lt.get("/app/env.cgi")
+        assert r.status == 401, "lighttpd CGI /app/ without a token: %s" % show(r)
+        r = lt.get("/app/env.cgi", u.access)
+        assert r.status == 200 and isinstance(r.json, dict), "lighttpd CGI /app/ with a token: %s" % show(r)
+        env = r.json
+        assert env.get("AUTH_USER_ID") == u.id, env
+        assert env.get("AUTH_EMAIL") == u.email, env
+        assert env.get("AUTH_ROLES") == "user", env
+        assert env.get("AUTH_SESSION_ID") == sid, env
+        r = lt.get("/app-admin/env.cgi", u.access)
+        assert r.status == 403, "lighttpd CGI /app-admin/ as a plain user: %s" % show(r)
+    finally:
+        lt.stop()
 
 
 def test_authorizer_role_answers_variables(stack):

@@ -71,3 +71,18 @@ def test_password_change_204_revokes_others_keeps_current_refresh(stack):
     for k in ("eventId", "userId", "at"):
         assert k in p["data"], p
     assert NEW not in str(p) and PASSWORD not in str(p)
+
+
+def test_second_password_change_revokes_token_refreshed_in_between(stack):
+    # change, refresh the caller's session, change again (same second): the
+    # access token from that refresh was issued before the second change
+    u = User(stack, "pw-twice")
+    assert change(stack, u.access, PASSWORD, NEW).status == 204
+    p1 = assert_token_pair(refresh(stack, u.refresh_token), "refresh after the first change")
+    assert_access_alive(stack, p1["accessToken"], "token refreshed after the first change")
+    r = change(stack, p1["accessToken"], NEW, NEW + "2")
+    assert r.status == 204, show(r)
+    assert_access_dead(stack, p1["accessToken"],
+                       "access token issued between two password changes in one second")
+    p2 = assert_token_pair(refresh(stack, p1["refreshToken"]), "the caller's refresh after the second change")
+    assert_access_alive(stack, p2["accessToken"])

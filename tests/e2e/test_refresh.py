@@ -8,15 +8,15 @@ import time
 
 from authlib import (User, assert_access_alive, assert_access_dead, assert_error,
                      assert_refresh_dead, assert_token_pair, assert_validation, audit_rows,
-                     b64u, b64u_dec, jwt_parts, login, me, outbox_rows, parallel, refresh,
+                     b64u, b64u_dec, jwt_parts, me, outbox_rows, parallel, refresh,
                      show, verify, wait_for)
 
 STACK_CONFIG = {}
 
 
-def rotate(stack, rt, what="refresh"):
+def rotate(stack, rt, what="refresh", **ttls):
     r = refresh(stack, rt)
-    return assert_token_pair(r, what)
+    return assert_token_pair(r, what, **ttls)
 
 
 # ----------------------------------------------------------------- rotation
@@ -232,7 +232,7 @@ def test_access_token_expires(stack):
     time.sleep(3.2)
     assert_access_dead(stack, u.access, "access token 3.2 s after issue, access_ttl 2, leeway 0")
     # the refresh token is still good and gives a working token
-    p = rotate(stack, u.refresh_token, "refresh after the access token expired")
+    p = rotate(stack, u.refresh_token, "refresh after the access token expired", access_ttl=2)
     r = me(stack, p["accessToken"])
     assert r.status == 200, show(r)
 
@@ -251,6 +251,6 @@ def test_refresh_token_expires(stack):
     stack.start_app(refresh_ttl=2, refresh_reuse_grace=0)
     u = User(stack, "rexp")
     assert u.pair["refreshExpiresIn"] == 2, u.pair
-    p1 = rotate(stack, u.refresh_token, "refresh within refresh_ttl")
+    p1 = rotate(stack, u.refresh_token, "refresh within refresh_ttl", refresh_ttl=None)
     time.sleep(3.2)
     assert_error(refresh(stack, p1["refreshToken"]), 401, "invalid_token", "refresh token 3.2 s old, ttl 2")

@@ -8,7 +8,7 @@ import os
 import time
 
 from authlib import (User, assert_access_alive, assert_bearer_401, assert_validation, b64u,
-                     b64u_dec, introspect, jwt_hs, jwt_parts, show, stack_secret, verify)
+                     introspect, jwt_hs, jwt_parts, show, stack_secret, verify)
 
 STACK_CONFIG = {}
 
@@ -84,7 +84,7 @@ def test_forged_tokens_401_invalid_token(stack):
         ("header not JSON", "%s.%s.%s" % (b64u(b"{"), p64, s64)),
         ("garbage", "garbage"),
         ("three dots", "a.b.c.d"),
-        ("8 KiB", "a" * 8192),
+        ("7000 chars", "a" * 7000),     # nginx's header buffer is 8k
         ("padded base64", u.access.replace(".", "=.", 1)),
     ]
     for what, tok in cases:

@@ -517,19 +517,25 @@ issue_gives_fresh_jti_each_time(void **state)
 }
 
 static void
-issue_sets_iat_to_cutoff_when_later(void **state)
+issue_carries_the_revocation_generation(void **state)
 {
 	struct claims	 c, out;
 	char		*tok = NULL;
-	long long	 cutoff = (long long)time(NULL) + 5;
+	long long	 now = (long long)time(NULL);
 
 	(void)state;
 	mk_claims(&c, "user");
-	assert_int_equal(token_issue(&c, cutoff, &tok), 0);
-	assert_int_equal(c.iat, cutoff);
-	assert_int_equal(c.exp, cutoff + TTL);
+	assert_int_equal(token_issue(&c, 7, &tok), 0);
+	assert_true(c.iat >= now && c.iat <= now + 1);
+	assert_int_equal(c.exp, c.iat + TTL);
+	assert_int_equal(c.gen, 7);
 	assert_int_equal(token_verify(tok, strlen(tok), &out), 0);
-	assert_int_equal(out.iat, cutoff);
+	assert_int_equal(out.gen, 7);
+	free(tok);
+	/* generation 0 writes no claim, and reads back as 0 */
+	assert_int_equal(token_issue(&c, 0, &tok), 0);
+	assert_int_equal(token_verify(tok, strlen(tok), &out), 0);
+	assert_int_equal(out.gen, 0);
 	free(tok);
 }
 
@@ -1285,7 +1291,7 @@ main(void)
 		    hs_setup),
 		cmocka_unit_test_setup(issue_gives_fresh_jti_each_time,
 		    hs_setup),
-		cmocka_unit_test_setup(issue_sets_iat_to_cutoff_when_later,
+		cmocka_unit_test_setup(issue_carries_the_revocation_generation,
 		    hs_setup),
 		cmocka_unit_test_setup(empty_roles_become_empty_array, hs_setup),
 		cmocka_unit_test_setup(libjwt_accepts_our_hs256_tokens,

@@ -1,0 +1,250 @@
+/*
+ * Metrics in the Prometheus text format (version 0.0.4).  The request path
+ * only does relaxed atomic adds on fixed arrays: no lock, no allocation.
+ * Labels come from closed sets -- the route table's patterns (anything else
+ * is "other") and the statuses the service answers (anything else is
+ * "other") -- so the number of series is bounded whatever clients send.
+ * The outbox gauges are read from PostgreSQL when scraped.
+ */
+#include "config.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "extern.h"
+
+typedef _Atomic unsigned long long	counter_t;
+
+/* The route table's patterns and the label each gets; last: the rest. */
+static const struct {
+	const char	*pattern;
+	const char	*label;
+} mroutes[] = {
+	{ "/health",			"/health" },
+	{ "/register",			"/register" },
+	{ "/login",			"/login" },
+	{ "/refresh",			"/refresh" },
+	{ "/logout",			"/logout" },
+	{ "/logout-all",		"/logout-all" },
+	{ "/me",			"/me" },
+	{ "/sessions",			"/sessions" },
+	{ "/sessions/:",		"/sessions/{id}" },
+	{ "/password",			"/password" },
+	{ "/verify",			"/verify" },
+	{ "/introspect",		"/introspect" },
+	{ "/.well-known/jwks.json",	"/.well-known/jwks.json" },
+	{ "/admin/audit",		"/admin/audit" },
+	{ "/admin/users/:/roles",	"/admin/users/{id}/roles" },
+	{ "/metrics",			"/metrics" },
+	{ "/openapi.json",		"/openapi.json" },
+	{ NULL,				"other" },
+};
+#define MROUTES		(sizeof(mroutes) / sizeof(mroutes[0]))
+
+static const int mstatuses[] = {
+	200, 201, 204, 400, 401, 403, 404, 405, 409, 413, 415, 429, 500, 503
+};
+#define MSTATUSES	(sizeof(mstatuses) / sizeof(mstatuses[0]))
+
+/* Upper bounds in microseconds, and as Prometheus writes them. */
+static const struct {
+	long		 usec;
+	const char	*le;
+} mbuckets[] = {
+	{ 1000, "0.001" }, { 2500, "0.0025" }, { 5000, "0.005" },
+	{ 10000, "0.01" }, { 25000, "0.025" }, { 50000, "0.05" },
+	{ 100000, "0.1" }, { 250000, "0.25" }, { 500000, "0.5" },
+	{ 1000000, "1" }, { 2500000, "2.5" }, { 5000000, "5" },
+	{ 10000000, "10" },
+};
+#define MBUCKETS	(sizeof(mbuckets) / sizeof(mbuckets[0]))
+
+static const char *const mbackends[METRICS_BACKEND__MAX] = {
+	"postgres", "redis"
+};
+
+static struct {
+	counter_t	 requests[MROUTES][MSTATUSES + 1];
+	counter_t	 buckets[MROUTES][MBUCKETS + 1];	/* last: +Inf */
+	counter_t	 usec_sum[MROUTES];
+	counter_t	 logins[2];	/* failed, ok */
+	counter_t	 refreshes;
+	counter_t	 reuse;
+	counter_t	 backend_errors[METRICS_BACKEND__MAX];
+} m;
+
+static void
+bump(counter_t *c, unsigned long long n)
+{
+	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+static unsigned long long
+get(counter_t *c)
+{
+	return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+static size_t
+route_index(const char *route)
+{
+	size_t	 i;
+
+	if (route == NULL)
+		return MROUTES - 1;
+	for (i = 0; i < MROUTES - 1; i++)
+		if (mroutes[i].pattern == route ||
+		    strcmp(mroutes[i].pattern, route) == 0)
+			return i;
+	return MROUTES - 1;
+}
+
+void
+metrics_request(const char *route, int status, long usec)
+{
+	size_t	 ri = route_index(route), si, bi;
+
+	for (si = 0; si < MSTATUSES; si++)
+		if (mstatuses[si] == status)
+			break;
+	if (usec < 0)
+		usec = 0;
+	for (bi = 0; bi < MBUCKETS; bi++)
+		if (usec <= mbuckets[bi].usec)
+			break;
+	bump(&m.requests[ri][si], 1);
+	bump(&m.buckets[ri][bi], 1);
+	bump(&m.usec_sum[ri], (unsigned long long)usec);
+}
+
+void
+metrics_login(int ok)
+{
+	bump(&m.logins[ok != 0], 1);
+}
+
+void
+metrics_refresh(void)
+{
+	bump(&m.refreshes, 1);
+}
+
+void
+metrics_reuse(void)
+{
+	bump(&m.reuse, 1);
+}
+
+void
+metrics_backend_error(enum metrics_backend b)
+{
+	if ((int)b >= 0 && b < METRICS_BACKEND__MAX)
+		bump(&m.backend_errors[b], 1);
+}
+
+static void
+meta(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP " METRICS_PREFIX "%s %s\n", name, help);
+	fprintf(f, "# TYPE " METRICS_PREFIX "%s %s\n", name, type);
+}
+
+static void
+render_requests(FILE *f)
+{
+	unsigned long long	 v, cum, b[MBUCKETS + 1];
+	size_t			 ri, si, bi;
+	char			 status[16];
+
+	meta(f, "requests_total", "counter",
+	    "Requests answered, by route pattern and HTTP status.");
+	for (ri = 0; ri < MROUTES; ri++)
+		for (si = 0; si <= MSTATUSES; si++) {
+			if ((v = get(&m.requests[ri][si])) == 0)
+				continue;
+			if (si < MSTATUSES)
+				snprintf(status, sizeof(status), "%d",
+				    mstatuses[si]);
+			else
+				snprintf(status, sizeof(status), "other");
+			fprintf(f, METRICS_PREFIX "requests_total{route=\"%s\","
+			    "status=\"%s\"} %llu\n", mroutes[ri].label, status,
+			    v);
+		}
+	meta(f, "request_duration_seconds", "histogram",
+	    "Time from reading the request to the answer being written.");
+	for (ri = 0; ri < MROUTES; ri++) {
+		/* one snapshot, so the buckets and the count agree */
+		for (bi = 0, cum = 0; bi <= MBUCKETS; bi++)
+			cum += b[bi] = get(&m.buckets[ri][bi]);
+		if (cum == 0)
+			continue;
+		for (bi = 0, cum = 0; bi <= MBUCKETS; bi++) {
+			cum += b[bi];
+			fprintf(f, METRICS_PREFIX "request_duration_seconds_bucket"
+			    "{route=\"%s\",le=\"%s\"} %llu\n", mroutes[ri].label,
+			    bi < MBUCKETS ? mbuckets[bi].le : "+Inf", cum);
+		}
+		v = get(&m.usec_sum[ri]);
+		fprintf(f, METRICS_PREFIX "request_duration_seconds_sum"
+		    "{route=\"%s\"} %llu.%06llu\n", mroutes[ri].label,
+		    v / 1000000, v % 1000000);
+		fprintf(f, METRICS_PREFIX "request_duration_seconds_count"
+		    "{route=\"%s\"} %llu\n", mroutes[ri].label, cum);
+	}
+}
+
+static void
+render_outbox(FILE *f)
+{
+	long long	 pending;
+	double		 lag;
+
+	if (db_outbox_lag(&pending, &lag) != DB_OK)
+		return;		/* counted as a backend error by db.c */
+	meta(f, "outbox_pending", "gauge",
+	    "Events written to the outbox and not yet published to Redis.");
+	fprintf(f, METRICS_PREFIX "outbox_pending %lld\n", pending);
+	meta(f, "outbox_lag_seconds", "gauge",
+	    "Age of the oldest unpublished outbox event (0 when none).");
+	fprintf(f, METRICS_PREFIX "outbox_lag_seconds %.3f\n", lag);
+}
+
+char *
+metrics_render(size_t *len)
+{
+	FILE	*f;
+	char	*buf = NULL;
+	size_t	 i;
+
+	*len = 0;
+	if ((f = open_memstream(&buf, len)) == NULL)
+		abort();	/* out of memory, as xmalloc does */
+	meta(f, "build_info", "gauge", "Always 1; the version as a label.");
+	fprintf(f, METRICS_PREFIX "build_info{version=\"%s\"} 1\n", VERSION);
+	render_requests(f);
+	meta(f, "logins_total", "counter",
+	    "Password logins, by result (failed: wrong credentials, unknown "
+	    "or disabled user, rate limited).");
+	fprintf(f, METRICS_PREFIX "logins_total{result=\"ok\"} %llu\n",
+	    get(&m.logins[1]));
+	fprintf(f, METRICS_PREFIX "logins_total{result=\"failed\"} %llu\n",
+	    get(&m.logins[0]));
+	meta(f, "refreshes_total", "counter",
+	    "Successful refresh-token rotations (grace answers included).");
+	fprintf(f, METRICS_PREFIX "refreshes_total %llu\n", get(&m.refreshes));
+	meta(f, "refresh_reuse_total", "counter",
+	    "Refresh tokens presented again after rotation: sessions revoked.");
+	fprintf(f, METRICS_PREFIX "refresh_reuse_total %llu\n", get(&m.reuse));
+	meta(f, "backend_errors_total", "counter",
+	    "Failed connections, timeouts and broken replies, by backend.");
+	for (i = 0; i < METRICS_BACKEND__MAX; i++)
+		fprintf(f, METRICS_PREFIX "backend_errors_total{backend=\"%s\"} "
+		    "%llu\n", mbackends[i], get(&m.backend_errors[i]));
+	render_outbox(f);
+	if (fclose(f) != 0 || buf == NULL)
+		abort();
+	return buf;
+}
