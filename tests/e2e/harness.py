@@ -472,6 +472,32 @@ def _render_shipped(text, subs, what):
     return text
 
 
+# Reports of ASan, LSan and UBSan in any log of a stack: each is a failure,
+# counted by the runner, so a sanitizer build fails on the first report.
+SANITIZER_PATTERNS = re.compile(
+    rb"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error: ")
+sanitizer_findings = []
+
+
+def scan_sanitizer_reports(logdir):
+    try:
+        names = os.listdir(logdir)
+    except OSError:
+        return
+    for fn in sorted(names):
+        path = os.path.join(logdir, fn)
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        for m in SANITIZER_PATTERNS.finditer(data):
+            end = data.find(b"\n", m.start())
+            sanitizer_findings.append("%s: %s" % (
+                fn, data[m.start():end if end > 0 else None][:200].decode(
+                    "utf-8", "replace")))
+
+
 class Stack:
     """A throwaway fcgi-auth deployment on loopback.  Use as a context
     manager, or start()/stop().  Components can be stopped and started
@@ -579,6 +605,7 @@ class Stack:
                 warn("stop: %s" % e)
         if self in _stacks:
             _stacks.remove(self)
+        scan_sanitizer_reports(self.logs)
         if self.owns_state and not self.keep:
             shutil.rmtree(self.state, ignore_errors=True)
             for d in self.extra_dirs:
@@ -1223,6 +1250,9 @@ def run_tests(names):
                 stack.stop()
     if failed:
         print("failed: " + " ".join(failed))
+    for finding in sanitizer_findings:
+        print("FAIL  sanitizer report: %s" % finding, flush=True)
+        nfail += 1
     line = "%d passed, %d failed" % (npass, nfail)
     if nskip:
         line += ", %d skipped" % nskip
@@ -1384,6 +1414,9 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    # test modules `import harness`: give them this very module, so that
+    # Skip, the registry and the cleanup list are one and the same
+    sys.modules.setdefault("harness", sys.modules["__main__"])
     try:
         sys.exit(main(sys.argv[1:]))
     except HarnessError as e:

@@ -51,7 +51,7 @@ enum fuzz_alg	 fuzz_current_alg(void);
 const char	*fuzz_private_key(enum fuzz_alg);
 /* A NUL-terminated copy of n bytes (owned). */
 char		*fuzz_strndup(const uint8_t *, size_t);
-/* Next '\n'-terminated field of *p/*n; NULL when none is left. */
+/* Next '\n'-terminated field of (*p, *n); NULL when none is left. */
 char		*fuzz_field(const uint8_t **p, size_t *n);
 
 /* stubs.c: canned answers of db.c, store.c and password.c. */

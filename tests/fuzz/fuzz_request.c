@@ -1,0 +1,425 @@
+/*
+ * fuzz_request.c: the whole request path below server.c.  A struct request
+ * is built from the input the way server.c's request_fill builds it from
+ * FastCGI parameters, route_dispatch runs the handler, and the answer is
+ * checked.  Backends are the stubs of stubs.c, steered by the input.
+ *
+ * Input: '\n'-separated fields, the last one running to the end:
+ *   control   bytes that steer the stubs and the configuration (below)
+ *   method    "GET", "POST", ... (anything: METHOD_OTHER)
+ *   uri       REQUEST_URI, e.g. "/auth/verify?role=admin"
+ *   ctype     Content-Type ("" = absent)
+ *   auth      Authorization ("" = absent).  "@<roles>" is replaced by
+ *             "Bearer <a valid access token with those roles>", so the
+ *             handlers behind auth_bearer are reached.
+ *   ua        User-Agent ("" = absent)
+ *   body      the rest; "@ACCESS@" in it becomes a valid access token.
+ *
+ * Checked for every answer:
+ *  - a status was set and is one the contract knows (500 only when a stub
+ *    was told to fail internally);
+ *  - the body, if any, is one JSON object; error answers carry error and
+ *    message; 401 invalid_token has WWW-Authenticate, 405 Allow, 429 and
+ *    503 Retry-After, token pairs Cache-Control: no-store;
+ *  - no header value holds a control byte (CR/LF injection);
+ *  - fail closed: with Redis down no route that needs it answers 2xx,
+ *    and introspection is never active;
+ *  - no forged, revoked or role-less token gets a 2xx from a Bearer route;
+ *  - passwords are only hashed or verified when at most 1024 bytes (the
+ *    stubs check that and every other argument handed to the backends).
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "fuzz.h"
+
+#define FUZZ_PREFIX	"/auth"
+#define FUZZ_MAX_BODY	2048
+#define ACCESS_MARK	"@ACCESS@"
+
+/* control byte 0 */
+#define C0_PG_DOWN	0x01
+#define C0_REDIS_DOWN	0x02
+#define C0_USER_MISSING	0x04
+#define C0_PW_MISMATCH	0x08
+#define C0_REHASH	0x10
+#define C0_DISABLED	0x20
+#define C0_AUTHORIZER	0x40
+#define C0_EMAIL_TAKEN	0x80
+/* control byte 1: bits 0-2 rotate result */
+#define C1_LIMITED	0x08
+#define C1_REVOKED	0x10
+#define C1_NO_SESSION	0x20
+#define C1_CHILD_BAD	0x40
+#define C1_TRIM		0x80
+/* control byte 2: bits 0-1 sessions listed, 2-3 verify preset */
+#define C2_RATELIMIT_OFF 0x10
+#define C2_ADMIN	0x20	/* stored user holds "admin" */
+#define C2_REQUIRED	0x40	/* AUTH_REQUIRED_ROLE=admin */
+#define C2_HASH_FAIL	0x80
+/* control byte 3: bits 0-1 client address, 2-3 events_enabled */
+
+static const char *const ips[] = {
+	"203.0.113.7", "2001:db8::1", "", "198.51.100.250"
+};
+static const char *const events[] = {
+	"all", "", "user.registered,user.logged_in", "session.revoked"
+};
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	fuzz_setup(FUZZ_HS256);
+	fuzz_conf.max_body = FUZZ_MAX_BODY;
+	/* events_enabled then points at one of events[] */
+	free(fuzz_conf.events_enabled);
+	fuzz_conf.events_enabled = (char *)(uintptr_t)events[0];
+	free(fuzz_conf.prefix);
+	fuzz_conf.prefix = xstrdup(FUZZ_PREFIX);
+	return 0;
+}
+
+/* server.c's method_parse */
+static enum method
+method_parse(const char *m)
+{
+	static const char *const names[] = {
+		"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"
+	};
+	size_t	 i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(m, names[i]) == 0)
+			return (enum method)i;
+	return METHOD_OTHER;
+}
+
+/* A valid access token for the stub user with the given roles, or NULL. */
+static char *
+mint(const char *roles)
+{
+	struct claims	 c;
+	char		*tok = NULL;
+
+	memset(&c, 0, sizeof(c));
+	snprintf(c.sub, sizeof(c.sub), "%s", FUZZ_UID);
+	snprintf(c.sid, sizeof(c.sid), "%s", FUZZ_SID);
+	snprintf(c.email, sizeof(c.email), "%s", "user@example.test");
+	snprintf(c.roles, sizeof(c.roles), "%s", roles);
+	if (token_issue(&c, 0, &tok) == -1)
+		return NULL;
+	return tok;
+}
+
+static const char *
+header(const struct request *r, const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < r->nheaders; i++)
+		if (strcasecmp(r->headers[i].name, name) == 0)
+			return r->headers[i].value;
+	return NULL;
+}
+
+/* Routes that must not answer 2xx without a live, checked token. */
+static int
+bearer_route(const struct request *r)
+{
+	static const char *const routes[] = {
+		"/verify", "/me", "/sessions", "/sessions/:", "/logout-all",
+		"/password", "/admin/audit", "/admin/users/:/roles"
+	};
+	size_t	 i;
+
+	if (r->authorizer)
+		return 1;
+	if (r->route == NULL)
+		return 0;
+	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (strcmp(r->route, routes[i]) == 0)
+			return 1;
+	/* logout by Bearer; without one it takes a refresh token */
+	return strcmp(r->route, "/logout") == 0 && r->authorization != NULL;
+}
+
+static int
+needs_admin(const struct request *r, const char *query_role)
+{
+	if (r->route != NULL && strncmp(r->route, "/admin/", 7) == 0)
+		return 1;
+	if (r->authorizer || (r->route != NULL &&
+	    strcmp(r->route, "/verify") == 0)) {
+		if (query_role != NULL)
+			return strcmp(query_role, "admin") == 0 ? 1 : -1;
+		if (r->required_role != NULL && *r->required_role != '\0')
+			return 1;
+	}
+	return 0;
+}
+
+/* Every role of need is one of have (comma lists). */
+static int
+roles_have(const char *have, const char *need)
+{
+	const char	*p, *q;
+	size_t		 n, m;
+	int		 found;
+
+	for (p = need; *p != '\0'; p += n + (p[n] == ',')) {
+		n = strcspn(p, ",");
+		found = 0;
+		for (q = have; *q != '\0'; q += m + (q[m] == ',')) {
+			m = strcspn(q, ",");
+			if (m == n && strncmp(p, q, n) == 0)
+				found = 1;
+		}
+		if (!found)
+			return 0;
+	}
+	return 1;
+}
+
+static void
+check_answer(const struct request *r, int minted, const char *mroles,
+    int internal_ok)
+{
+	static const int ok[] = { 200, 201, 204, 400, 401, 403, 404, 405, 409,
+	    413, 415, 429, 503 };
+	const char	*v, *code = NULL;
+	char		 qrole[FA_ROLE_MAX + 1];
+	json_t		*j = NULL;
+	size_t		 i, k;
+	int		 two = r->status >= 200 && r->status < 300, adm;
+
+	if (r->status == 0)
+		fuzz_fail("no answer (status 0) for %s", r->path);
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		if (ok[i] == r->status)
+			break;
+	if (i == sizeof(ok) / sizeof(ok[0]) &&
+	    !(r->status == 500 && internal_ok))
+		fuzz_fail("status %d for %s", r->status,
+		    r->route ? r->route : r->path);
+	for (i = 0; i < r->nheaders; i++) {
+		if (r->headers[i].name == NULL || r->headers[i].value == NULL)
+			fuzz_fail("header %zu unset", i);
+		for (k = 0; r->headers[i].value[k] != '\0'; k++)
+			if ((unsigned char)r->headers[i].value[k] < 0x20 ||
+			    r->headers[i].value[k] == 0x7f)
+				fuzz_fail("control byte in header %s",
+				    r->headers[i].name);
+	}
+	if (r->out != NULL) {
+		if (strlen(r->out) != r->outlen)
+			fuzz_fail("body length %zu != %zu", strlen(r->out),
+			    r->outlen);
+		if ((j = json_loadb(r->out, r->outlen, JSON_REJECT_DUPLICATES,
+		    NULL)) == NULL || !json_is_object(j))
+			fuzz_fail("body is not one JSON object");
+		code = json_string_value(json_object_get(j, "error"));
+		if (r->status >= 400 && (code == NULL ||
+		    !json_is_string(json_object_get(j, "message"))))
+			fuzz_fail("error %d without error/message", r->status);
+	} else if (r->status >= 400)
+		fuzz_fail("error %d without a body", r->status);
+	if (r->status == 401 && code != NULL &&
+	    strcmp(code, "invalid_token") == 0 &&
+	    header(r, "WWW-Authenticate") == NULL)
+		fuzz_fail("401 invalid_token without WWW-Authenticate");
+	if (r->status == 405 && header(r, "Allow") == NULL)
+		fuzz_fail("405 without Allow");
+	if ((r->status == 429 || r->status == 503) &&
+	    header(r, "Retry-After") == NULL)
+		fuzz_fail("%d without Retry-After", r->status);
+	if (j != NULL && json_object_get(j, "accessToken") != NULL &&
+	    ((v = header(r, "Cache-Control")) == NULL ||
+	    strstr(v, "no-store") == NULL))
+		fuzz_fail("token pair without Cache-Control: no-store");
+
+	/* fail closed */
+	if (stub.redis_down && two && r->route != NULL &&
+	    strcmp(r->route, "/register") != 0 &&
+	    strcmp(r->route, "/.well-known/jwks.json") != 0 &&
+	    strcmp(r->route, "/introspect") != 0 &&
+	    strcmp(r->route, "/openapi.json") != 0 &&
+	    strcmp(r->route, "/metrics") != 0)
+		fuzz_fail("%s answered %d with Redis down", r->route,
+		    r->status);
+	if (stub.redis_down && two && r->authorizer)
+		fuzz_fail("authorizer answered %d with Redis down", r->status);
+	if (stub.pg_down && two && r->route != NULL &&
+	    (strcmp(r->route, "/register") == 0 ||
+	    strcmp(r->route, "/login") == 0 ||
+	    strcmp(r->route, "/health") == 0))
+		fuzz_fail("%s answered %d with PostgreSQL down", r->route,
+		    r->status);
+	if (j != NULL && json_is_true(json_object_get(j, "active")) &&
+	    (!minted || stub.redis_down || stub.revoked))
+		fuzz_fail("introspection active for a token that is not live");
+
+	/* authentication and roles */
+	if (two && bearer_route(r)) {
+		if (!minted)
+			fuzz_fail("%s answered %d to a token we did not issue",
+			    r->route ? r->route : "authorizer", r->status);
+		if (stub.revoked)
+			fuzz_fail("%s answered %d to a revoked token",
+			    r->route ? r->route : "authorizer", r->status);
+		if (request_query(r, "role", qrole, sizeof(qrole)) == -1)
+			qrole[0] = '\0';
+		adm = needs_admin(r, qrole[0] != '\0' ? qrole : NULL);
+		if (adm == 1 && !roles_have(mroles, "admin"))
+			fuzz_fail("%s answered %d without the admin role",
+			    r->route ? r->route : "authorizer", r->status);
+		if (adm == -1 && !roles_have(mroles, qrole))
+			fuzz_fail("verify answered %d without role %s",
+			    r->status, qrole);
+	}
+	json_decref(j);
+}
+
+/* Replace the first ACCESS_MARK of body by tok; returns a new body. */
+static char *
+body_with_token(const char *body, size_t len, size_t *outlen,
+    const char *tok)
+{
+	const char	*m;
+	char		*out;
+	size_t		 ml = strlen(ACCESS_MARK), tl = strlen(tok), pre;
+
+	m = memmem(body, len, ACCESS_MARK, ml);
+	pre = (size_t)(m - body);
+	out = xmalloc(len - ml + tl + 1);
+	memcpy(out, body, pre);
+	memcpy(out + pre, tok, tl);
+	memcpy(out + pre + tl, m + ml, len - pre - ml);
+	*outlen = len - ml + tl;
+	out[*outlen] = '\0';
+	return out;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct request	 r;
+	const uint8_t	*p = data;
+	size_t		 left = size, n, plen, bodylen;
+	char		*ctl = NULL, *method = NULL, *uri = NULL, *ctype = NULL;
+	char		*auth = NULL, *ua = NULL, *tok = NULL, *bearer = NULL;
+	char		*body, *b2;
+	const char	*q, *mroles = "";
+	unsigned char	 c[4] = { 0, 0, 0, 0 };
+	int		 minted = 0, notours = 0;
+
+	if ((ctl = fuzz_field(&p, &left)) == NULL)
+		return 0;
+	for (n = 0; n < sizeof(c) && ctl[n] != '\0'; n++)
+		c[n] = (unsigned char)ctl[n];
+	method = fuzz_field(&p, &left);
+	uri = fuzz_field(&p, &left);
+	ctype = fuzz_field(&p, &left);
+	auth = fuzz_field(&p, &left);
+	ua = fuzz_field(&p, &left);
+	body = fuzz_strndup(p, left);	/* NUL bytes kept: bodylen says */
+	bodylen = left;
+
+	memset(&stub, 0, sizeof(stub));
+	stub.pg_down = c[0] & C0_PG_DOWN;
+	stub.redis_down = (c[0] & C0_REDIS_DOWN) != 0;
+	stub.user_missing = (c[0] & C0_USER_MISSING) != 0;
+	stub.pw_mismatch = (c[0] & C0_PW_MISMATCH) != 0;
+	stub.rehash = (c[0] & C0_REHASH) != 0;
+	stub.user_disabled = (c[0] & C0_DISABLED) != 0;
+	stub.email_taken = (c[0] & C0_EMAIL_TAKEN) != 0;
+	stub.rotate = (enum rotate_result)((c[1] & 7) % (ROTATE_UNKNOWN + 1));
+	stub.limited = (c[1] & C1_LIMITED) != 0;
+	stub.revoked = (c[1] & C1_REVOKED) != 0;
+	stub.no_session = (c[1] & C1_NO_SESSION) != 0;
+	stub.child_bad = (c[1] & C1_CHILD_BAD) != 0;
+	stub.trim = (c[1] & C1_TRIM) != 0;
+	stub.nsessions = c[2] & 3;
+	stub.user_admin = (c[2] & C2_ADMIN) != 0;
+	stub.hash_fail = (c[2] & C2_HASH_FAIL) != 0;
+	fuzz_conf.verify_preset = (enum verify_preset)(((c[2] >> 2) & 3) %
+	    VERIFY_PRESET__MAX);
+	fuzz_conf.ratelimit = (c[2] & C2_RATELIMIT_OFF) == 0;
+	fuzz_conf.events_enabled = (char *)(uintptr_t)events[(c[3] >> 2) & 3];
+
+	memset(&r, 0, sizeof(r));
+	snprintf(r.id, sizeof(r.id), "%s", "fuzz000000000000");
+	r.method_name = method != NULL && *method != '\0' ? method : "GET";
+	r.method = method_parse(r.method_name);
+	r.content_type = ctype != NULL && *ctype != '\0' ? ctype : NULL;
+	r.user_agent = ua != NULL && *ua != '\0' ? ua : NULL;
+	stub.user_agent = r.user_agent;
+	r.required_role = (c[2] & C2_REQUIRED) ? "admin" : NULL;
+	r.authorizer = (c[0] & C0_AUTHORIZER) != 0;
+	snprintf(r.ip, sizeof(r.ip), "%s", ips[c[3] & 3]);
+	if (auth != NULL && auth[0] == '@') {
+		mroles = auth + 1;
+		if ((tok = mint(mroles)) != NULL) {
+			xasprintf(&bearer, "Bearer %s", tok);
+			r.authorization = bearer;
+			minted = 1;
+		} else
+			r.authorization = auth;
+	} else
+		r.authorization = auth != NULL && *auth != '\0' ? auth : NULL;
+	if (memmem(body, bodylen, ACCESS_MARK, strlen(ACCESS_MARK)) != NULL) {
+		if (tok == NULL && (tok = mint("user")) != NULL)
+			mroles = "user";
+		if (tok != NULL) {
+			b2 = body_with_token(body, bodylen, &bodylen, tok);
+			free(body);
+			body = b2;
+			minted = 1;
+		}
+	}
+
+	/* server.c's request_fill and server_handle, minus FastCGI */
+	q = uri != NULL && *uri != '\0' ? uri : "/";
+	n = strcspn(q, "?#");
+	r.query = xstrndup(q[n] == '?' ? q + n + 1 : "",
+	    strcspn(q[n] == '?' ? q + n + 1 : "", "#"));
+	if (bodylen > (size_t)fuzz_conf.max_body) {
+		r.body_too_large = 1;
+		free(body);
+	} else {
+		r.body = body;
+		r.bodylen = bodylen;
+	}
+	plen = strlen(fuzz_conf.prefix);
+	if (r.authorizer)
+		r.path = xstrdup("/verify");
+	else if (n < plen || strncmp(q, fuzz_conf.prefix, plen) != 0 ||
+	    (n > plen && q[plen] != '/')) {
+		r.path = xstrndup(q, n);
+		notours = 1;
+	} else
+		r.path = xstrndup(q + plen, n - plen);
+	if (notours)
+		resp_error(&r, ERR_NOT_FOUND, NULL);
+	else if (r.body_too_large && r.method != METHOD_GET && !r.authorizer)
+		resp_error(&r, ERR_TOO_LARGE, NULL);
+	else
+		route_dispatch(&r);
+	check_answer(&r, minted, mroles, stub.hash_fail);
+	log_request(r.id, r.method_name, r.path, r.status, 0);
+
+	request_free(&r);
+	free(tok);
+	free(bearer);
+	free(ctl);
+	free(method);
+	free(uri);
+	free(ctype);
+	free(auth);
+	free(ua);
+	return 0;
+}

@@ -1,0 +1,638 @@
+/*
+ * stubs.c: fuzz-only stand-ins for the storage boundary (db.c, store.c,
+ * password.c), so route_dispatch runs every handler without PostgreSQL,
+ * Redis or Argon2.  The answers come from struct fuzz_backend, which
+ * fuzz_request.c fills from the input: backends up or down, the user found
+ * or not, the password right or wrong, a rotation's outcome, and so on.
+ * Every stub also checks what the handlers hand it against the contract in
+ * extern.h (ids are canonical uuids, hashes 64 hex digits, passwords at
+ * most 1024 bytes, audit rows well-formed) and aborts when it is broken.
+ *
+ * user_free, user_json, audit_event_name and event_kind_name live in db.c
+ * in the service; they are copied here.  XXX move them to a file without
+ * I/O so this copy can go.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuzz.h"
+
+struct fuzz_backend	 stub;
+
+#define STUB_HASH	"$argon2id$v=19$m=19456,t=2,p=1$ZnV6enNhbHQ$ZnV6emhhc2g"
+#define STUB_OTHER_SID	"6f1e2d3c-4b5a-4697-8877-665544332211"
+#define STUB_CREATED	"2026-01-02T03:04:05.678Z"
+
+static const char *const audit_names[AUDIT__MAX] = {
+	"register", "login.success", "login.failure", "refresh",
+	"refresh.reuse_detected", "logout", "logout_all", "password.change",
+	"session.revoke", "role.change",
+};
+
+static const char *const event_names[EVENT__MAX] = {
+	"user.registered", "user.logged_in", "user.logged_out",
+	"user.password_changed", "session.revoked", "token.reuse_detected",
+};
+
+/* ---- contract checks ------------------------------------------------ */
+
+static void
+need_uuid(const char *what, const char *s)
+{
+	unsigned char	 b[16];
+
+	if (s == NULL || strlen(s) != FA_UUID_LEN ||
+	    uuid_parse(b, s, FA_UUID_LEN) == -1)
+		fuzz_fail("%s: not a uuid", what);
+}
+
+static void
+need_hex(const char *what, const char *s)
+{
+	if (s == NULL || strlen(s) != FA_HASH_HEX ||
+	    strspn(s, "0123456789abcdef") != FA_HASH_HEX)
+		fuzz_fail("%s: not %d hex digits", what, FA_HASH_HEX);
+}
+
+static void
+need_audit(const struct audit *a)
+{
+	if (a == NULL)
+		return;
+	if ((int)a->event < 0 || a->event >= AUDIT__MAX)
+		fuzz_fail("audit: event %d", (int)a->event);
+	if ((int)a->outbox_event < EVENT_NONE ||
+	    a->outbox_event >= EVENT__MAX)
+		fuzz_fail("audit: outbox event %d", (int)a->outbox_event);
+	if (a->outbox_event != EVENT_NONE && a->outbox_data == NULL &&
+	    a->event != AUDIT_REGISTER)
+		fuzz_fail("audit: outbox event %s without data",
+		    event_names[a->outbox_event]);
+	if (a->user_id != NULL)
+		need_uuid("audit user_id", a->user_id);
+	if (a->session_id != NULL)
+		need_uuid("audit session_id", a->session_id);
+	if (a->ip != NULL && strlen(a->ip) > FA_IP_MAX)
+		fuzz_fail("audit: ip too long");
+	if (a->email != NULL)
+		(void)strlen(a->email);
+	if (a->user_agent != NULL)
+		(void)strlen(a->user_agent);
+}
+
+static void
+fill_user(struct user *u, const char *id, const char *email)
+{
+	memset(u, 0, sizeof(*u));
+	snprintf(u->id, sizeof(u->id), "%s", id != NULL ? id : FUZZ_UID);
+	snprintf(u->email, sizeof(u->email), "%s",
+	    email != NULL ? email : "user@example.test");
+	u->password_hash = xstrdup(STUB_HASH);
+	u->first_name = xstrdup("Ada");
+	u->last_name = NULL;
+	snprintf(u->roles, sizeof(u->roles), "%s",
+	    stub.user_admin ? "user,admin" : "user");
+	snprintf(u->created_at, sizeof(u->created_at), "%s", STUB_CREATED);
+	u->disabled = stub.user_disabled;
+}
+
+/* ---- db.c ------------------------------------------------------------ */
+
+const char *
+audit_event_name(enum audit_event e)
+{
+	if ((int)e < 0 || e >= AUDIT__MAX)
+		return "unknown";
+	return audit_names[e];
+}
+
+const char *
+event_kind_name(enum event_kind k)
+{
+	if ((int)k < 0 || k >= EVENT__MAX)
+		return "none";
+	return event_names[k];
+}
+
+void
+user_free(struct user *u)
+{
+	if (u == NULL)
+		return;
+	free(u->password_hash);
+	free(u->first_name);
+	free(u->last_name);
+	u->password_hash = u->first_name = u->last_name = NULL;
+}
+
+json_t *
+user_json(const struct user *u)
+{
+	json_t		*o, *roles;
+	const char	*p, *comma;
+
+	roles = json_array();
+	for (p = u->roles; *p != '\0'; p = *comma ? comma + 1 : comma) {
+		comma = strchr(p, ',');
+		if (comma == NULL)
+			comma = p + strlen(p);
+		if (comma > p)
+			json_array_append_new(roles,
+			    json_stringn(p, (size_t)(comma - p)));
+	}
+	o = json_object();
+	json_object_set_new(o, "id", json_string(u->id));
+	json_object_set_new(o, "email", json_string(u->email));
+	json_object_set_new(o, "firstName",
+	    u->first_name ? json_string(u->first_name) : json_null());
+	json_object_set_new(o, "lastName",
+	    u->last_name ? json_string(u->last_name) : json_null());
+	json_object_set_new(o, "roles", roles);
+	json_object_set_new(o, "createdAt", json_string(u->created_at));
+	return o;
+}
+
+int
+db_init(const struct config *c)
+{
+	(void)c;
+	return 0;
+}
+
+void
+db_shutdown(void)
+{
+}
+
+int
+db_ping(void)
+{
+	return stub.pg_down ? -1 : 0;
+}
+
+int
+db_user_create(const char *email, const char *hash, const char *first,
+    const char *last, const struct audit *a, struct user *out)
+{
+	char		 canon[FA_EMAIL_MAX + 1];
+	const char	*why;
+
+	if (validate_email(email, strlen(email), canon, &why) == -1 ||
+	    strcmp(canon, email) != 0)
+		fuzz_fail("db_user_create: email not canonical");
+	if (hash == NULL || strncmp(hash, "$argon2id$", 10) != 0)
+		fuzz_fail("db_user_create: not an Argon2id hash");
+	if (first != NULL && validate_name(first, strlen(first), &why) == -1)
+		fuzz_fail("db_user_create: bad first name");
+	if (last != NULL && validate_name(last, strlen(last), &why) == -1)
+		fuzz_fail("db_user_create: bad last name");
+	need_audit(a);
+	if (stub.pg_down)
+		return DB_ERROR;
+	if (stub.email_taken)
+		return DB_CONFLICT;
+	fill_user(out, NULL, email);
+	free(out->first_name);
+	out->first_name = first != NULL ? xstrdup(first) : NULL;
+	out->last_name = last != NULL ? xstrdup(last) : NULL;
+	snprintf(out->roles, sizeof(out->roles), "user");
+	stub.wrote++;
+	return DB_OK;
+}
+
+int
+db_user_by_email(const char *email, struct user *out)
+{
+	if (strlen(email) > FA_EMAIL_MAX)
+		fuzz_fail("db_user_by_email: email over %d bytes",
+		    FA_EMAIL_MAX);
+	if (stub.pg_down)
+		return DB_ERROR;
+	if (stub.user_missing)
+		return DB_NOTFOUND;
+	fill_user(out, NULL, email);
+	return DB_OK;
+}
+
+int
+db_user_by_id(const char *id, struct user *out)
+{
+	need_uuid("db_user_by_id", id);
+	if (stub.pg_down)
+		return DB_ERROR;
+	if (stub.user_missing)
+		return DB_NOTFOUND;
+	fill_user(out, id, NULL);
+	return DB_OK;
+}
+
+int
+db_user_set_password(const char *id, const char *hash,
+    const struct audit *a)
+{
+	need_uuid("db_user_set_password", id);
+	if (hash == NULL || strncmp(hash, "$argon2id$", 10) != 0)
+		fuzz_fail("db_user_set_password: not an Argon2id hash");
+	need_audit(a);
+	if (stub.pg_down)
+		return DB_ERROR;
+	stub.wrote++;
+	return DB_OK;
+}
+
+int
+db_user_set_roles(const char *id, const char *roles_csv,
+    const struct audit *a, struct user *out)
+{
+	const char	*p;
+	size_t		 len, n = 0;
+
+	need_uuid("db_user_set_roles", id);
+	for (p = roles_csv; *p != '\0'; p += len + (p[len] == ',')) {
+		len = strcspn(p, ",");
+		if (validate_role(p, len) == -1 || ++n > FA_ROLES_MAX)
+			fuzz_fail("db_user_set_roles: bad roles");
+	}
+	need_audit(a);
+	if (stub.pg_down)
+		return DB_ERROR;
+	if (stub.user_missing)
+		return DB_NOTFOUND;
+	fill_user(out, id, NULL);
+	snprintf(out->roles, sizeof(out->roles), "%s", roles_csv);
+	stub.wrote++;
+	return DB_OK;
+}
+
+int
+db_audit(const struct audit *a)
+{
+	need_audit(a);
+	return stub.pg_down ? DB_ERROR : DB_OK;
+}
+
+int
+db_audit_list(const struct audit_query *q, json_t **entries)
+{
+	*entries = NULL;
+	if (q->limit < 1 || q->limit > FA_AUDIT_LIMIT_MAX || q->before < 0)
+		fuzz_fail("db_audit_list: limit %ld before %lld", q->limit,
+		    q->before);
+	if (q->user_id != NULL)
+		need_uuid("db_audit_list user_id", q->user_id);
+	if (stub.pg_down)
+		return DB_ERROR;
+	*entries = json_pack("[{s:I, s:s, s:s, s:b}]", "id", (json_int_t)1,
+	    "event", "login.success", "occurredAt", STUB_CREATED, "success",
+	    1);
+	return DB_OK;
+}
+
+int
+db_user_import(const char *email, const char *hash, const char *first,
+    const char *last, const char *roles_csv)
+{
+	(void)email; (void)hash; (void)first; (void)last; (void)roles_csv;
+	return DB_ERROR;
+}
+
+int
+db_outbox_begin(long limit, struct db_batch **batch, json_t **rows)
+{
+	(void)limit;
+	*batch = NULL;
+	*rows = NULL;
+	return stub.pg_down ? DB_ERROR : DB_NOTFOUND;
+}
+
+int
+db_outbox_done(struct db_batch *b, long long id)
+{
+	(void)b; (void)id;
+	return DB_OK;
+}
+
+int
+db_outbox_retry(struct db_batch *b, long long id)
+{
+	(void)b; (void)id;
+	return DB_OK;
+}
+
+int
+db_outbox_end(struct db_batch *b, int commit)
+{
+	(void)b; (void)commit;
+	return DB_OK;
+}
+
+int
+db_outbox_mark(long long id)
+{
+	(void)id;
+	return DB_OK;
+}
+
+int
+db_outbox_prune(long retention_seconds)
+{
+	(void)retention_seconds;
+	return DB_OK;
+}
+
+int
+db_outbox_pending(long long *count)
+{
+	*count = 0;
+	return stub.pg_down ? DB_ERROR : DB_OK;
+}
+
+/* ---- store.c --------------------------------------------------------- */
+
+int
+store_init(const struct config *c)
+{
+	(void)c;
+	return 0;
+}
+
+void
+store_shutdown(void)
+{
+}
+
+int
+store_ping(void)
+{
+	return stub.redis_down ? -1 : 0;
+}
+
+int
+store_session_create(const char *uid, const char *sid, const char *rhash,
+    const char *ip, const char *ua, long ttl, long max, char ***revoked,
+    size_t *nrevoked, long long *cutoff)
+{
+	need_uuid("store_session_create uid", uid);
+	need_uuid("store_session_create sid", sid);
+	need_hex("store_session_create rhash", rhash);
+	if (ip == NULL || strlen(ip) > FA_IP_MAX || ua == NULL ||
+	    strlen(ua) > FA_UA_MAX || ttl < 1 || max < 1)
+		fuzz_fail("store_session_create: bad ip/ua/ttl/max");
+	*revoked = NULL;
+	*nrevoked = 0;
+	*cutoff = 0;
+	if (stub.redis_down)
+		return -1;
+	if (stub.trim) {
+		*revoked = xcalloc(2, sizeof(**revoked));
+		(*revoked)[0] = xstrdup(STUB_OTHER_SID);
+		(*revoked)[1] = xstrdup(FUZZ_SID);
+		*nrevoked = 2;
+	}
+	stub.wrote++;
+	return 0;
+}
+
+int
+store_session_rotate(const char *uid, const char *sid, const char *presented,
+    const char *newhash, const char *new_enc, long grace, long ttl,
+    enum rotate_result *res, char **child_enc, long long *cutoff)
+{
+	struct refresh	 rt;
+
+	need_uuid("store_session_rotate uid", uid);
+	need_uuid("store_session_rotate sid", sid);
+	need_hex("store_session_rotate presented", presented);
+	need_hex("store_session_rotate new", newhash);
+	if (new_enc == NULL || grace < 0 || ttl < 1)
+		fuzz_fail("store_session_rotate: bad enc/grace/ttl");
+	*child_enc = NULL;
+	*cutoff = 0;
+	if (stub.redis_down)
+		return -1;
+	*res = stub.rotate;
+	if (stub.rotate == ROTATE_GRACE) {
+		if (stub.child_bad)
+			*child_enc = xstrdup("00ff");
+		else {
+			refresh_new(&rt, uid, sid);
+			if (refresh_seal(&rt, child_enc) == -1)
+				fuzz_fail("refresh_seal failed");
+		}
+	}
+	if (stub.rotate == ROTATE_OK)
+		stub.wrote++;
+	return 0;
+}
+
+int
+store_session_revoke(const char *uid, const char *sid, long access_ttl)
+{
+	need_uuid("store_session_revoke uid", uid);
+	need_uuid("store_session_revoke sid", sid);
+	if (access_ttl < 1)
+		fuzz_fail("store_session_revoke: ttl %ld", access_ttl);
+	if (stub.redis_down)
+		return -1;
+	if (stub.no_session)
+		return 1;
+	stub.wrote++;
+	return 0;
+}
+
+int
+store_session_revoke_refresh(const char *uid, const char *sid,
+    const char *rhash, long access_ttl)
+{
+	need_uuid("store_session_revoke_refresh uid", uid);
+	need_uuid("store_session_revoke_refresh sid", sid);
+	need_hex("store_session_revoke_refresh rhash", rhash);
+	if (access_ttl < 1)
+		fuzz_fail("store_session_revoke_refresh: ttl %ld", access_ttl);
+	if (stub.redis_down)
+		return -1;
+	if (stub.no_session)
+		return 1;
+	stub.wrote++;
+	return 0;
+}
+
+int
+store_user_revoke_all(const char *uid, const char *keep_sid,
+    long access_ttl, long long *cutoff)
+{
+	need_uuid("store_user_revoke_all uid", uid);
+	if (keep_sid != NULL)
+		need_uuid("store_user_revoke_all keep", keep_sid);
+	if (access_ttl < 1)
+		fuzz_fail("store_user_revoke_all: ttl %ld", access_ttl);
+	*cutoff = 0;
+	if (stub.redis_down)
+		return -1;
+	*cutoff = now_ms() / 1000;
+	stub.wrote++;
+	return 0;
+}
+
+int
+store_user_cutoff(const char *uid, long access_ttl, long long *cutoff)
+{
+	need_uuid("store_user_cutoff uid", uid);
+	if (access_ttl < 1)
+		fuzz_fail("store_user_cutoff: ttl %ld", access_ttl);
+	*cutoff = 0;
+	if (stub.redis_down)
+		return -1;
+	*cutoff = now_ms() / 1000;
+	stub.wrote++;
+	return 0;
+}
+
+/*
+ * Sessions as store.c returns them: the user agent of a session is what the
+ * login stored, cut to FA_UA_MAX bytes by snprintf (so possibly in the
+ * middle of a UTF-8 sequence).
+ */
+int
+store_session_list(const char *uid, struct session_info **list, size_t *n)
+{
+	struct session_info	*s;
+	size_t			 i;
+
+	need_uuid("store_session_list uid", uid);
+	*list = NULL;
+	*n = 0;
+	if (stub.redis_down)
+		return -1;
+	if (stub.nsessions == 0)
+		return 0;
+	s = xcalloc(stub.nsessions, sizeof(*s));
+	for (i = 0; i < stub.nsessions; i++) {
+		snprintf(s[i].id, sizeof(s[i].id), "%s",
+		    i == 0 ? FUZZ_SID : STUB_OTHER_SID);
+		s[i].created_ms = 1767225600000LL + (long long)i;
+		s[i].last_used_ms = 1767225600000LL + 1000 * (long long)i;
+		snprintf(s[i].ip, sizeof(s[i].ip), "%s", "203.0.113.7");
+		snprintf(s[i].user_agent, sizeof(s[i].user_agent), "%s",
+		    stub.user_agent != NULL ? stub.user_agent : "");
+	}
+	*list = s;
+	*n = stub.nsessions;
+	return 0;
+}
+
+int
+store_blacklist(const char *uid, const char *jti, long ttl)
+{
+	need_uuid("store_blacklist uid", uid);
+	if (jti == NULL || *jti == '\0' || strlen(jti) > FA_JTI_LEN ||
+	    ttl < 1)
+		fuzz_fail("store_blacklist: bad jti or ttl");
+	if (stub.redis_down)
+		return -1;
+	stub.wrote++;
+	return 0;
+}
+
+int
+store_token_revoked(const char *uid, const char *sid, const char *jti,
+    long long iat)
+{
+	need_uuid("store_token_revoked uid", uid);
+	need_uuid("store_token_revoked sid", sid);
+	if (jti == NULL || *jti == '\0' || iat < 0)
+		fuzz_fail("store_token_revoked: bad jti or iat");
+	if (stub.redis_down)
+		return -1;
+	return stub.revoked ? 1 : 0;
+}
+
+int
+store_rate_hit(const char *key, long limit, long window, long *retry)
+{
+	if (key == NULL || strlen(key) > STORE_KEY_MAX || limit < 1 ||
+	    window < 1)
+		fuzz_fail("store_rate_hit: bad key, limit or window");
+	*retry = 0;
+	if (stub.redis_down)
+		return -1;
+	if (stub.limited) {
+		*retry = window;
+		return 1;
+	}
+	return 0;
+}
+
+int
+store_rate_peek(const char *key, long limit, long *retry)
+{
+	if (key == NULL || strlen(key) > STORE_KEY_MAX || limit < 1)
+		fuzz_fail("store_rate_peek: bad key or limit");
+	*retry = 0;
+	if (stub.redis_down)
+		return -1;
+	if (stub.limited) {
+		*retry = 42;
+		return 1;
+	}
+	return 0;
+}
+
+int
+store_rate_clear(const char *key)
+{
+	if (key == NULL || strlen(key) > STORE_KEY_MAX)
+		fuzz_fail("store_rate_clear: bad key");
+	return stub.redis_down ? -1 : 0;
+}
+
+int
+store_publish(const char *channel, const char *msg, const char *stream,
+    long maxlen)
+{
+	(void)channel; (void)msg; (void)stream; (void)maxlen;
+	return stub.redis_down ? -1 : 0;
+}
+
+/* ---- password.c ------------------------------------------------------ */
+
+int
+password_init(const struct config *c)
+{
+	(void)c;
+	return 0;
+}
+
+void
+password_shutdown(void)
+{
+}
+
+int
+password_hash(const char *pw, size_t len, char *out)
+{
+	if (pw == NULL || len > FA_PASSWORD_MAX)
+		fuzz_fail("password_hash: %zu bytes", len);
+	if (stub.hash_fail)
+		return -1;
+	snprintf(out, 128, "%s", STUB_HASH);
+	return 0;
+}
+
+int
+password_verify(const char *stored, const char *pw, size_t len, int *rehash)
+{
+	if (pw == NULL || len > FA_PASSWORD_MAX)
+		fuzz_fail("password_verify: %zu bytes (unbounded hashing)",
+		    len);
+	stub.calls_password++;
+	*rehash = 0;
+	if (stub.hash_fail)
+		return -1;
+	if (stored == NULL || stub.pw_mismatch)
+		return 1;
+	*rehash = stub.rehash;
+	return 0;
+}
