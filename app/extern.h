@@ -487,6 +487,7 @@ void		 ratelimit_answer(struct request *, long retry);
 /* password.c: Argon2id on a bounded pool; bcrypt imports verify. */
 #define PASSWORD_THREADS_MAX	64	/* hash_threads upper bound */
 #define PASSWORD_DUMMY_BYTES	32	/* random password of the dummy hash */
+#define PASSWORD_NICE		10	/* hash threads yield to the fast routes */
 int		 password_init(const struct config *);
 void		 password_shutdown(void);
 /* out must hold 128 bytes (crypto_pwhash_STRBYTES). */

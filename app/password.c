@@ -12,6 +12,9 @@
 #include "config.h"
 
 #include <crypt.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -151,6 +154,14 @@ worker(void *arg)
 	struct job	*j;
 
 	(void)arg;
+	/*
+	 * Hash below the FastCGI workers: on Linux a thread's nice value is
+	 * its own, so verify and refresh preempt a running Argon2 while logins
+	 * still use every idle cycle.
+	 */
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid),
+	    PASSWORD_NICE) == -1)
+		log_debug(NULL, "password: cannot lower the hash priority");
 	pthread_mutex_lock(&pool.mu);
 	for (;;) {
 		while (pool.head == NULL && !pool.stop)

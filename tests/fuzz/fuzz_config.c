@@ -30,9 +30,12 @@ static const char *const file_keys[] = {
 	"database_url_file", "redis_password_file", "jwt_secret_file"
 };
 
-/* True when a non-comment line of s (n bytes) names a *_file key. */
+/*
+ * True when a line of s (n bytes) names a *_file key; with comments set,
+ * lines starting with '#' do not count.
+ */
 static int
-names_file(const char *s, size_t n)
+names_file(const char *s, size_t n, int comments)
 {
 	const char	*line = s, *end = s + n, *nl;
 	size_t		 i, k, len;
@@ -44,7 +47,7 @@ names_file(const char *s, size_t n)
 			line++;
 			len--;
 		}
-		if (len > 0 && *line != '#')
+		if (len > 0 && (!comments || *line != '#'))
 			for (i = 0; i < sizeof(file_keys) /
 			    sizeof(file_keys[0]); i++)
 				for (k = 0; k + strlen(file_keys[i]) <= len;
@@ -118,9 +121,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	nul = memchr(data, '\0', size);
 	textlen = nul != NULL ? (size_t)(nul - data) : size;
 	/* reads files: not here (see above); env entries are NUL-separated */
-	if (names_file((const char *)data, textlen) ||
+	if (names_file((const char *)data, textlen, 1) ||
 	    (nul != NULL && names_file((const char *)nul + 1,
-	    size - textlen - 1)))
+	    size - textlen - 1, 0)))
 		return -1;
 	if (nul != NULL) {
 		const uint8_t	*p = nul + 1, *end = data + size, *q;

@@ -5,7 +5,8 @@
  * checked.  Backends are the stubs of stubs.c, steered by the input.
  *
  * Input: '\n'-separated fields, the last one running to the end:
- *   control   bytes that steer the stubs and the configuration (below)
+ *   control   up to 8 hex digits: 4 bytes that steer the stubs and the
+ *             configuration (C0_* .. C3 below); "00000000" = all up
  *   method    "GET", "POST", ... (anything: METHOD_OTHER)
  *   uri       REQUEST_URI, e.g. "/auth/verify?role=admin"
  *   ctype     Content-Type ("" = absent)
@@ -68,6 +69,19 @@ static const char *const ips[] = {
 static const char *const events[] = {
 	"all", "", "user.registered,user.logged_in", "session.revoked"
 };
+
+/* A hex digit's value; other bytes give their low four bits. */
+static unsigned int
+nibble(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return (unsigned int)(ch - '0');
+	if (ch >= 'a' && ch <= 'f')
+		return (unsigned int)(ch - 'a' + 10);
+	if (ch >= 'A' && ch <= 'F')
+		return (unsigned int)(ch - 'A' + 10);
+	return (unsigned char)ch & 0xf;
+}
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -319,8 +333,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if ((ctl = fuzz_field(&p, &left)) == NULL)
 		return 0;
-	for (n = 0; n < sizeof(c) && ctl[n] != '\0'; n++)
-		c[n] = (unsigned char)ctl[n];
+	for (n = 0; n < 2 * sizeof(c) && ctl[n] != '\0'; n++)
+		c[n / 2] |= (unsigned char)(nibble(ctl[n]) << (n % 2 ? 0 : 4));
 	method = fuzz_field(&p, &left);
 	uri = fuzz_field(&p, &left);
 	ctype = fuzz_field(&p, &left);
