@@ -18,7 +18,7 @@ auth_check(const char *authorization, struct claims *c)
 	int		 rc;
 
 	if (request_bearer(authorization, &tok, &len) == -1 ||
-	    token_verify(tok, len, c) == -1)
+	    tcache_verify(tok, len, c) == -1)
 		return 1;
 	rc = store_token_revoked(c->sub, c->sid, c->jti, c->gen);
 	return rc;

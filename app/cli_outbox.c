@@ -101,7 +101,7 @@ outbox_replay(int argc, char **argv)
 	long long	 from = 0, to = 0, n = 0;
 	int		 ch, rc;
 
-	optind = 1;
+	optind = 0;	/* 0: glibc starts over, permuting (main used '+') */
 	while ((ch = getopt_long(argc, argv, "e:f:t:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'e':

@@ -155,7 +155,7 @@ uopts_parse(int argc, char **argv, const char *allowed, struct uopts *o)
 	memset(o, 0, sizeof(*o));
 	o->limit = CLI_LIST_DEFAULT;
 	snprintf(o->roles, sizeof(o->roles), "user");
-	optind = 1;
+	optind = 0;	/* 0: glibc starts over, permuting (main used '+') */
 	opterr = 1;
 	while ((ch = getopt_long(argc, argv, "jp:f:l:r:s:n:o:", opts,
 	    NULL)) != -1) {

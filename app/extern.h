@@ -484,6 +484,15 @@ void		 ratelimit_login_ok(const char *email);
 int		 ratelimit_register(const char *ip, long *retry);
 void		 ratelimit_answer(struct request *, long retry);
 
+/* tcache.c: verified access tokens, so verify skips the signature. */
+#define TCACHE_SLOTS		4096	/* power of two */
+#define TCACHE_SHARDS		64
+#define TCACHE_HASH		32
+int		 tcache_init(void);
+void		 tcache_shutdown(void);
+/* token_verify() with a cache in front: 0 valid, -1 invalid */
+int		 tcache_verify(const char *tok, size_t len, struct claims *);
+
 /* password.c: Argon2id on a bounded pool; bcrypt imports verify. */
 #define PASSWORD_THREADS_MAX	64	/* hash_threads upper bound */
 #define PASSWORD_DUMMY_BYTES	32	/* random password of the dummy hash */

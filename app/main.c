@@ -124,6 +124,7 @@ cmd_serve(int argc, char **argv)
 		free(err);
 		return 1;
 	}
+	tcache_init();
 	if (password_init(cfg) == -1) {
 		fprintf(stderr, "fcgi-auth: cannot start the hash pool\n");
 		goto out_token;
@@ -145,6 +146,7 @@ out_backends:
 out_password:
 	password_shutdown();
 out_token:
+	tcache_shutdown();
 	token_shutdown();
 	return rc;
 }

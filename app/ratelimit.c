@@ -6,15 +6,37 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <string.h>
+
+#include <sodium.h>
 
 #include "extern.h"
 
-#define RL_KEY_MAX	(FA_EMAIL_MAX + 32)
+#define RL_HASH_BYTES	16	/* email hash in a key: 128 bits */
+#define RL_KEY_MAX	64	/* "lf:e:" + 32 hex, "lf:ip:" + an address */
 
 static void
 rl_key(char *out, size_t sz, const char *kind, const char *who)
 {
 	snprintf(out, sz, "%s:%s", kind, who);
+}
+
+/*
+ * Per-email keys hold a hash of the email, not the email: the key has one
+ * length whatever the address (store.c refuses keys longer than
+ * STORE_KEY_MAX, which made every login with an email over 148 bytes a
+ * 503), and Redis key names carry no addresses.
+ */
+static void
+rl_key_email(char *out, size_t sz, const char *email)
+{
+	unsigned char	 h[RL_HASH_BYTES];
+	char		 hex[2 * RL_HASH_BYTES + 1];
+
+	crypto_generichash(h, sizeof(h), (const unsigned char *)email,
+	    strlen(email), NULL, 0);
+	sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
+	rl_key(out, sz, "lf:e", hex);
 }
 
 int
@@ -25,7 +47,7 @@ ratelimit_login_check(const char *email, const char *ip, long *retry)
 
 	if (!cfg->ratelimit)
 		return 0;
-	rl_key(k, sizeof(k), "lf:e", email);
+	rl_key_email(k, sizeof(k), email);
 	if ((rc = store_rate_peek(k, cfg->login_fail_per_email, retry)) != 0)
 		return rc;
 	rl_key(k, sizeof(k), "lf:ip", ip);
@@ -40,7 +62,7 @@ ratelimit_login_failed(const char *email, const char *ip)
 
 	if (!cfg->ratelimit)
 		return;
-	rl_key(k, sizeof(k), "lf:e", email);
+	rl_key_email(k, sizeof(k), email);
 	(void)store_rate_hit(k, cfg->login_fail_per_email,
 	    cfg->ratelimit_window, &retry);
 	rl_key(k, sizeof(k), "lf:ip", ip);
@@ -55,7 +77,7 @@ ratelimit_login_ok(const char *email)
 
 	if (!cfg->ratelimit)
 		return;
-	rl_key(k, sizeof(k), "lf:e", email);
+	rl_key_email(k, sizeof(k), email);
 	(void)store_rate_clear(k);
 }
 

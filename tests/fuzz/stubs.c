@@ -380,6 +380,9 @@ store_session_create(const char *uid, const char *sid, const char *rhash,
 	if (ip == NULL || strlen(ip) > FA_IP_MAX || ua == NULL ||
 	    strlen(ua) > FA_UA_MAX || ttl < 1 || max < 1)
 		fuzz_fail("store_session_create: bad ip/ua/ttl/max");
+	/* GET /sessions must be able to show it (json_pack wants UTF-8) */
+	if (validate_utf8(ua, strlen(ua)) == -1)
+		fuzz_fail("store_session_create: user agent is not UTF-8");
 	*revoked = NULL;
 	*nrevoked = 0;
 	*cutoff = 0;
@@ -491,9 +494,9 @@ store_user_cutoff(const char *uid, long access_ttl, long long *cutoff)
 }
 
 /*
- * Sessions as store.c returns them: the user agent of a session is what the
- * login stored, cut to FA_UA_MAX bytes by snprintf (so possibly in the
- * middle of a UTF-8 sequence).
+ * Sessions as store.c returns them: the user agent is the request's when it
+ * is one that store_session_create accepts (valid UTF-8, cut to FA_UA_MAX
+ * bytes), which is what a login would have stored.
  */
 int
 store_session_list(const char *uid, struct session_info **list, size_t *n)
@@ -515,8 +518,14 @@ store_session_list(const char *uid, struct session_info **list, size_t *n)
 		s[i].created_ms = 1767225600000LL + (long long)i;
 		s[i].last_used_ms = 1767225600000LL + 1000 * (long long)i;
 		snprintf(s[i].ip, sizeof(s[i].ip), "%s", "203.0.113.7");
-		snprintf(s[i].user_agent, sizeof(s[i].user_agent), "%s",
-		    stub.user_agent != NULL ? stub.user_agent : "");
+		if (stub.user_agent != NULL && strlen(stub.user_agent) <=
+		    FA_UA_MAX && validate_utf8(stub.user_agent,
+		    strlen(stub.user_agent)) == 0)
+			snprintf(s[i].user_agent, sizeof(s[i].user_agent),
+			    "%s", stub.user_agent);
+		else
+			snprintf(s[i].user_agent, sizeof(s[i].user_agent),
+			    "%s", "legacy/1.0");
 	}
 	*list = s;
 	*n = stub.nsessions;
@@ -549,11 +558,17 @@ store_token_revoked(const char *uid, const char *sid, const char *jti,
 	return stub.revoked ? 1 : 0;
 }
 
+/* store.c refuses (-1, a 503) keys that do not fit "fa:rl:<key>". */
+static int
+rate_key_ok(const char *key)
+{
+	return key != NULL && strlen(key) + sizeof("fa:rl:") <= STORE_KEY_MAX;
+}
+
 int
 store_rate_hit(const char *key, long limit, long window, long *retry)
 {
-	if (key == NULL || strlen(key) > STORE_KEY_MAX || limit < 1 ||
-	    window < 1)
+	if (!rate_key_ok(key) || limit < 1 || window < 1)
 		fuzz_fail("store_rate_hit: bad key, limit or window");
 	*retry = 0;
 	if (stub.redis_down)
@@ -568,7 +583,7 @@ store_rate_hit(const char *key, long limit, long window, long *retry)
 int
 store_rate_peek(const char *key, long limit, long *retry)
 {
-	if (key == NULL || strlen(key) > STORE_KEY_MAX || limit < 1)
+	if (!rate_key_ok(key) || limit < 1)
 		fuzz_fail("store_rate_peek: bad key or limit");
 	*retry = 0;
 	if (stub.redis_down)
@@ -583,7 +598,7 @@ store_rate_peek(const char *key, long limit, long *retry)
 int
 store_rate_clear(const char *key)
 {
-	if (key == NULL || strlen(key) > STORE_KEY_MAX)
+	if (!rate_key_ok(key))
 		fuzz_fail("store_rate_clear: bad key");
 	return stub.redis_down ? -1 : 0;
 }
