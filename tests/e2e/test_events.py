@@ -16,12 +16,12 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 
-from harness import FA_BIN, SRCDIR, Proc, Skip, fcgi_request, free_port, tail, which
-from authlib import (PASSWORD, RFC3339_RE, UUID_RE, jwt_parts, login, outbox_rows, parallel, refresh, register, show, uniq_email, wait_for)
+from harness import BUILDDIR, FA_BIN, SRCDIR, Proc, Skip, fcgi_request, free_port, tail, which
+from authlib import (PASSWORD, RFC3339_RE, UUID_RE, jwt_parts, login, outbox_rows, parallel,
+                     refresh, register, show, uniq_email, wait_for)
 
 STACK_CONFIG = {}
 
@@ -153,11 +153,14 @@ class Subscriber:
         return False
 
     def messages(self):
-        """[(t, channel, message as JSON)] received so far."""
+        """[(t, channel, message as JSON)] received so far on event channels
+        (<any prefix><event name>; other pub/sub traffic is not ours)."""
         with self.lock:
             raw = list(self.msgs)
         out = []
         for t, ch, data in raw:
+            if not any(ch.endswith(name) for name in DATA_KEYS):
+                continue
             try:
                 out.append((t, ch, json.loads(data.decode("utf-8"))))
             except (ValueError, UnicodeDecodeError):
@@ -369,32 +372,37 @@ def test_events_stream(stack):
 
 # ------------------------------------------------------------------ NestJS
 
-def skip(msg):
-    """Raise the runner's Skip: run.sh runs harness.py as __main__, so its
-    Skip class is __main__.Skip, not the harness.Skip imported here."""
-    raise getattr(sys.modules.get("__main__"), "Skip", Skip)(msg)
+NEST_FILES = ("package.json", "package-lock.json", "subscriber.js")
 
 
-def nest_ready():
+def nest_ready(d):
     need = ["@nestjs/microservices", "@nestjs/core", "@nestjs/common", "ioredis",
             "reflect-metadata", "rxjs"]
-    return all(os.path.exists(os.path.join(NEST_DIR, "node_modules", n, "package.json"))
+    return all(os.path.exists(os.path.join(d, "node_modules", n, "package.json"))
                for n in need)
 
 
 def nest_install():
-    """npm install into tests/nestjs/node_modules; Skip only when npm (or
-    node) is missing or the registry cannot be reached."""
+    """npm ci into tests/nestjs/node_modules (a copy in the build tree when
+    the source tree is read-only); returns (node, directory).  Skip only
+    when npm (or node) is missing or the registry cannot be reached."""
     node, npm = which("node"), which("npm")
     if not node or not npm:
-        skip("node/npm not installed: cannot reach npm for the NestJS interop test")
-    if nest_ready():
-        return node
+        raise Skip("node/npm not installed: cannot reach npm for the NestJS interop test")
+    d = NEST_DIR
+    if not os.access(d, os.W_OK) and not nest_ready(d):
+        d = os.path.join(BUILDDIR, "tmp", "nestjs")
+        os.makedirs(d, exist_ok=True)
+        for fn in NEST_FILES:
+            shutil.copy(os.path.join(NEST_DIR, fn), os.path.join(d, fn))
+    if nest_ready(d):
+        return node, d
     env = dict(os.environ, npm_config_update_notifier="false", npm_config_fund="false",
                npm_config_audit="false")
     try:
-        r = subprocess.run([npm, "ping", "--fetch-retries=0", "--fetch-timeout=20000"], cwd=NEST_DIR, stdin=subprocess.DEVNULL,
-                           capture_output=True, text=True, timeout=60, env=env)
+        r = subprocess.run([npm, "ping", "--fetch-retries=0", "--fetch-timeout=20000"], cwd=d,
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+                           env=env)
         reachable = r.returncode == 0
         why = [l[len("npm error "):] for l in (r.stderr + r.stdout).splitlines()
                if l.startswith("npm error ") and ("Error" in l or "code " in l)]
@@ -402,14 +410,13 @@ def nest_install():
     except subprocess.TimeoutExpired:
         reachable, why = False, "npm ping timed out"
     if not reachable:
-        skip("npm registry cannot be reached (%s): NestJS interop not tested" % why)
-    cmd = [npm, "ci" if os.path.exists(os.path.join(NEST_DIR, "package-lock.json")) else "install",
-           "--no-audit", "--no-fund", "--ignore-scripts"]
-    r = subprocess.run(cmd, cwd=NEST_DIR, stdin=subprocess.DEVNULL, capture_output=True,
+        raise Skip("npm registry cannot be reached (%s): NestJS interop not tested" % why)
+    cmd = [npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"]
+    r = subprocess.run(cmd, cwd=d, stdin=subprocess.DEVNULL, capture_output=True,
                        text=True, timeout=240, env=env)
-    assert r.returncode == 0 and nest_ready(), "%s in tests/nestjs failed (rc %d):\n%s%s" % (
-        " ".join(cmd[:2]), r.returncode, r.stdout[-2000:], r.stderr[-2000:])
-    return node
+    assert r.returncode == 0 and nest_ready(d), "npm ci in %s failed (rc %d):\n%s%s" % (
+        d, r.returncode, r.stdout[-2000:], r.stderr[-2000:])
+    return node, d
 
 
 def nest_events(logfile):
@@ -428,10 +435,10 @@ def nest_events(logfile):
 def test_nestjs_subscriber(stack):
     """A NestJS microservice (Transport.REDIS, @EventPattern('user.registered'))
     receives the data the contract names, unchanged."""
-    node = nest_install()
+    node, d = nest_install()
     logfile = os.path.join(stack.logs, "nestjs.log")
-    p = Proc("nestjs", [node, os.path.join(NEST_DIR, "subscriber.js"), str(stack.redis_port)],
-             logfile, popen_kw={"cwd": NEST_DIR}).start()
+    p = Proc("nestjs", [node, os.path.join(d, "subscriber.js"), str(stack.redis_port)],
+             logfile, popen_kw={"cwd": d}).start()
     stack.procs["nestjs"] = p
     try:
         ok = wait_for(lambda: not p.alive() or redis_call(

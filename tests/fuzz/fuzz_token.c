@@ -16,6 +16,9 @@
  *     token with one byte changed must not verify.
  *  3  codecs: b64url decode/encode round trips (one spelling per value),
  *     refresh_parse, uuid_parse and token_open on fuzzed text.
+ *
+ * In modes 0-2 tcache_verify (the verify cache) must agree with
+ * token_verify, both on a miss and on the hit that follows.
  */
 #include "config.h"
 
@@ -141,7 +144,7 @@ check_claims(const struct claims *c)
 	if (c->email[0] == '\0' || validate_utf8(c->email,
 	    strlen(c->email)) == -1)
 		fuzz_fail("accepted token: bad email claim");
-	if (c->iat < 0 || c->exp < c->iat ||
+	if (c->iat < 0 || c->gen < 0 || c->exp < c->iat ||
 	    c->exp < now - fuzz_conf.jwt_leeway ||
 	    c->iat > now + fuzz_conf.jwt_leeway)
 		fuzz_fail("accepted token: iat %lld exp %lld now %lld", c->iat,
@@ -151,6 +154,38 @@ check_claims(const struct claims *c)
 		if (validate_role(p, len) == -1)
 			fuzz_fail("accepted token: bad role");
 	}
+}
+
+static int
+claims_eq(const struct claims *a, const struct claims *b)
+{
+	return strcmp(a->sub, b->sub) == 0 && strcmp(a->sid, b->sid) == 0 &&
+	    strcmp(a->jti, b->jti) == 0 && strcmp(a->email, b->email) == 0 &&
+	    strcmp(a->roles, b->roles) == 0 && a->iat == b->iat &&
+	    a->exp == b->exp && a->gen == b->gen;
+}
+
+/*
+ * token_verify, then tcache_verify twice (a miss, then a hit when valid):
+ * the three must agree.  Returns token_verify's answer.
+ */
+static int
+verify_all(const char *tok, size_t len, struct claims *c)
+{
+	struct claims	 t1, t2;
+	int		 rc, r1, r2;
+
+	rc = token_verify(tok, len, c);
+	r1 = tcache_verify(tok, len, &t1);
+	r2 = tcache_verify(tok, len, &t2);
+	if (r1 != rc || r2 != rc)
+		fuzz_fail("tcache_verify (%d, %d) and token_verify (%d) "
+		    "disagree", r1, r2, rc);
+	if (rc == 0 && (!claims_eq(c, &t1) || !claims_eq(c, &t2)))
+		fuzz_fail("tcache_verify gives other claims");
+	if (rc == 0)
+		check_claims(c);
+	return rc;
 }
 
 static json_t *
@@ -269,10 +304,8 @@ mode_signed(const uint8_t *d, size_t n, int rel)
 	tok[hl + 1 + pl] = '.';
 	memcpy(tok + hl + pl + 2, sig, strlen(sig) + 1);
 	len = strlen(tok);
-	if (token_verify(tok, len, &c) == 0) {
-		check_claims(&c);
+	if (verify_all(tok, len, &c) == 0)
 		check_signed(h, hn, p, pn, &c);
-	}
 	free(sig);
 	free(tok);
 	free(h);
@@ -305,6 +338,7 @@ mode_issue(const uint8_t *d, size_t n)
 	const uint8_t	*p = d;
 	char		*roles, *email, *tok = NULL;
 	size_t		 left = n, len, pos;
+	long long	 gen = 0;
 	int		 well;
 
 	if ((roles = fuzz_field(&p, &left)) == NULL)
@@ -321,15 +355,21 @@ mode_issue(const uint8_t *d, size_t n)
 	well = roles_ok(roles) && strlen(roles) < sizeof(c.roles) &&
 	    email[0] != '\0' && strlen(email) <= FA_EMAIL_MAX &&
 	    validate_utf8(email, strlen(email)) == 0;
-	if (token_issue(&c, 0, &tok) == -1) {
+	if (left >= 1) {	/* the revocation generation: 0 .. 2^16 */
+		gen = (long long)p[0] << 8 | (left >= 2 ? p[1] : 0);
+		p += left >= 2 ? 2 : 1;
+		left -= left >= 2 ? 2 : 1;
+	}
+	if (token_issue(&c, gen, &tok) == -1) {
 		if (well)
 			fuzz_fail("token_issue failed on good claims");
 		goto out;
 	}
 	len = strlen(tok);
-	if (token_verify(tok, len, &v) == 0) {
-		check_claims(&v);
-		if (well && (strcmp(v.sub, c.sub) != 0 || strcmp(v.sid, c.sid) != 0 ||
+	if (c.gen != gen)
+		fuzz_fail("token_issue: gen %lld, asked for %lld", c.gen, gen);
+	if (verify_all(tok, len, &v) == 0) {
+		if (well && (v.gen != gen || strcmp(v.sub, c.sub) != 0 || strcmp(v.sid, c.sid) != 0 ||
 		    strcmp(v.jti, c.jti) != 0 || v.iat != c.iat ||
 		    v.exp != c.exp || strcmp(v.email, c.email) != 0 ||
 		    strcmp(v.roles, c.roles) != 0))
@@ -340,7 +380,7 @@ mode_issue(const uint8_t *d, size_t n)
 		pos = ((size_t)p[0] << 8 | p[1]) % len;
 		if (p[2] != 0 && (tok[pos] ^ (char)p[2]) != tok[pos]) {
 			tok[pos] ^= (char)p[2];
-			if (token_verify(tok, len, &v) == 0)
+			if (verify_all(tok, len, &v) == 0)
 				fuzz_fail("a token changed at byte %zu still "
 				    "verifies", pos);
 		}
@@ -402,8 +442,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size--;
 	switch (mode) {
 	case MODE_RAW:
-		if (token_verify((const char *)data, size, &c) == 0)
-			check_claims(&c);
+		(void)verify_all((const char *)data, size, &c);
 		break;
 	case MODE_SIGNED:
 		mode_signed(data, size, rel);

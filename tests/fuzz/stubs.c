@@ -24,6 +24,7 @@ struct fuzz_backend	 stub;
 #define STUB_HASH	"$argon2id$v=19$m=19456,t=2,p=1$ZnV6enNhbHQ$ZnV6emhhc2g"
 #define STUB_OTHER_SID	"6f1e2d3c-4b5a-4697-8877-665544332211"
 #define STUB_CREATED	"2026-01-02T03:04:05.678Z"
+#define STUB_GEN	3	/* the user's revocation generation */
 
 static const char *const audit_names[AUDIT__MAX] = {
 	"register", "login.success", "login.failure", "refresh",
@@ -349,6 +350,62 @@ db_outbox_pending(long long *count)
 	return stub.pg_down ? DB_ERROR : DB_OK;
 }
 
+int
+db_user_list(long limit, long offset, json_t **users)
+{
+	*users = NULL;
+	if (limit < 1 || limit > DB_USER_LIST_MAX || offset < 0)
+		fuzz_fail("db_user_list: limit %ld offset %ld", limit, offset);
+	if (stub.pg_down)
+		return DB_ERROR;
+	*users = json_array();
+	return DB_OK;
+}
+
+int
+db_user_set_disabled(const char *id, int disabled, const char *by,
+    struct user *out)
+{
+	need_uuid("db_user_set_disabled", id);
+	(void)by;
+	if (stub.pg_down)
+		return DB_ERROR;
+	if (stub.user_missing)
+		return DB_NOTFOUND;
+	fill_user(out, id, NULL);
+	out->disabled = disabled != 0;
+	stub.wrote++;
+	return DB_OK;
+}
+
+int
+db_outbox_lag(long long *pending, double *lag_seconds)
+{
+	*pending = 0;
+	*lag_seconds = 0;
+	return stub.pg_down ? DB_ERROR : DB_OK;
+}
+
+int
+db_outbox_status(json_t **status)
+{
+	*status = NULL;
+	if (stub.pg_down)
+		return DB_ERROR;
+	*status = json_pack("{s:I, s:I}", "pending", (json_int_t)0,
+	    "published", (json_int_t)0);
+	return DB_OK;
+}
+
+int
+db_outbox_replay(const char *event_id, long long from, long long to,
+    long long *count)
+{
+	(void)event_id; (void)from; (void)to;
+	*count = 0;
+	return stub.pg_down ? DB_ERROR : DB_NOTFOUND;
+}
+
 /* ---- store.c --------------------------------------------------------- */
 
 int
@@ -388,6 +445,7 @@ store_session_create(const char *uid, const char *sid, const char *rhash,
 	*cutoff = 0;
 	if (stub.redis_down)
 		return -1;
+	*cutoff = STUB_GEN;
 	if (stub.trim) {
 		*revoked = xcalloc(2, sizeof(**revoked));
 		(*revoked)[0] = xstrdup(STUB_OTHER_SID);
@@ -415,6 +473,7 @@ store_session_rotate(const char *uid, const char *sid, const char *presented,
 	*cutoff = 0;
 	if (stub.redis_down)
 		return -1;
+	*cutoff = STUB_GEN;
 	*res = stub.rotate;
 	if (stub.rotate == ROTATE_GRACE) {
 		if (stub.child_bad)
@@ -474,7 +533,7 @@ store_user_revoke_all(const char *uid, const char *keep_sid,
 	*cutoff = 0;
 	if (stub.redis_down)
 		return -1;
-	*cutoff = now_ms() / 1000;
+	*cutoff = STUB_GEN + 1;	/* the generation, raised */
 	stub.wrote++;
 	return 0;
 }
@@ -488,7 +547,7 @@ store_user_cutoff(const char *uid, long access_ttl, long long *cutoff)
 	*cutoff = 0;
 	if (stub.redis_down)
 		return -1;
-	*cutoff = now_ms() / 1000;
+	*cutoff = STUB_GEN + 1;
 	stub.wrote++;
 	return 0;
 }
@@ -547,12 +606,12 @@ store_blacklist(const char *uid, const char *jti, long ttl)
 
 int
 store_token_revoked(const char *uid, const char *sid, const char *jti,
-    long long iat)
+    long long gen)
 {
 	need_uuid("store_token_revoked uid", uid);
 	need_uuid("store_token_revoked sid", sid);
-	if (jti == NULL || *jti == '\0' || iat < 0)
-		fuzz_fail("store_token_revoked: bad jti or iat");
+	if (jti == NULL || *jti == '\0' || gen < 0)
+		fuzz_fail("store_token_revoked: bad jti or generation");
 	if (stub.redis_down)
 		return -1;
 	return stub.revoked ? 1 : 0;
@@ -643,11 +702,13 @@ password_verify(const char *stored, const char *pw, size_t len, int *rehash)
 		fuzz_fail("password_verify: %zu bytes (unbounded hashing)",
 		    len);
 	stub.calls_password++;
-	*rehash = 0;
+	if (rehash != NULL)	/* may be NULL, as in password.c */
+		*rehash = 0;
 	if (stub.hash_fail)
 		return -1;
 	if (stored == NULL || stub.pw_mismatch)
 		return 1;
-	*rehash = stub.rehash;
+	if (rehash != NULL)
+		*rehash = stub.rehash;
 	return 0;
 }
