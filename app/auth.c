@@ -20,7 +20,9 @@ auth_check(const char *authorization, struct claims *c)
 	if (request_bearer(authorization, &tok, &len) == -1 ||
 	    tcache_verify(tok, len, c) == -1)
 		return 1;
-	rc = store_token_revoked(c->sub, c->sid, c->jti, c->gen);
+	/* from memory while the revocation cache is live, else Redis */
+	if ((rc = revoke_check(c->sub, c->sid, c->jti, c->gen)) == -1)
+		rc = store_token_revoked(c->sub, c->sid, c->jti, c->gen);
 	return rc;
 }
 

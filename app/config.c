@@ -64,6 +64,8 @@ static const struct ckey ckeys[] = {
 	X(redis_password),
 	L(redis_db, 0, 0, 1024),
 	L(redis_pool, 16, 1, 1024),
+	S(redis_sentinels, ""),
+	S(redis_master_name, ""),
 	L(backend_timeout_ms, 1000, 50, 60000),
 	S(jwt_alg, "HS256"),
 	X(jwt_secret),
@@ -413,6 +415,9 @@ config_validate(struct config *c, char **errstr)
 		return -1;
 	}
 	c->verify_preset = (enum verify_preset)i;
+	if (sentinel_check(c->redis_sentinels, c->redis_master_name,
+	    errstr) == -1)
+		return -1;
 	if (c->database_url == NULL)
 		c->database_url = xstrdup("");
 	if (c->redis_password == NULL)

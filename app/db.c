@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <libpq-fe.h>
@@ -25,6 +26,7 @@
 #include "extern.h"
 
 #define SQLSTATE_UNIQUE		"23505"
+#define SQLSTATE_READ_ONLY	"25006"	/* a standby, or a demoted primary */
 #define STR_(x)			#x
 #define STR(x)			STR_(x)
 
@@ -225,11 +227,17 @@ static const struct {
 	    " SELECT (SELECT count(*) FROM o), " NOTIFY_OUTBOX },
 };
 
-/* One pooled connection; prepared has a bit per enum stmt. */
+/*
+ * One pooled connection; prepared has a bit per enum stmt.  sent and state
+ * describe the last pg_exec, for db_run's retry: whether the statement may
+ * have reached the server, and the SQLSTATE of its error ("" if none).
+ */
 struct db_conn {
 	PGconn		*pg;
 	int		 busy;
 	unsigned	 prepared;
+	int		 sent;
+	char		 state[6];
 };
 
 struct db_batch {
@@ -284,6 +292,7 @@ db_note_down(const char *what, const char *msg)
 	was = pool.down;
 	pool.down = 1;
 	pthread_mutex_unlock(&pool.mu);
+	metrics_backend_error(METRICS_POSTGRES);
 	one_line(line, sizeof(line), msg);
 	if (!was)
 		log_error(NULL, "postgresql: %s: %s", what, line);
@@ -604,6 +613,8 @@ pg_exec(struct db_conn *dc, long long deadline, enum stmt st, const char *sql,
 	int		 rc = DB_ERROR;
 
 	*res = NULL;
+	dc->sent = 0;
+	dc->state[0] = '\0';
 	if (st < ST__MAX && !(dc->prepared & (1u << st))) {
 		if (!PQsendPrepare(dc->pg, stmts[st].name, stmts[st].sql,
 		    stmts[st].nparams, NULL)) {
@@ -632,6 +643,7 @@ pg_exec(struct db_conn *dc, long long deadline, enum stmt st, const char *sql,
 		db_note_down("send", PQerrorMessage(dc->pg));
 		goto broken;
 	}
+	dc->sent = 1;
 	if (pg_wait(dc->pg, deadline, &r) == -1)
 		goto broken;
 	es = PQresultStatus(r);
@@ -642,6 +654,8 @@ pg_exec(struct db_conn *dc, long long deadline, enum stmt st, const char *sql,
 		goto out;
 	}
 	state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+	if (state != NULL)
+		snprintf(dc->state, sizeof(dc->state), "%s", state);
 	if (state != NULL && strcmp(state, SQLSTATE_UNIQUE) == 0) {
 		rc = DB_CONFLICT;
 		goto out;
@@ -656,21 +670,85 @@ out:
 	return rc;
 }
 
+/*
+ * Statements that change nothing (or nothing more when run twice): safe to
+ * run again after a failure that leaves unknown whether they ran.
+ */
+static int	 user_by(enum stmt, const char *, struct user *);
+
+static int
+stmt_idempotent(enum stmt st)
+{
+	switch (st) {
+	case ST_PING:
+	case ST_USER_BY_EMAIL:
+	case ST_USER_BY_ID:
+	case ST_OUTBOX_DONE:
+	case ST_OUTBOX_PRUNE:
+	case ST_OUTBOX_PENDING:
+	case ST_USER_LIST:
+	case ST_OUTBOX_LAG:
+	case ST_OUTBOX_STATUS:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * Borrow, run one statement, return the connection; once more on a new
+ * connection (within the same deadline) when a failover may be the cause
+ * and running it again is safe: the statement never reached the server, or
+ * the server refused it as read-only (we reached a standby or a demoted
+ * primary: the new connection goes where target_session_attrs says), or
+ * the connection died while it ran and the statement is idempotent, or
+ * ambiguous_ok is set (the caller detects a first run that committed, see
+ * db_user_create).  *ambiguous (if not NULL) is set when the retry followed
+ * a failure that may have committed.
+ */
+static int
+db_run_retry(enum stmt st, const char *sql, int n, const char *const *v,
+    PGresult **res, int ambiguous_ok, int *ambiguous)
+{
+	struct db_conn	*dc;
+	long long	 deadline = mono_ms() + pool.timeout_ms;
+	int		 rc, try, lost, readonly, unsure;
+
+	*res = NULL;
+	if (ambiguous != NULL)
+		*ambiguous = 0;
+	for (try = 0;; try++) {
+		if ((dc = pool_get(deadline)) == NULL)
+			return DB_ERROR;
+		rc = pg_exec(dc, deadline, st, sql, n, v, res);
+		/* 57P01 admin_shutdown and the like: the server is leaving */
+		lost = dc->pg == NULL || PQstatus(dc->pg) != CONNECTION_OK ||
+		    strncmp(dc->state, "57P", 3) == 0;
+		readonly = strcmp(dc->state, SQLSTATE_READ_ONLY) == 0;
+		unsure = lost && dc->sent;
+		if (lost || readonly)
+			conn_drop(dc);
+		pool_put(dc, 0);
+		if (rc != DB_ERROR || try > 0 || !(lost || readonly))
+			return rc;
+		if (unsure && !stmt_idempotent(st) && !ambiguous_ok)
+			return rc;
+		if (deadline - mono_ms() <= 0)
+			return rc;
+		if (unsure && ambiguous != NULL)
+			*ambiguous = 1;
+		log_warn(NULL, "postgresql: %s: %s; once more on a new "
+		    "connection", st < ST__MAX ? stmts[st].name : "query",
+		    readonly ? "read-only server" : "connection lost");
+	}
+}
+
 /* Borrow, run one statement, return the connection. */
 static int
 db_run(enum stmt st, const char *sql, int n, const char *const *v,
     PGresult **res)
 {
-	struct db_conn	*dc;
-	long long	 deadline = mono_ms() + pool.timeout_ms;
-	int		 rc;
-
-	*res = NULL;
-	if ((dc = pool_get(deadline)) == NULL)
-		return DB_ERROR;
-	rc = pg_exec(dc, deadline, st, sql, n, v, res);
-	pool_put(dc, 0);
-	return rc;
+	return db_run_retry(st, sql, n, v, res, 0, NULL);
 }
 
 static int
@@ -950,7 +1028,7 @@ db_user_create(const char *email, const char *hash, const char *first,
 	const char		*v[6 + AUDIT_NPARAMS];
 	json_t			*extra = NULL;
 	long long		 now;
-	int			 rc = DB_ERROR;
+	int			 rc = DB_ERROR, ambiguous = 0;
 
 	memset(out, 0, sizeof(*out));
 	memset(&ap, 0, sizeof(ap));
@@ -971,7 +1049,28 @@ db_user_create(const char *email, const char *hash, const char *first,
 	v[4] = last;
 	v[5] = ms;
 	memcpy(v + 6, ap.v, sizeof(ap.v));
-	rc = db_run(ST_USER_CREATE, NULL, 6 + AUDIT_NPARAMS, v, &res);
+	rc = db_run_retry(ST_USER_CREATE, NULL, 6 + AUDIT_NPARAMS, v, &res, 1,
+	    &ambiguous);
+	if (rc == DB_CONFLICT && ambiguous) {
+		/*
+		 * The first run may have committed before its connection
+		 * died: then the retry hit our own row.  The id is ours, so
+		 * finding it with this email means the user is registered
+		 * once, by this call.
+		 */
+		if (user_by(ST_USER_BY_ID, id, out) == DB_OK &&
+		    strcasecmp(out->email, email) == 0) {
+			log_info(NULL, "postgresql: user create committed "
+			    "before the connection was lost");
+			if (ap.outbox)
+				event_kick();
+			rc = DB_OK;
+			goto out;
+		}
+		user_free(out);
+		memset(out, 0, sizeof(*out));
+		rc = DB_CONFLICT;
+	}
 	if (rc != DB_OK)
 		goto out;
 	if (PQntuples(res) != 1 || user_from_row(res, 0, out) == -1) {

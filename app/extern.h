@@ -114,6 +114,8 @@ struct config {
 	char		*redis_password;	/* secret */
 	long		 redis_db;
 	long		 redis_pool;
+	char		*redis_sentinels;	/* "host:port,..."; "" = none */
+	char		*redis_master_name;	/* with redis_sentinels */
 	long		 backend_timeout_ms;	/* connect and command */
 	/* tokens */
 	char		*jwt_alg;	/* HS256 | RS256 | ES256 */
@@ -327,6 +329,25 @@ int		 db_outbox_replay(const char *event_id, long long from,
 		    long long to, long long *count);
 #define DB_USER_LIST_MAX	100000	/* rows per db_user_list */
 
+/*
+ * sentinel.c: the Redis master by Redis Sentinel.  sentinel_master asks
+ * the sentinels of redis_sentinels in turn for redis_master_name and
+ * checks with ROLE that the server named is a master; 0 and host/port, or
+ * -1 (no sentinel answered with a master), all within backend_timeout_ms.
+ * Thread-safe.  sentinel_next parses one "host:port" (or "[v6]:port") off
+ * a comma list: 1 one parsed, 0 end, -1 malformed; no I/O.
+ * sentinel_check validates both keys (0 ok; -1 and *errstr owned).
+ */
+#define SENTINEL_MAX		16	/* sentinels in redis_sentinels */
+#define SENTINEL_HOST_MAX	256	/* host name, with its NUL */
+#define SENTINEL_NAME_MAX	64	/* redis_master_name */
+int		 sentinel_master(const struct config *, char *host,
+		    size_t hostsz, int *port);
+int		 sentinel_next(const char **list, char *host, size_t hostsz,
+		    int *port);
+int		 sentinel_check(const char *list, const char *master_name,
+		    char **errstr);
+
 /* store.c: Redis pool, Lua scripts by EVALSHA; 0 ok, -1 unavailable. */
 struct session_info {
 	char		 id[FA_UUID_LEN + 1];
@@ -412,6 +433,44 @@ int		 store_publish(const char *channel, const char *msg,
 #define STORE_KEY_MAX		160	/* longest key we build */
 #define STORE_REVOKE_SLACK	60	/* seconds past access_ttl + leeway */
 #define STORE_TIMEOUT_SLACK_MS	50	/* tolerated overshoot of a deadline */
+/*
+ * The revocation feed for revoke.c.  Each revocation is published on
+ * STORE_REVOKE_CHANNEL ":<redis_db>" as "<key> <ttl seconds> <value>" in the
+ * script that makes it; a struct revocation is that message (or a loaded
+ * key) parsed.
+ */
+#define STORE_REVOKE_CHANNEL	"fa:revocations"
+#define STORE_SCAN_COUNT	1000	/* SCAN COUNT of the revocation load */
+enum revoke_kind {
+	REVOKE_JTI,		/* fa:{U}:bl:<jti>: that access token */
+	REVOKE_SESSION,		/* fa:{U}:srev:<sid>: the session's tokens */
+	REVOKE_CUTOFF,		/* fa:{U}:cutoff: tokens below value */
+	REVOKE__MAX
+};
+struct revocation {
+	enum revoke_kind kind;
+	char		 uid[FA_UUID_LEN + 1];
+	char		 key[FA_UUID_LEN + 1];	/* jti or sid; "" for a cut-off */
+	long long	 value;		/* the cut-off; 1 for the others */
+	long long	 ttl_ms;	/* left to live */
+};
+/* "<key> <ttl seconds> <value>" -> *out; 0 or -1.  No I/O. */
+int		 store_revocation_parse(const char *msg, size_t len,
+		    struct revocation *out);
+/* Return -1 to stop the feed.  NULL: see store_sub_read, the load. */
+typedef int	(*store_rev_fn)(void *arg, const struct revocation *);
+struct store_sub;
+/* Always sets *sub (free with store_sub_close); -1: see store_sub_error. */
+int		 store_sub_open(struct store_sub **sub);
+int		 store_sub_ping(struct store_sub *);
+/* Revocations to fn, NULL for each PONG; -1 once the subscription is lost. */
+int		 store_sub_read(struct store_sub *, long timeout_ms,
+		    store_rev_fn fn, void *arg);
+const char	*store_sub_error(const struct store_sub *);
+void		 store_sub_close(struct store_sub *);
+/* Every revocation in Redis to fn, NULL after each SCAN batch. */
+int		 store_revocations_load(store_rev_fn fn, void *arg, char *err,
+		    size_t errsz);
 
 /* token.c: JWT issue/verify with a pinned algorithm, keys by kid. */
 #define TOKEN_TYP		"JWT"
@@ -649,6 +708,61 @@ void		 event_kick(void);	/* wake the relay after a commit */
 enum event_kind	 event_enabled(enum event_kind);	/* or EVENT_NONE */
 
 /* revoke.c: in-memory revocation cache (see revoke.c). */
+#define REVOKE_PING_MS		25	/* heartbeat on the subscription */
+#define REVOKE_FRESH_MS		80	/* trust the cache this long after a
+					   PING was sent whose PONG came back
+					   (API.md: 100 ms between instances) */
+#define REVOKE_DEAD_MS		1000	/* no PONG for this long: reconnect */
+#define REVOKE_BACKOFF_MIN_MS	50	/* reconnect backoff, doubling */
+#define REVOKE_BACKOFF_MAX_MS	2000
+#define REVOKE_SWEEP_MS		1000	/* expired entries dropped this often */
+#define REVOKE_SWEEP_SLICES	16	/* a sweep visits buckets/16 buckets */
+#define REVOKE_SWEEP_MIN	1024	/* ... and at least this many */
+#define REVOKE_BUCKETS_MIN	1024	/* initial buckets (a power of two) */
+#define REVOKE_ENTRIES_MAX	(1L << 20)	/* beyond: verify asks Redis */
+#define REVOKE_RESET_MS		30000	/* a cut-off this close to its end may
+					   be replaced by a lower one */
+struct revoke_stats {
+	int		 live;		/* verify answers from memory now */
+	size_t		 entries;
+	unsigned long long syncs;	/* subscribe + load done */
+	unsigned long long messages;	/* revocations received */
+	unsigned long long fallbacks;	/* checks handed to Redis */
+};
+int		 revoke_init(const struct config *);	/* starts the listener */
+void		 revoke_shutdown(void);
+/*
+ * 0 alive, 1 revoked (jti blacklisted, session revoked, or gen below the
+ * user's cut-off), -1 the cache is not live: ask store_token_revoked.
+ * No allocation, no system call, a read lock for three lookups.
+ */
+int		 revoke_check(const char *uid, const char *sid, const char *jti,
+		    long long gen);
+/* This process's own revocations, in the cache at once (from store.c). */
+void		 revoke_note_jti(const char *uid, const char *jti, long ttl_s);
+void		 revoke_note_session(const char *uid, const char *sid,
+		    long ttl_s);
+void		 revoke_note_cutoff(const char *uid, long long cutoff,
+		    long ttl_s);
+void		 revoke_stats(struct revoke_stats *);
+/*
+ * The table itself, pure (no lock, no clock: now_ms is any monotonic ms),
+ * for the unit tests.  rtab_put merges (latest expiry; highest cut-off,
+ * unless the old one is within REVOKE_RESET_MS of its end) and is -1 when
+ * full.  rtab_sweep visits up to budget buckets from where it stopped and
+ * returns the entries it dropped.
+ */
+struct rtab;
+struct rtab	*rtab_new(size_t max_entries);
+void		 rtab_free(struct rtab *);
+int		 rtab_put(struct rtab *, const struct revocation *,
+		    long long now_ms);
+int		 rtab_check(const struct rtab *, const char *uid,
+		    const char *sid, const char *jti, long long gen,
+		    long long now_ms);
+size_t		 rtab_sweep(struct rtab *, long long now_ms, size_t budget);
+size_t		 rtab_count(const struct rtab *);
+size_t		 rtab_buckets(const struct rtab *);
 
 /* metrics.c: Prometheus counters (see metrics.c). */
 /*

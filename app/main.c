@@ -23,15 +23,20 @@ static const char *const usage_top =
 "  serve [--listen ADDR] [--workers N]   run the FastCGI server\n"
 "  migrate [status]                      apply or list sql/NNN_*.sql\n"
 "  check-config                          validate and print the config\n"
+"  user add|list|show|disable|enable ... manage users (fcgi-auth user --help)\n"
 "  user grant|revoke EMAIL ROLE          change a user's roles\n"
-"  user show EMAIL                       print a user as JSON\n"
+"  user sessions|logout EMAIL            list or end a user's sessions\n"
 "  import-users FILE                     import users (JSON lines or CSV)\n"
+"  outbox status|replay                  inspect or re-send events\n"
 "  keygen rs256|es256 --kid ID [--dir D] write a signing key pair\n"
 "\n"
 "options:\n"
 "  -c, --config FILE   configuration file (default " CONFIG_DEFAULT_PATH ")\n"
 "  -h, --help          this help\n"
-"  -V, --version       print the version\n";
+"  -V, --version       print the version\n"
+"\n"
+"exit status: 0 done, 1 failed (a backend, a file), 2 usage, 3 not found,\n"
+"4 already exists.  See fcgi-auth(8) and fcgi-auth.conf(5).\n";
 
 static int
 want_help(int argc, char **argv, const char *text)
@@ -137,8 +142,15 @@ cmd_serve(int argc, char **argv)
 		fprintf(stderr, "fcgi-auth: cannot start the event relay\n");
 		goto out_backends;
 	}
+	if (revoke_init(cfg) == -1) {
+		fprintf(stderr, "fcgi-auth: cannot start the revocation "
+		    "listener\n");
+		goto out_events;
+	}
 	if (server_run(cfg, listen) == 0)
 		rc = 0;
+	revoke_shutdown();
+out_events:
 	event_shutdown();
 out_backends:
 	store_shutdown();
@@ -228,6 +240,7 @@ cmd_keygen(int argc, char **argv)
 
 int	 cli_user(int, char **);
 int	 cli_import(int, char **);
+int	 cli_outbox(int, char **);
 
 static const struct command {
 	const char	*name;
@@ -248,8 +261,25 @@ static const struct command {
 	    "Validates the configuration and prints the effective values, "
 	    "secrets masked.\n" },
 	{ "user", cli_user, 1,
-	    "usage: fcgi-auth user grant|revoke EMAIL ROLE\n"
-	    "       fcgi-auth user show EMAIL\n" },
+	    "usage: fcgi-auth user add EMAIL [--first-name N] [--last-name N] "
+	    "[--role R]...\n"
+	    "                      [--password-file FILE|-] [--json]\n"
+	    "       fcgi-auth user list [--limit N] [--offset N] [--json]\n"
+	    "       fcgi-auth user show EMAIL [--json]\n"
+	    "       fcgi-auth user disable|enable EMAIL [--json]\n"
+	    "       fcgi-auth user grant|revoke EMAIL ROLE [--json]\n"
+	    "       fcgi-auth user sessions EMAIL [--json]\n"
+	    "       fcgi-auth user logout EMAIL [--session ID]\n"
+	    "disable refuses login and refresh and ends every session and "
+	    "access token\nat once.  Exit status: 0 done, 1 a backend failed, "
+	    "2 usage, 3 no such\nuser or session, 4 the email is taken.\n" },
+	{ "outbox", cli_outbox, 1,
+	    "usage: fcgi-auth outbox status [--json]\n"
+	    "       fcgi-auth outbox replay --event-id UUID | --from ID "
+	    "[--to ID]\n"
+	    "replay marks kept events unpublished again; a running service "
+	    "sends them\nagain within a second.  Exit status: 0 done, 1 "
+	    "PostgreSQL failed, 2 usage,\n3 no such event.\n" },
 	{ "import-users", cli_import, 1,
 	    "usage: fcgi-auth import-users FILE|-\n"
 	    "Each line: a JSON object {\"email\", \"passwordHash\", "

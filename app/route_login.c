@@ -193,6 +193,7 @@ route_login(struct request *r)
 		    json_string_value(e));
 	if ((rc = ratelimit_login_check(email, r->ip, &retry)) != 0) {
 		if (rc == 1) {
+			metrics_login(0);
 			login_audit_failure(r, NULL, email,
 			    LOGIN_RATE_LIMITED);
 			ratelimit_answer(r, retry);
@@ -213,6 +214,7 @@ route_login(struct request *r)
 		goto out;
 	}
 	if (rc != 0 || !found || u.disabled) {
+		metrics_login(0);
 		ratelimit_login_failed(email, r->ip);
 		login_audit_failure(r, &u, email, !found ? LOGIN_UNKNOWN_EMAIL :
 		    rc != 0 ? LOGIN_BAD_PASSWORD : LOGIN_DISABLED);
@@ -225,6 +227,8 @@ route_login(struct request *r)
 	ratelimit_login_ok(email);
 	if (login_session(r, &u) == -1)
 		resp_unavailable(r);
+	else
+		metrics_login(1);
 out:
 	json_decref(body);
 	user_free(&u);

@@ -84,6 +84,7 @@ route_refresh(struct request *r)
 		resp_error(r, ERR_INVALID_TOKEN, NULL);
 		goto out;
 	case ROTATE_REUSE:
+		metrics_reuse();
 		refresh_audit(r, NULL, old.uid, old.sid, AUDIT_REFRESH_REUSE,
 		    0);
 		resp_error(r, ERR_INVALID_TOKEN, NULL);
@@ -111,6 +112,7 @@ route_refresh(struct request *r)
 	refresh_audit(r, &u, u.id, old.sid, AUDIT_REFRESH,
 	    res == ROTATE_GRACE);
 	refresh_pair(r, &u, old.sid, next.text, cutoff);
+	metrics_refresh();
 out:
 	sodium_memzero(&old, sizeof(old));
 	sodium_memzero(&next, sizeof(next));

@@ -360,8 +360,12 @@ response_write(struct request *r, FCGX_Request *fr)
 		out_printf(fr->out, "%s: %s\r\n", r->headers[i].name,
 		    r->headers[i].value);
 	if (r->out != NULL) {
-		out_printf(fr->out, "Content-Type: application/json\r\n"
-		    "Content-Length: %zu\r\n\r\n", r->outlen);
+		for (i = 0; i < r->nheaders; i++)
+			if (strcasecmp(r->headers[i].name, "Content-Type") == 0)
+				break;
+		if (i == r->nheaders)	/* a handler may set its own */
+			out_printf(fr->out, "Content-Type: application/json\r\n");
+		out_printf(fr->out, "Content-Length: %zu\r\n\r\n", r->outlen);
 		if (r->method != METHOD_HEAD)
 			FCGX_PutStr(r->out, (int)r->outlen, fr->out);
 	} else
@@ -372,6 +376,7 @@ static void
 server_handle(FCGX_Request *fr)
 {
 	struct request	 r;
+	long		 usec;
 
 	memset(&r, 0, sizeof(r));
 	if (request_fill(&r, fr) == -1)
@@ -384,8 +389,10 @@ server_handle(FCGX_Request *fr)
 	if (r.status == 0)
 		resp_error(&r, ERR_INTERNAL, NULL);
 	response_write(&r, fr);
+	usec = (long)(now_us() - r.start_us);
+	metrics_request(r.authorizer ? "/verify" : r.route, r.status, usec);
 	log_request(r.id, r.method_name, r.path != NULL ? r.path : "-",
-	    r.status, (long)(now_us() - r.start_us));
+	    r.status, usec);
 	request_free(&r);
 }
 

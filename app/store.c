@@ -18,7 +18,22 @@
  *   fa:{U}:bl:<jti>	blacklisted access token
  *   fa:rl:<key>		fixed-window rate counter
  *
- * Every key has a TTL.  Reply ownership: each redisReply is freed once, by
+ * Every key has a TTL.  Every revocation (srev, cutoff, bl) is announced in
+ * the same atomic step: the script PUBLISHes "<key> <ttl seconds> <value>"
+ * on the revocation channel (STORE_REVOKE_CHANNEL ":<db>", pub/sub does not
+ * see databases), and store.c then notes it in this process's cache at
+ * once (revoke_note_*).  revoke.c keeps the other processes' caches current
+ * through store_sub_* (a subscriber outside the pool) and
+ * store_revocations_load (SCAN on a connection of its own).
+ *
+ * With redis_sentinels set, every connection (pool, subscriber, loader) is
+ * made to the master the sentinels name (sentinel.c).  A READONLY or
+ * MASTERDOWN reply means the server is no master any more (a failover): the
+ * pool moves to a new epoch, so every context made before is dropped on its
+ * next borrow and the next connect asks the sentinels again.  Connection
+ * errors drop their context as always, so they rediscover too.
+ *
+ * Reply ownership: each redisReply is freed once, by
  * the function that received it, on every path.  Tokens and refresh hashes
  * are never logged.
  */
@@ -27,10 +42,12 @@
 #include <sys/time.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <hiredis/hiredis.h>
@@ -42,22 +59,33 @@
 
 /*
  * Shared by every session script: KEYS[1] is fa:{U}:sessions, ARGV[1] the
- * prefix fa:{U}: of the user's keys.
+ * prefix fa:{U}: of the user's keys and, in the scripts that revoke, the
+ * last ARGV the revocation channel: each revocation is published with the
+ * change (PUBLISH touches no key, so the script stays in one slot).
  */
 #define LUA_PRELUDE \
-	"local p, z = ARGV[1], KEYS[1]\n" \
+	"local p, z, chan = ARGV[1], KEYS[1], ARGV[#ARGV]\n" \
+	"local function announce(key, ttl, v)\n" \
+	"  redis.call('PUBLISH', chan, key .. ' ' .. ttl .. ' ' .. v)\n" \
+	"end\n" \
 	"local function revoke(sid, rttl)\n" \
 	"  redis.call('DEL', p .. 'sess:' .. sid)\n" \
 	"  redis.call('EXPIRE', p .. 'used:' .. sid, rttl)\n" \
 	"  redis.call('ZREM', z, sid)\n" \
 	"  redis.call('SET', p .. 'srev:' .. sid, '1', 'EX', rttl)\n" \
+	"  announce(p .. 'srev:' .. sid, rttl, 1)\n" \
 	"end\n" \
 	"local function cutoff()\n" \
 	"  return tonumber(redis.call('GET', p .. 'cutoff') or '0') or 0\n" \
 	"end\n" \
+	/* the generation never goes back down, even after its key expired: \
+	 * a value once carried by tokens is never handed out again */ \
 	"local function raise_cutoff(now_s, rttl)\n" \
-	"  local c = cutoff() + 1\n" \
+	"  local t = redis.call('TIME')\n" \
+	"  local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n" \
+	"  local c = math.max(cutoff() + 1, ms)\n" \
 	"  redis.call('SET', p .. 'cutoff', c, 'EX', rttl)\n" \
+	"  announce(p .. 'cutoff', rttl, c)\n" \
 	"  return c\n" \
 	"end\n" \
 	"local function keep_zset(ttl)\n" \
@@ -72,13 +100,17 @@ enum script {
 	SC_REVOKE_ALL,
 	SC_CUTOFF,
 	SC_LIST,
+	SC_BLACKLIST,
 	SC_RATE_HIT,
 	SC_RATE_PEEK,
 	SC__MAX
 };
 
 static const char *const scripts[SC__MAX] = {
-	/* ARGV: p sid rhash ip ua now_ms ttl max rttl -> {cutoff, {revoked}} */
+	/*
+	 * ARGV: p sid rhash ip ua now_ms ttl max rttl chan
+	 * -> {cutoff, {revoked}}
+	 */
 	[SC_CREATE] = (LUA_PRELUDE
 	"local sid, now, ttl = ARGV[2], tonumber(ARGV[6]), tonumber(ARGV[7])\n"
 	"local max, rttl = tonumber(ARGV[8]), tonumber(ARGV[9])\n"
@@ -104,7 +136,7 @@ static const char *const scripts[SC__MAX] = {
 	"return {cutoff(), revoked}\n"),
 
 	/*
-	 * ARGV: p sid presented newhash newenc grace_s ttl now_ms rttl
+	 * ARGV: p sid presented newhash newenc grace_s ttl now_ms rttl chan
 	 * -> {0 ok | 1 grace | 2 reuse | 3 revoked before | 4 unknown, cutoff, enc}
 	 */
 	[SC_ROTATE] = (LUA_PRELUDE
@@ -139,7 +171,7 @@ static const char *const scripts[SC__MAX] = {
 	"end\n"
 	"return {4, cutoff(), ''}\n"),
 
-	/* ARGV: p sid rttl -> 0 revoked | 1 no such session */
+	/* ARGV: p sid rttl chan -> 0 revoked | 1 no such session */
 	[SC_REVOKE] = (LUA_PRELUDE
 	"if redis.call('EXISTS', p .. 'sess:' .. ARGV[2]) == 0 then\n"
 	"  redis.call('ZREM', z, ARGV[2])\n"
@@ -148,7 +180,7 @@ static const char *const scripts[SC__MAX] = {
 	"revoke(ARGV[2], tonumber(ARGV[3]))\n"
 	"return 0\n"),
 
-	/* ARGV: p sid rhash rttl -> 0 revoked | 1 no such session or token */
+	/* ARGV: p sid rhash rttl chan -> 0 revoked | 1 no such session/token */
 	[SC_REVOKE_REFRESH] = (LUA_PRELUDE
 	"local sid, h = ARGV[2], ARGV[3]\n"
 	"local s = redis.call('HMGET', p .. 'sess:' .. sid, 'cur', 'par')\n"
@@ -160,15 +192,19 @@ static const char *const scripts[SC__MAX] = {
 	"end\n"
 	"return 1\n"),
 
-	/* ARGV: p keep_sid|'' now_s rttl -> cutoff */
+	/* ARGV: p keep_sid|'' now_s rttl chan -> {cutoff, {revoked}} */
 	[SC_REVOKE_ALL] = (LUA_PRELUDE
 	"local rttl = tonumber(ARGV[4])\n"
+	"local revoked = {}\n"
 	"for _, m in ipairs(redis.call('ZRANGE', z, 0, -1)) do\n"
-	"  if m ~= ARGV[2] then revoke(m, rttl) end\n"
+	"  if m ~= ARGV[2] then\n"
+	"    revoke(m, rttl)\n"
+	"    revoked[#revoked + 1] = m\n"
+	"  end\n"
 	"end\n"
-	"return raise_cutoff(tonumber(ARGV[3]), rttl)\n"),
+	"return {raise_cutoff(tonumber(ARGV[3]), rttl), revoked}\n"),
 
-	/* ARGV: p now_s rttl -> cutoff */
+	/* ARGV: p now_s rttl chan -> cutoff */
 	[SC_CUTOFF] = (LUA_PRELUDE
 	"return raise_cutoff(tonumber(ARGV[2]), tonumber(ARGV[3]))\n"),
 
@@ -190,6 +226,12 @@ static const char *const scripts[SC__MAX] = {
 	"end\n"
 	"return out\n"),
 
+	/* KEYS[1] fa:{U}:bl:<jti>; ARGV: ttl chan -> 0 */
+	[SC_BLACKLIST] = (
+	"redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])\n"
+	"redis.call('PUBLISH', ARGV[2], KEYS[1] .. ' ' .. ARGV[1] .. ' 1')\n"
+	"return 0\n"),
+
 	/* KEYS[1] counter; ARGV: window -> {count, ttl} */
 	[SC_RATE_HIT] = (
 	"local n = redis.call('INCR', KEYS[1])\n"
@@ -209,6 +251,7 @@ static const char *const scripts[SC__MAX] = {
 struct rconn {
 	redisContext	*c;
 	int		 busy;
+	unsigned	 epoch;		/* pool.epoch when connected */
 	long		 tmo_ms;	/* socket timeout now set */
 	char		 sha[SC__MAX][SHA_HEX + 1];
 };
@@ -232,7 +275,10 @@ static struct {
 	int		 port;
 	char		*password;
 	long		 db;
+	char		 chan[STORE_KEY_MAX];	/* the revocation channel */
 	int		 down;		/* logged as down; under mu */
+	const struct config *cfg;	/* with redis_sentinels, else NULL */
+	unsigned	 epoch;		/* raised by READONLY; under mu */
 } pool = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
 static long long
@@ -263,6 +309,7 @@ store_note_down(const char *what, const char *msg)
 	was = pool.down;
 	pool.down = 1;
 	pthread_mutex_unlock(&pool.mu);
+	metrics_backend_error(METRICS_REDIS);
 	if (!was)
 		log_error(NULL, "redis: %s: %s", what, msg ? msg : "");
 	else
@@ -280,6 +327,49 @@ store_note_up(void)
 	pthread_mutex_unlock(&pool.mu);
 	if (was)
 		log_info(NULL, "redis: connected again");
+}
+
+/*
+ * An error reply that says the server is no master (after a failover):
+ * every context of the pool is then dropped on its next borrow.
+ */
+static void
+store_note_error(const char *err)
+{
+	if (err == NULL || (strncmp(err, "READONLY", 8) != 0 &&
+	    strncmp(err, "MASTERDOWN", 10) != 0))
+		return;
+	pthread_mutex_lock(&pool.mu);
+	pool.epoch++;
+	pthread_mutex_unlock(&pool.mu);
+	log_warn(NULL, "redis: the server is no master any more; "
+	    "reconnecting%s", pool.cfg != NULL ? " through the sentinels" : "");
+}
+
+/*
+ * Connect to the master: the sentinels' answer with redis_sentinels, else
+ * redis_host (a unix socket path when it starts with '/') and redis_port.
+ * NULL if the sentinels name none; otherwise hiredis' context (check err).
+ */
+static redisContext *
+store_connect(long long deadline)
+{
+	char		 host[SENTINEL_HOST_MAX];
+	long long	 left;
+	int		 port;
+
+	if (pool.cfg != NULL) {
+		if (sentinel_master(pool.cfg, host, sizeof(host), &port) == -1)
+			return NULL;
+		if ((left = deadline - mono_ms()) <= 0)
+			left = 1;
+		return redisConnectWithTimeout(host, port, ms_tv(left));
+	}
+	if ((left = deadline - mono_ms()) <= 0)
+		left = 1;
+	if (pool.host[0] == '/')
+		return redisConnectUnixWithTimeout(pool.host, ms_tv(left));
+	return redisConnectWithTimeout(pool.host, pool.port, ms_tv(left));
 }
 
 /* TTL of revocation markers: an access token's life and then some. */
@@ -311,6 +401,11 @@ store_init(const struct config *c)
 	pool.password = c->redis_password != NULL && *c->redis_password ?
 	    xstrdup(c->redis_password) : NULL;
 	pool.db = c->redis_db;
+	snprintf(pool.chan, sizeof(pool.chan), "%s:%ld", STORE_REVOKE_CHANNEL,
+	    pool.db);
+	/* the config outlives the pool (main.c keeps it to exit) */
+	pool.cfg = c->redis_sentinels != NULL && *c->redis_sentinels != '\0' ?
+	    c : NULL;
 	return 0;
 }
 
@@ -380,13 +475,14 @@ conn_open(struct rconn *rc, long long deadline)
 		store_note_down("connect", "no time left");
 		return -1;
 	}
-	if (pool.host[0] == '/')
-		rc->c = redisConnectUnixWithTimeout(pool.host, ms_tv(left));
-	else
-		rc->c = redisConnectWithTimeout(pool.host, pool.port,
-		    ms_tv(left));
+	pthread_mutex_lock(&pool.mu);
+	rc->epoch = pool.epoch;
+	pthread_mutex_unlock(&pool.mu);
+	rc->c = store_connect(deadline);
 	if (rc->c == NULL || rc->c->err) {
-		store_note_down("connect", rc->c ? rc->c->errstr : "no memory");
+		store_note_down("connect", rc->c ? rc->c->errstr :
+		    pool.cfg != NULL ? "no master from the sentinels" :
+		    "no memory");
 		goto fail;
 	}
 	if ((left = deadline - mono_ms()) <= 0 ||
@@ -412,6 +508,7 @@ conn_open(struct rconn *rc, long long deadline)
 		if (r->type == REDIS_REPLY_ERROR) {
 			/* the text of AUTH errors holds no secret */
 			log_error(NULL, "redis: setup: %s", r->str);
+			store_note_error(r->str);
 			ok = 0;
 		} else if (i >= nsent) {
 			if (r->type != REDIS_REPLY_STRING ||
@@ -455,6 +552,7 @@ pool_get(struct rop *op)
 	struct timespec	 ts;
 	long long	 left;
 	size_t		 i;
+	int		 stale;
 
 	op->rc = NULL;
 	op->broken = 0;
@@ -490,9 +588,10 @@ pool_get(struct rop *op)
 		pthread_cond_timedwait(&pool.cv, &pool.mu, &ts);
 	}
 	rc->busy = 1;
+	stale = rc->c != NULL && rc->epoch != pool.epoch;
 	pthread_mutex_unlock(&pool.mu);
 
-	if (rc->c != NULL && conn_stale(rc))
+	if (rc->c != NULL && (stale || conn_stale(rc)))
 		conn_drop(rc);
 	if (rc->c == NULL && conn_open(rc, op->deadline) == -1) {
 		pthread_mutex_lock(&pool.mu);
@@ -566,6 +665,7 @@ op_cmd(struct rop *op, int argc, const char **argv, const size_t *len,
 	}
 	if (r->type == REDIS_REPLY_ERROR) {
 		log_error(NULL, "redis: %s: %s", what, r->str);
+		store_note_error(r->str);
 		freeReplyObject(r);
 		op->broken = 1;
 		return -1;
@@ -648,6 +748,7 @@ op_eval(struct rop *op, enum script sc, const char *key, int nargs,
 			continue;
 		}
 		log_error(NULL, "redis: script %d: %s", (int)sc, r->str);
+		store_note_error(r->str);
 		freeReplyObject(r);
 		op->broken = 1;
 		return -1;
@@ -727,7 +828,7 @@ store_session_create(const char *uid, const char *sid, const char *rhash,
 	char		 p[STORE_KEY_MAX], z[STORE_KEY_MAX];
 	char		 now[24], sttl[24], smax[24], rttl[24];
 	char		 uabuf[FA_UA_MAX + 1], ipbuf[FA_IP_MAX + 1];
-	const char	*args[9];
+	const char	*args[10];
 	char		**out = NULL;
 	size_t		 i, n = 0;
 	int		 rc = -1;
@@ -755,9 +856,10 @@ store_session_create(const char *uid, const char *sid, const char *rhash,
 	args[6] = sttl;
 	args[7] = smax;
 	args[8] = rttl;
+	args[9] = pool.chan;
 	if (pool_get(&op) == -1)
 		return -1;
-	if (op_eval(&op, SC_CREATE, z, 9, args, &r) == -1)
+	if (op_eval(&op, SC_CREATE, z, 10, args, &r) == -1)
 		goto out;
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
 	    reply_int(r->element[0], cutoff) == -1 ||
@@ -770,8 +872,11 @@ store_session_create(const char *uid, const char *sid, const char *rhash,
 	if (list->elements > 0) {
 		out = xcalloc(list->elements, sizeof(*out));
 		for (i = 0; i < list->elements; i++)
-			if (list->element[i]->type == REDIS_REPLY_STRING)
+			if (list->element[i]->type == REDIS_REPLY_STRING) {
 				out[n++] = xstrdup(list->element[i]->str);
+				revoke_note_session(uid, list->element[i]->str,
+				    revoke_ttl(pool.access_ttl));
+			}
 	}
 	*revoked = out;
 	*nrevoked = n;
@@ -793,7 +898,7 @@ store_session_rotate(const char *uid, const char *sid, const char *presented,
 	redisReply	*r = NULL;
 	char		 p[STORE_KEY_MAX], z[STORE_KEY_MAX];
 	char		 sgrace[24], sttl[24], now[24], rttl[24];
-	const char	*args[9];
+	const char	*args[10];
 	long long	 code;
 	int		 rc = -1;
 
@@ -821,9 +926,10 @@ store_session_rotate(const char *uid, const char *sid, const char *presented,
 	args[6] = sttl;
 	args[7] = now;
 	args[8] = rttl;
+	args[9] = pool.chan;
 	if (pool_get(&op) == -1)
 		return -1;
-	if (op_eval(&op, SC_ROTATE, z, 9, args, &r) == -1)
+	if (op_eval(&op, SC_ROTATE, z, 10, args, &r) == -1)
 		goto out;
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
 	    reply_int(r->element[0], &code) == -1 ||
@@ -835,6 +941,8 @@ store_session_rotate(const char *uid, const char *sid, const char *presented,
 		goto out;
 	}
 	*res = (enum rotate_result)code;
+	if (*res == ROTATE_REUSE)
+		revoke_note_session(uid, sid, revoke_ttl(pool.access_ttl));
 	if (*res == ROTATE_GRACE)
 		*child_enc = xstrdup(r->element[2]->str);
 	rc = 0;
@@ -851,7 +959,7 @@ store_session_revoke(const char *uid, const char *sid, long access_ttl)
 	struct rop	 op;
 	redisReply	*r = NULL;
 	char		 p[STORE_KEY_MAX], z[STORE_KEY_MAX], rttl[24];
-	const char	*args[3];
+	const char	*args[4];
 	long long	 v;
 	int		 rc = -1;
 
@@ -862,15 +970,18 @@ store_session_revoke(const char *uid, const char *sid, long access_ttl)
 	args[0] = p;
 	args[1] = sid;
 	args[2] = rttl;
+	args[3] = pool.chan;
 	if (pool_get(&op) == -1)
 		return -1;
-	if (op_eval(&op, SC_REVOKE, z, 3, args, &r) == -1)
+	if (op_eval(&op, SC_REVOKE, z, 4, args, &r) == -1)
 		goto out;
 	if (reply_int(r, &v) == -1) {
 		op.broken = 1;
 		goto out;
 	}
 	rc = v == 0 ? 0 : 1;
+	if (rc == 0)
+		revoke_note_session(uid, sid, revoke_ttl(access_ttl));
 out:
 	freeReplyObject(r);
 	pool_put(&op);
@@ -884,7 +995,7 @@ store_session_revoke_refresh(const char *uid, const char *sid,
 	struct rop	 op;
 	redisReply	*r = NULL;
 	char		 p[STORE_KEY_MAX], z[STORE_KEY_MAX], rttl[24];
-	const char	*args[4];
+	const char	*args[5];
 	long long	 v;
 	int		 rc = -1;
 
@@ -896,29 +1007,37 @@ store_session_revoke_refresh(const char *uid, const char *sid,
 	args[1] = sid;
 	args[2] = rhash;
 	args[3] = rttl;
+	args[4] = pool.chan;
 	if (pool_get(&op) == -1)
 		return -1;
-	if (op_eval(&op, SC_REVOKE_REFRESH, z, 4, args, &r) == -1)
+	if (op_eval(&op, SC_REVOKE_REFRESH, z, 5, args, &r) == -1)
 		goto out;
 	if (reply_int(r, &v) == -1) {
 		op.broken = 1;
 		goto out;
 	}
 	rc = v == 0 ? 0 : 1;
+	if (rc == 0)
+		revoke_note_session(uid, sid, revoke_ttl(access_ttl));
 out:
 	freeReplyObject(r);
 	pool_put(&op);
 	return rc;
 }
 
+/*
+ * SC_CUTOFF answers the new cut-off, SC_REVOKE_ALL {cutoff, {revoked sids}};
+ * both are noted in this process's cache before returning.
+ */
 static int
 cutoff_script(enum script sc, const char *uid, const char *keep_sid,
     long access_ttl, long long *cutoff)
 {
 	struct rop	 op;
-	redisReply	*r = NULL;
+	redisReply	*r = NULL, *c, *list = NULL;
 	char		 p[STORE_KEY_MAX], z[STORE_KEY_MAX], now[24], rttl[24];
-	const char	*args[4];
+	const char	*args[5];
+	size_t		 i;
 	int		 n = 0, rc = -1;
 
 	*cutoff = 0;
@@ -934,14 +1053,30 @@ cutoff_script(enum script sc, const char *uid, const char *keep_sid,
 		args[n++] = keep_sid != NULL ? keep_sid : "";
 	args[n++] = now;
 	args[n++] = rttl;
+	args[n++] = pool.chan;
 	if (pool_get(&op) == -1)
 		return -1;
 	if (op_eval(&op, sc, z, n, args, &r) == -1)
 		goto out;
-	if (reply_int(r, cutoff) == -1) {
+	c = r;
+	if (sc == SC_REVOKE_ALL) {
+		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+		    r->element[1]->type != REDIS_REPLY_ARRAY) {
+			op.broken = 1;
+			goto out;
+		}
+		c = r->element[0];
+		list = r->element[1];
+	}
+	if (reply_int(c, cutoff) == -1) {
 		op.broken = 1;
 		goto out;
 	}
+	revoke_note_cutoff(uid, *cutoff, revoke_ttl(access_ttl));
+	for (i = 0; list != NULL && i < list->elements; i++)
+		if (list->element[i]->type == REDIS_REPLY_STRING)
+			revoke_note_session(uid, list->element[i]->str,
+			    revoke_ttl(access_ttl));
 	rc = 0;
 out:
 	freeReplyObject(r);
@@ -1013,34 +1148,32 @@ out:
 	return rc;
 }
 
+/* SET the marker and PUBLISH it in one script; noted here at once. */
 int
 store_blacklist(const char *uid, const char *jti, long ttl)
 {
 	struct rop	 op;
 	redisReply	*r = NULL;
 	char		 key[STORE_KEY_MAX], sttl[24];
-	const char	*argv[5];
-	size_t		 len[5];
-	int		 i, rc = -1;
+	const char	*args[2];
+	int		 rc = -1;
 
-	if (!id_ok(uid) || jti == NULL || strlen(jti) > FA_JTI_LEN ||
-	    *jti == '\0') {
+	if (!id_ok(uid) || !id_ok(jti) || strlen(jti) > FA_JTI_LEN) {
 		log_error(NULL, "redis: blacklist: bad arguments");
 		return -1;
 	}
+	if (ttl < 1)
+		ttl = 1;
 	snprintf(key, sizeof(key), "fa:{%s}:bl:%s", uid, jti);
-	snprintf(sttl, sizeof(sttl), "%ld", ttl >= 1 ? ttl : 1);
-	argv[0] = "SET";
-	argv[1] = key;
-	argv[2] = "1";
-	argv[3] = "EX";
-	argv[4] = sttl;
-	for (i = 0; i < 5; i++)
-		len[i] = strlen(argv[i]);
+	snprintf(sttl, sizeof(sttl), "%ld", ttl);
+	args[0] = sttl;
+	args[1] = pool.chan;
 	if (pool_get(&op) == -1)
 		return -1;
-	if (op_cmd(&op, 5, argv, len, &r, "SET") == 0)
+	if (op_eval(&op, SC_BLACKLIST, key, 2, args, &r) == 0) {
+		revoke_note_jti(uid, jti, ttl);
 		rc = 0;
+	}
 	freeReplyObject(r);
 	pool_put(&op);
 	return rc;
@@ -1244,6 +1377,7 @@ store_publish(const char *channel, const char *msg, const char *stream,
 		}
 		if (r->type == REDIS_REPLY_ERROR) {
 			log_error(NULL, "redis: publish: %s", r->str);
+			store_note_error(r->str);
 			op.broken = 1;
 			rc = -1;
 		}
@@ -1252,5 +1386,397 @@ store_publish(const char *channel, const char *msg, const char *stream,
 	}
 out:
 	pool_put(&op);
+	return rc;
+}
+
+/*
+ * The revocation feed (revoke.c).  A revocation key names its kind, user
+ * and id: fa:{U}:bl:<jti>, fa:{U}:srev:<sid> or fa:{U}:cutoff.  0 and *out
+ * filled (ttl_ms and value left to the caller), or -1 for any other key.
+ */
+static int
+revocation_key(const char *key, size_t len, struct revocation *out)
+{
+	static const struct {
+		const char	*tag;
+		enum revoke_kind kind;
+	} kinds[] = {
+		{ "bl:", REVOKE_JTI },
+		{ "srev:", REVOKE_SESSION },
+		{ "cutoff", REVOKE_CUTOFF },
+	};
+	const char	*end = key + len, *u, *ue, *rest;
+	size_t		 i, n;
+
+	memset(out, 0, sizeof(*out));
+	if (len < 4 || memcmp(key, "fa:{", 4) != 0)
+		return -1;
+	u = key + 4;
+	if ((ue = memchr(u, '}', (size_t)(end - u))) == NULL ||
+	    (size_t)(ue - u) > FA_UUID_LEN || end - ue < 2 || ue[1] != ':')
+		return -1;
+	memcpy(out->uid, u, (size_t)(ue - u));
+	if (!id_ok(out->uid))
+		return -1;
+	rest = ue + 2;
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		n = strlen(kinds[i].tag);
+		if ((size_t)(end - rest) < n || memcmp(rest, kinds[i].tag, n))
+			continue;
+		out->kind = kinds[i].kind;
+		rest += n;
+		if (out->kind == REVOKE_CUTOFF)
+			return rest == end ? 0 : -1;
+		if ((size_t)(end - rest) > FA_UUID_LEN)
+			return -1;
+		memcpy(out->key, rest, (size_t)(end - rest));
+		return id_ok(out->key) ? 0 : -1;
+	}
+	return -1;
+}
+
+/* A decimal in [0, LLONG_MAX] spanning exactly s..e. */
+static int
+parse_count(const char *s, const char *e, long long *v)
+{
+	long long	 n = 0;
+
+	if (s == e || e - s > 18)
+		return -1;
+	for (; s < e; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		n = n * 10 + (*s - '0');
+	}
+	*v = n;
+	return 0;
+}
+
+int
+store_revocation_parse(const char *msg, size_t len, struct revocation *out)
+{
+	const char	*end = msg + len, *k, *t;
+
+	if ((k = memchr(msg, ' ', len)) == NULL ||
+	    revocation_key(msg, (size_t)(k - msg), out) == -1)
+		return -1;
+	k++;
+	if ((t = memchr(k, ' ', (size_t)(end - k))) == NULL ||
+	    parse_count(k, t, &out->ttl_ms) == -1 ||
+	    parse_count(t + 1, end, &out->value) == -1 ||
+	    out->ttl_ms > LLONG_MAX / 1000)
+		return -1;
+	out->ttl_ms *= 1000;
+	return 0;
+}
+
+struct store_sub {
+	redisContext	*c;
+	char		 err[128];
+};
+
+/*
+ * A context outside the pool: connected, authenticated and on the
+ * configured database before the deadline; the socket timeout is the
+ * backend timeout.  NULL with the reason in err.
+ */
+static redisContext *
+ctx_open(long long deadline, char *err, size_t errsz)
+{
+	redisContext	*c = NULL;
+	redisReply	*r;
+	char		 dbnum[24];
+	int		 i, nsent = 0;
+
+	c = store_connect(deadline);
+	if (c == NULL || c->err) {
+		snprintf(err, errsz, "connect: %.96s",
+		    c != NULL ? c->errstr : pool.cfg != NULL ?
+		    "no master from the sentinels" : "no memory");
+		goto fail;
+	}
+	if (redisSetTimeout(c, ms_tv(pool.timeout_ms)) != REDIS_OK) {
+		snprintf(err, errsz, "connect: cannot set the timeout");
+		goto fail;
+	}
+	if (pool.password != NULL) {
+		redisAppendCommand(c, "AUTH %s", pool.password);
+		nsent++;
+	}
+	if (pool.db != 0) {
+		snprintf(dbnum, sizeof(dbnum), "%ld", pool.db);
+		redisAppendCommand(c, "SELECT %s", dbnum);
+		nsent++;
+	}
+	for (i = 0; i < nsent; i++) {
+		r = NULL;
+		if (redisGetReply(c, (void **)&r) != REDIS_OK || r == NULL) {
+			snprintf(err, errsz, "setup: %.96s", c->errstr);
+			goto fail;
+		}
+		if (r->type == REDIS_REPLY_ERROR) {
+			/* the text of AUTH errors holds no secret */
+			snprintf(err, errsz, "setup: %s", r->str);
+			freeReplyObject(r);
+			goto fail;
+		}
+		freeReplyObject(r);
+	}
+	return c;
+fail:
+	if (c != NULL)
+		redisFree(c);
+	return NULL;
+}
+
+/*
+ * Subscribe to the revocation channel on a connection of its own, waiting
+ * for Redis to confirm: every revocation published from then on arrives
+ * through store_sub_read.  0, or -1 with the reason in *sub's error (*sub
+ * is set either way; store_sub_close frees it).
+ */
+int
+store_sub_open(struct store_sub **out)
+{
+	struct store_sub	*sub;
+	redisReply		*r = NULL;
+	int			 rc = -1;
+
+	sub = *out = xcalloc(1, sizeof(*sub));
+	if (pool.host == NULL) {
+		snprintf(sub->err, sizeof(sub->err), "store not initialised");
+		return -1;
+	}
+	if ((sub->c = ctx_open(mono_ms() + pool.timeout_ms, sub->err,
+	    sizeof(sub->err))) == NULL)
+		return -1;
+	if ((r = redisCommand(sub->c, "SUBSCRIBE %s", pool.chan)) == NULL) {
+		snprintf(sub->err, sizeof(sub->err), "SUBSCRIBE: %.96s",
+		    sub->c->errstr);
+		goto out;
+	}
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+	    r->element[0]->type != REDIS_REPLY_STRING ||
+	    strcmp(r->element[0]->str, "subscribe") != 0) {
+		snprintf(sub->err, sizeof(sub->err), "SUBSCRIBE: %.96s",
+		    r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+		goto out;
+	}
+	rc = 0;
+out:
+	freeReplyObject(r);
+	return rc;
+}
+
+/* PING on the subscribed connection; its answer comes to store_sub_read. */
+int
+store_sub_ping(struct store_sub *sub)
+{
+	int	 done = 0;
+
+	if (sub->c == NULL || redisAppendCommand(sub->c, "PING") != REDIS_OK)
+		goto fail;
+	while (!done)
+		if (redisBufferWrite(sub->c, &done) != REDIS_OK)
+			goto fail;
+	return 0;
+fail:
+	snprintf(sub->err, sizeof(sub->err), "PING: %.96s",
+	    sub->c != NULL ? sub->c->errstr : "not connected");
+	return -1;
+}
+
+/* One reply on the subscribed connection to fn; -1 to resubscribe. */
+static int
+sub_reply(struct store_sub *sub, redisReply *r, store_rev_fn fn, void *arg)
+{
+	struct revocation	 rev;
+	redisReply		*kind;
+
+	if (r->type == REDIS_REPLY_STATUS && strcasecmp(r->str, "PONG") == 0)
+		return fn(arg, NULL);
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
+	    (kind = r->element[0])->type != REDIS_REPLY_STRING)
+		goto bad;
+	if (strcmp(kind->str, "pong") == 0)
+		return fn(arg, NULL);
+	if (strcmp(kind->str, "message") != 0 || r->elements != 3 ||
+	    r->element[2]->type != REDIS_REPLY_STRING)
+		goto bad;
+	if (store_revocation_parse(r->element[2]->str, r->element[2]->len,
+	    &rev) == -1) {
+		/* a revocation we cannot read is one we would miss */
+		snprintf(sub->err, sizeof(sub->err), "unreadable message");
+		return -1;
+	}
+	return fn(arg, &rev);
+bad:
+	snprintf(sub->err, sizeof(sub->err), "unexpected reply");
+	return -1;
+}
+
+/*
+ * Hand what has arrived to fn: each published revocation, and NULL for
+ * each answer to a PING.  Waits up to timeout_ms when nothing is buffered.
+ * 0, or -1 when the subscription is lost (EOF, error, unreadable message,
+ * or fn returned -1).
+ */
+int
+store_sub_read(struct store_sub *sub, long timeout_ms, store_rev_fn fn,
+    void *arg)
+{
+	struct pollfd	 pfd;
+	void		*r;
+	int		 n, waited = 0;
+
+	if (sub->c == NULL)
+		return -1;
+	for (;;) {
+		r = NULL;
+		if (redisGetReplyFromReader(sub->c, &r) != REDIS_OK) {
+			snprintf(sub->err, sizeof(sub->err), "read: %.96s",
+			    sub->c->errstr);
+			return -1;
+		}
+		if (r != NULL) {
+			n = sub_reply(sub, r, fn, arg);
+			freeReplyObject(r);
+			if (n == -1)
+				return -1;
+			waited = 1;	/* deliver what came, then return */
+			continue;
+		}
+		if (waited)
+			return 0;
+		pfd.fd = sub->c->fd;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		n = poll(&pfd, 1, timeout_ms > 0 ? (int)timeout_ms : 0);
+		if (n == 0 || (n == -1 && errno == EINTR))
+			return 0;
+		if (n == -1) {
+			snprintf(sub->err, sizeof(sub->err), "poll: %s",
+			    strerror(errno));
+			return -1;
+		}
+		if (redisBufferRead(sub->c) != REDIS_OK) {
+			snprintf(sub->err, sizeof(sub->err), "read: %.96s",
+			    sub->c->errstr);
+			return -1;
+		}
+		waited = 1;
+	}
+}
+
+const char *
+store_sub_error(const struct store_sub *sub)
+{
+	return sub != NULL && sub->err[0] != '\0' ? sub->err : "unknown";
+}
+
+void
+store_sub_close(struct store_sub *sub)
+{
+	if (sub == NULL)
+		return;
+	if (sub->c != NULL)
+		redisFree(sub->c);
+	free(sub);
+}
+
+/*
+ * Every revocation in Redis now, to fn (NULL after each batch, so the
+ * caller can read its subscription meanwhile): SCAN the string keys of
+ * users, then PTTL (and GET for cut-offs) pipelined per batch, on a
+ * connection of its own.  0, or -1 (err filled) if Redis failed or fn
+ * returned -1.
+ */
+int
+store_revocations_load(store_rev_fn fn, void *arg, char *err, size_t errsz)
+{
+	redisContext		*c = NULL;
+	redisReply		*r = NULL, *keys, *t = NULL, *v = NULL;
+	struct revocation	*revs = NULL;
+	char			 cursor[32] = "0", count[24];
+	size_t			 i, n;
+	int			 rc = -1;
+
+	if (pool.host == NULL) {
+		snprintf(err, errsz, "store not initialised");
+		return -1;
+	}
+	if ((c = ctx_open(mono_ms() + pool.timeout_ms, err, errsz)) == NULL)
+		return -1;
+	snprintf(count, sizeof(count), "%d", STORE_SCAN_COUNT);
+	do {
+		/* only strings: skips sessions (hash), zsets and sets */
+		r = redisCommand(c, "SCAN %s MATCH fa:{* COUNT %s TYPE string",
+		    cursor, count);
+		if (r == NULL || r->type != REDIS_REPLY_ARRAY ||
+		    r->elements != 2 ||
+		    r->element[0]->type != REDIS_REPLY_STRING ||
+		    r->element[0]->len >= sizeof(cursor) ||
+		    r->element[1]->type != REDIS_REPLY_ARRAY) {
+			snprintf(err, errsz, "SCAN: %.96s", r == NULL ?
+			    c->errstr : r->type == REDIS_REPLY_ERROR ? r->str :
+			    "bad reply");
+			goto out;
+		}
+		memcpy(cursor, r->element[0]->str, r->element[0]->len + 1);
+		keys = r->element[1];
+		free(revs);
+		revs = xcalloc(keys->elements + 1, sizeof(*revs));
+		for (i = n = 0; i < keys->elements; i++) {
+			if (keys->element[i]->type != REDIS_REPLY_STRING ||
+			    revocation_key(keys->element[i]->str,
+			    keys->element[i]->len, &revs[n]) == -1)
+				continue;
+			redisAppendCommand(c, "PTTL %b", keys->element[i]->str,
+			    keys->element[i]->len);
+			if (revs[n].kind == REVOKE_CUTOFF)
+				redisAppendCommand(c, "GET %b",
+				    keys->element[i]->str,
+				    keys->element[i]->len);
+			n++;
+		}
+		freeReplyObject(r);
+		r = NULL;
+		for (i = 0; i < n; i++) {
+			if (redisGetReply(c, (void **)&t) != REDIS_OK ||
+			    t == NULL || (revs[i].kind == REVOKE_CUTOFF &&
+			    (redisGetReply(c, (void **)&v) != REDIS_OK ||
+			    v == NULL))) {
+				snprintf(err, errsz, "PTTL: %.96s", c->errstr);
+				goto out;
+			}
+			revs[i].value = 1;
+			if (v != NULL && v->type == REDIS_REPLY_STRING)
+				revs[i].value = strtoll(v->str, NULL, 10);
+			/* -2: gone since the SCAN; -1: no TTL (never set so) */
+			revs[i].ttl_ms = t->type != REDIS_REPLY_INTEGER ? -2 :
+			    t->integer == -1 ? revoke_ttl(pool.access_ttl) *
+			    1000LL : t->integer;
+			freeReplyObject(t);
+			freeReplyObject(v);
+			t = v = NULL;
+			if (revs[i].ttl_ms >= 0 && (revs[i].kind !=
+			    REVOKE_CUTOFF || revs[i].value > 0) &&
+			    fn(arg, &revs[i]) == -1) {
+				snprintf(err, errsz, "load stopped");
+				goto out;
+			}
+		}
+		if (fn(arg, NULL) == -1) {
+			snprintf(err, errsz, "load stopped");
+			goto out;
+		}
+	} while (strcmp(cursor, "0") != 0);
+	rc = 0;
+out:
+	freeReplyObject(t);
+	freeReplyObject(v);
+	freeReplyObject(r);
+	free(revs);
+	redisFree(c);
 	return rc;
 }

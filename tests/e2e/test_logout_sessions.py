@@ -109,6 +109,24 @@ def test_login_right_after_logout_all_is_valid(stack):
         assert_access_alive(stack, u.access, "refreshed right after logout-all (round %d)" % i)
 
 
+def test_generation_never_reused_after_its_key_expired(stack):
+    """The per-user revocation generation lives in a key with a TTL.  When
+    it expires, the next cut-off must still be above every generation live
+    tokens carry, or those tokens would survive it."""
+    u = User(stack, "gen-expiry")
+    assert stack.post("/auth/logout-all", token=u.access).status == 204
+    u.pair = u.login()                        # carries the raised generation
+    assert_access_alive(stack, u.access, "token issued after the first cut-off")
+    key = "fa:{%s}:cutoff" % u.id
+    g1 = int(stack.redis_cli("GET", key) or 0)
+    assert g1 > 0, "no generation key %s" % key
+    stack.redis_cli("DEL", key)               # as if it had expired
+    assert stack.post("/auth/logout-all", token=u.access).status == 204
+    g2 = int(stack.redis_cli("GET", key) or 0)
+    assert g2 > g1, "generation went back down after its key expired: %d -> %d" % (g1, g2)
+    assert_access_dead(stack, u.access, "token of the old generation after the key expired")
+
+
 def test_logout_all_does_not_touch_other_users(stack):
     a = User(stack, "a")
     b = User(stack, "b")

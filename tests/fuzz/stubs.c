@@ -712,3 +712,54 @@ password_verify(const char *stored, const char *pw, size_t len, int *rehash)
 		*rehash = stub.rehash;
 	return 0;
 }
+
+/*
+ * The revocation feed: the fuzzers never start the listener (revoke_init),
+ * so these only satisfy the linker and say "no subscription".
+ */
+int
+store_sub_open(struct store_sub **sub)
+{
+	*sub = NULL;
+	return -1;
+}
+
+int
+store_sub_ping(struct store_sub *sub)
+{
+	(void)sub;
+	return -1;
+}
+
+int
+store_sub_read(struct store_sub *sub, long timeout_ms, store_rev_fn fn,
+    void *arg)
+{
+	(void)sub;
+	(void)timeout_ms;
+	(void)fn;
+	(void)arg;
+	return -1;
+}
+
+const char *
+store_sub_error(const struct store_sub *sub)
+{
+	(void)sub;
+	return "fuzz stub";
+}
+
+void
+store_sub_close(struct store_sub *sub)
+{
+	(void)sub;
+}
+
+int
+store_revocations_load(store_rev_fn fn, void *arg, char *err, size_t errsz)
+{
+	(void)fn;
+	(void)arg;
+	snprintf(err, errsz, "fuzz stub");
+	return -1;
+}

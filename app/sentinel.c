@@ -1,0 +1,322 @@
+/*
+ * sentinel.c: find the Redis master through Redis Sentinel.  The sentinels
+ * of redis_sentinels ("host:port,host:port,...") are asked in turn
+ * SENTINEL get-master-addr-by-name <redis_master_name>; the first address
+ * whose server answers ROLE with "master" wins (a sentinel that has not yet
+ * seen a failover, or one cut off from the others, may name a server that
+ * is a replica now: that answer is skipped).  All of it is bounded by one
+ * deadline of backend_timeout_ms, split among the sentinels left, so a
+ * sentinel that hangs cannot eat the time of the others.
+ *
+ * store.c calls sentinel_master() each time it makes a connection; it drops
+ * a connection on any error reply (READONLY included) and on a connection
+ * error, so the next borrow asks the sentinels again: that is the whole of
+ * failover handling.  No state is kept here but the last master seen, for
+ * the log line that says it changed.
+ */
+#include "config.h"
+
+#include <sys/time.h>
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <hiredis/hiredis.h>
+
+#include "extern.h"
+
+static struct {
+	pthread_mutex_t	 mu;
+	char		 host[SENTINEL_HOST_MAX];
+	int		 port;
+	int		 down;		/* "no master" logged; under mu */
+} last = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static long long
+mono_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct timeval
+ms_tv(long long ms)
+{
+	struct timeval	 tv;
+
+	if (ms < 1)
+		ms = 1;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	return tv;
+}
+
+int
+sentinel_next(const char **list, char *host, size_t hostsz, int *port)
+{
+	const char	*p = *list, *end, *colon, *h, *he;
+	char		*num;
+	long		 n;
+	char		 pbuf[8];
+	size_t		 len;
+
+	while (*p == ' ' || *p == '\t' || *p == ',')
+		p++;
+	if (*p == '\0') {
+		*list = p;
+		return 0;
+	}
+	end = p + strcspn(p, ",");
+	*list = end;
+	he = end;
+	while (he > p && (he[-1] == ' ' || he[-1] == '\t'))
+		he--;
+	/* the last ':' splits host and port; "[::1]:26379" for IPv6 */
+	for (colon = he; colon > p && colon[-1] != ':'; colon--)
+		;
+	if (colon == p || colon == he)
+		return -1;
+	h = p;
+	len = (size_t)(colon - 1 - p);
+	if (len >= 2 && h[0] == '[' && h[len - 1] == ']') {
+		h++;
+		len -= 2;
+	}
+	if (len == 0 || len >= hostsz || memchr(h, ' ', len) != NULL)
+		return -1;
+	if ((size_t)(he - colon) >= sizeof(pbuf))
+		return -1;
+	memcpy(pbuf, colon, (size_t)(he - colon));
+	pbuf[he - colon] = '\0';
+	n = strtol(pbuf, &num, 10);
+	if (*num != '\0' || pbuf[0] < '0' || pbuf[0] > '9' ||
+	    n < 1 || n > 65535)
+		return -1;
+	memcpy(host, h, len);
+	host[len] = '\0';
+	*port = (int)n;
+	return 1;
+}
+
+int
+sentinel_check(const char *list, const char *master_name, char **errstr)
+{
+	char	 host[SENTINEL_HOST_MAX];
+	int	 port, r, n = 0;
+
+	if (list == NULL || *list == '\0')
+		return 0;
+	while ((r = sentinel_next(&list, host, sizeof(host), &port)) == 1)
+		n++;
+	if (r == -1 || n == 0) {
+		xasprintf(errstr, "redis_sentinels: expected host:port,"
+		    "host:port,...");
+		return -1;
+	}
+	if (n > SENTINEL_MAX) {
+		xasprintf(errstr, "redis_sentinels: at most %d sentinels",
+		    SENTINEL_MAX);
+		return -1;
+	}
+	if (master_name == NULL || *master_name == '\0') {
+		xasprintf(errstr, "redis_master_name: needed with "
+		    "redis_sentinels");
+		return -1;
+	}
+	if (strlen(master_name) > SENTINEL_NAME_MAX ||
+	    strcspn(master_name, " \t\r\n") != strlen(master_name)) {
+		xasprintf(errstr, "redis_master_name: at most %d bytes, "
+		    "no blanks", SENTINEL_NAME_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+/* Connect to host:port, the socket timeout what is left of ms. */
+static redisContext *
+connect_by(const char *host, int port, long long deadline)
+{
+	redisContext	*c;
+	long long	 left = deadline - mono_ms();
+
+	if (left <= 0)
+		return NULL;
+	c = redisConnectWithTimeout(host, port, ms_tv(left));
+	if (c == NULL)
+		return NULL;
+	if (c->err || (left = deadline - mono_ms()) <= 0 ||
+	    redisSetTimeout(c, ms_tv(left)) != REDIS_OK) {
+		redisFree(c);
+		return NULL;
+	}
+	return c;
+}
+
+/*
+ * Ask one sentinel: 0 and the address, or -1 (down, does not know the
+ * name, or a malformed answer); *why says which, for the log.
+ */
+static int
+ask_sentinel(const char *shost, int sport, const char *name,
+    long long deadline, char *host, size_t hostsz, int *port,
+    const char **why)
+{
+	redisContext	*c;
+	redisReply	*r = NULL;
+	char		*end;
+	long		 n;
+	int		 rc = -1;
+
+	if ((c = connect_by(shost, sport, deadline)) == NULL) {
+		*why = "unreachable";
+		return -1;
+	}
+	r = redisCommand(c, "SENTINEL get-master-addr-by-name %s", name);
+	if (r == NULL) {
+		*why = "no answer";
+		goto out;
+	}
+	if (r->type == REDIS_REPLY_NIL) {
+		*why = "does not know the master name";
+		goto out;
+	}
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    r->element[0]->type != REDIS_REPLY_STRING ||
+	    r->element[1]->type != REDIS_REPLY_STRING ||
+	    r->element[0]->len == 0 || r->element[0]->len >= hostsz) {
+		*why = "unexpected answer";
+		goto out;
+	}
+	n = strtol(r->element[1]->str, &end, 10);
+	if (*end != '\0' || n < 1 || n > 65535) {
+		*why = "unexpected port";
+		goto out;
+	}
+	memcpy(host, r->element[0]->str, r->element[0]->len + 1);
+	*port = (int)n;
+	rc = 0;
+out:
+	freeReplyObject(r);
+	redisFree(c);
+	return rc;
+}
+
+/*
+ * 0 if host:port says ROLE master; -1 if it says otherwise or cannot be
+ * asked.  With a password, AUTH goes first (ROLE needs it).
+ */
+static int
+is_master(const struct config *cfg, const char *host, int port,
+    long long deadline, const char **why)
+{
+	redisContext	*c;
+	redisReply	*r = NULL;
+	int		 rc = -1, i, nsent = 0;
+	void		*v;
+
+	if ((c = connect_by(host, port, deadline)) == NULL) {
+		*why = "master unreachable";
+		return -1;
+	}
+	if (cfg->redis_password != NULL && *cfg->redis_password != '\0') {
+		redisAppendCommand(c, "AUTH %s", cfg->redis_password);
+		nsent++;
+	}
+	redisAppendCommand(c, "ROLE");
+	for (i = 0; i <= nsent; i++) {
+		v = NULL;
+		if (redisGetReply(c, &v) != REDIS_OK || v == NULL) {
+			*why = "master does not answer ROLE";
+			goto out;
+		}
+		freeReplyObject(r);
+		r = v;
+	}
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+	    r->element[0]->type != REDIS_REPLY_STRING) {
+		*why = "unexpected ROLE answer";
+		goto out;
+	}
+	if (strcasecmp(r->element[0]->str, "master") != 0) {
+		*why = "named server is not a master (yet)";
+		goto out;
+	}
+	rc = 0;
+out:
+	freeReplyObject(r);
+	redisFree(c);
+	return rc;
+}
+
+int
+sentinel_master(const struct config *cfg, char *host, size_t hostsz,
+    int *port)
+{
+	char		 shost[SENTINEL_HOST_MAX], mhost[SENTINEL_HOST_MAX];
+	const char	*list, *why = "no sentinel configured";
+	long long	 start, deadline, slice, now;
+	long		 tmo;
+	int		 sport, mport, nleft = 0, changed, was;
+
+	list = cfg->redis_sentinels != NULL ? cfg->redis_sentinels : "";
+	while (sentinel_next(&list, shost, sizeof(shost), &sport) == 1)
+		nleft++;
+	tmo = cfg->backend_timeout_ms > 0 ? cfg->backend_timeout_ms : 1;
+	start = mono_ms();
+	deadline = start + tmo;
+	list = cfg->redis_sentinels != NULL ? cfg->redis_sentinels : "";
+	while (nleft > 0 &&
+	    sentinel_next(&list, shost, sizeof(shost), &sport) == 1) {
+		if ((now = mono_ms()) >= deadline) {
+			why = "timed out";
+			break;
+		}
+		/* a fair share of what is left: one slow sentinel cannot
+		   starve the others */
+		slice = now + (deadline - now) / nleft;
+		nleft--;
+		if (ask_sentinel(shost, sport, cfg->redis_master_name, slice,
+		    mhost, sizeof(mhost), &mport, &why) == -1) {
+			log_debug(NULL, "sentinel %s:%d: %s", shost, sport, why);
+			continue;
+		}
+		if (is_master(cfg, mhost, mport, slice, &why) == -1) {
+			log_debug(NULL, "sentinel %s:%d: %s:%d: %s", shost, sport,
+			    mhost, mport, why);
+			continue;
+		}
+		if (strlen(mhost) >= hostsz) {
+			why = "master host name too long";
+			break;
+		}
+		memcpy(host, mhost, strlen(mhost) + 1);
+		*port = mport;
+		pthread_mutex_lock(&last.mu);
+		changed = last.port != mport || strcmp(last.host, mhost) != 0;
+		was = last.down;
+		last.down = 0;
+		if (changed) {
+			memcpy(last.host, mhost, strlen(mhost) + 1);
+			last.port = mport;
+		}
+		pthread_mutex_unlock(&last.mu);
+		if (changed || was)
+			log_info(NULL, "sentinel: master %s is %s:%d (from "
+			    "%s:%d)", cfg->redis_master_name, mhost, mport,
+			    shost, sport);
+		return 0;
+	}
+	pthread_mutex_lock(&last.mu);
+	was = last.down;
+	last.down = 1;
+	pthread_mutex_unlock(&last.mu);
+	if (!was)
+		log_warn(NULL, "sentinel: no master for %s: %s",
+		    cfg->redis_master_name ? cfg->redis_master_name : "", why);
+	return -1;
+}
