@@ -95,6 +95,7 @@ enum stmt {
 	ST_USER_CREATE,
 	ST_USER_BY_EMAIL,
 	ST_USER_BY_ID,
+	ST_USER_REFRESH,
 	ST_USER_SET_PASSWORD,
 	ST_USER_SET_ROLES,
 	ST_USER_IMPORT,
@@ -138,6 +139,14 @@ static const struct {
 	    "SELECT " USER_COLS " FROM auth.users WHERE lower(email) = lower($1)" },
 	[ST_USER_BY_ID] = { "fa_user_by_id", 1,
 	    "SELECT " USER_COLS " FROM auth.users WHERE id = $1::uuid" },
+	/* the refresh path: the user and, unless disabled, its audit row */
+	[ST_USER_REFRESH] = { "fa_user_refresh", 7,
+	    "WITH u AS (SELECT " USER_COLS " FROM auth.users"
+	    " WHERE id = $1::uuid),"
+	    " a AS (" AUDIT_INSERT
+	    " SELECT $2, u.id::uuid, u.email, $3::uuid, $4, $5, $6::boolean,"
+	    " coalesce($7::jsonb, '{}') FROM u WHERE NOT u.disabled)"
+	    " SELECT u.* FROM u" },
 	[ST_USER_SET_PASSWORD] = { "fa_user_set_password", 2 + AUDIT_NPARAMS,
 	    "WITH u AS ("
 	    " UPDATE auth.users SET password_hash = $2, updated_at = now()"
@@ -1123,6 +1132,48 @@ db_user_by_id(const char *id, struct user *out)
 		return DB_NOTFOUND;
 	}
 	return user_by(ST_USER_BY_ID, id, out);
+}
+
+/*
+ * The user by id and, in the same statement, the audit row a (which must
+ * carry no outbox event) unless the user is disabled: one round trip for
+ * the refresh path.
+ */
+int
+db_user_refresh(const char *id, const struct audit *a, struct user *out)
+{
+	struct audit_params	 ap;
+	PGresult		*res = NULL;
+	const char		*v[7];
+	int			 rc = DB_ERROR;
+
+	memset(out, 0, sizeof(*out));
+	if (!is_uuid(id))
+		return DB_NOTFOUND;
+	if (a == NULL || a->outbox_event != EVENT_NONE) {
+		log_error(NULL, "db: user_refresh takes an audit row, no event");
+		return DB_ERROR;
+	}
+	if (audit_params(&ap, a, id, NULL) == -1)
+		return DB_ERROR;
+	v[0] = id;
+	v[1] = ap.v[0];
+	v[2] = ap.v[3];
+	v[3] = ap.v[4];
+	v[4] = ap.v[5];
+	v[5] = ap.v[6];
+	v[6] = ap.v[7];
+	rc = db_run(ST_USER_REFRESH, NULL, 7, v, &res);
+	if (rc != DB_OK)
+		goto out;
+	if (PQntuples(res) == 0)
+		rc = DB_NOTFOUND;
+	else if (user_from_row(res, 0, out) == -1)
+		rc = DB_ERROR;
+out:
+	audit_params_free(&ap);
+	PQclear(res);
+	return rc;
 }
 
 int

@@ -263,6 +263,9 @@ int		 db_user_create(const char *email, const char *hash,
 		    struct user *out);
 int		 db_user_by_email(const char *email, struct user *out);
 int		 db_user_by_id(const char *id, struct user *out);
+/* by id, plus the audit row (no event) unless disabled: one round trip */
+int		 db_user_refresh(const char *id, const struct audit *,
+		    struct user *out);
 int		 db_user_set_password(const char *id, const char *hash,
 		    const struct audit *);	/* audit may be NULL (rehash) */
 int		 db_user_set_roles(const char *id, const char *roles_csv,

@@ -13,33 +13,34 @@
 #include "extern.h"
 
 static void
-refresh_audit(struct request *r, const struct user *u, const char *uid,
-    const char *sid, enum audit_event ev, int grace)
+refresh_audit_init(struct audit *a, struct request *r, const char *uid,
+    const char *sid, enum audit_event ev)
+{
+	memset(a, 0, sizeof(*a));
+	a->event = ev;
+	a->user_id = uid;
+	a->session_id = sid;
+	a->ip = r->ip;
+	a->user_agent = r->user_agent;
+	a->success = ev == AUDIT_REFRESH;
+	a->outbox_event = EVENT_NONE;
+}
+
+/* Reuse: the audit row and the token.reuse_detected event. */
+static void
+refresh_audit_reuse(struct request *r, const char *uid, const char *sid)
 {
 	struct audit	 a;
-	json_t		*data = NULL, *detail = NULL;
+	json_t		*data;
 
-	memset(&a, 0, sizeof(a));
-	a.event = ev;
-	a.user_id = uid;
-	a.email = u != NULL ? u->email : NULL;
-	a.session_id = sid;
-	a.ip = r->ip;
-	a.user_agent = r->user_agent;
-	a.success = ev == AUDIT_REFRESH;
-	a.outbox_event = EVENT_NONE;
-	if (grace)
-		a.detail = detail = json_pack("{s:b}", "grace", 1);
-	if (ev == AUDIT_REFRESH_REUSE) {
-		data = json_pack("{s:s, s:s, s:s}", "userId", uid,
-		    "sessionId", sid, "ip", r->ip);
-		a.outbox_event = event_enabled(EVENT_TOKEN_REUSE_DETECTED);
-		a.outbox_data = data;
-	}
+	data = json_pack("{s:s, s:s, s:s}", "userId", uid, "sessionId", sid,
+	    "ip", r->ip);
+	refresh_audit_init(&a, r, uid, sid, AUDIT_REFRESH_REUSE);
+	a.outbox_event = event_enabled(EVENT_TOKEN_REUSE_DETECTED);
+	a.outbox_data = data;
 	if (db_audit(&a) != DB_OK)
-		log_warn(r->id, "refresh not audited");
+		log_warn(r->id, "refresh reuse not audited");
 	json_decref(data);
-	json_decref(detail);
 }
 
 void
@@ -48,7 +49,8 @@ route_refresh(struct request *r)
 	struct refresh		 old, next;
 	struct user		 u;
 	enum rotate_result	 res;
-	json_t			*body, *t;
+	struct audit		 a;
+	json_t			*body, *t, *detail = NULL;
 	char			*sealed = NULL, *child = NULL;
 	long long		 cutoff = 0;
 	int			 rc;
@@ -85,8 +87,7 @@ route_refresh(struct request *r)
 		goto out;
 	case ROTATE_REUSE:
 		metrics_reuse();
-		refresh_audit(r, NULL, old.uid, old.sid, AUDIT_REFRESH_REUSE,
-		    0);
+		refresh_audit_reuse(r, old.uid, old.sid);
 		resp_error(r, ERR_INVALID_TOKEN, NULL);
 		goto out;
 	case ROTATE_GRACE:
@@ -99,7 +100,11 @@ route_refresh(struct request *r)
 	case ROTATE_OK:
 		break;
 	}
-	rc = db_user_by_id(old.uid, &u);
+	/* the user (roles may have changed) and the audit row, one trip */
+	refresh_audit_init(&a, r, old.uid, old.sid, AUDIT_REFRESH);
+	if (res == ROTATE_GRACE)
+		a.detail = detail = json_pack("{s:b}", "grace", 1);
+	rc = db_user_refresh(old.uid, &a, &u);
 	if (rc == DB_ERROR) {
 		resp_unavailable(r);
 		goto out;
@@ -109,8 +114,6 @@ route_refresh(struct request *r)
 		resp_error(r, ERR_INVALID_TOKEN, NULL);
 		goto out;
 	}
-	refresh_audit(r, &u, u.id, old.sid, AUDIT_REFRESH,
-	    res == ROTATE_GRACE);
 	refresh_pair(r, &u, old.sid, next.text, cutoff);
 	metrics_refresh();
 out:
@@ -118,6 +121,7 @@ out:
 	sodium_memzero(&next, sizeof(next));
 	free(sealed);
 	free(child);
+	json_decref(detail);
 	json_decref(body);
 	user_free(&u);
 }
