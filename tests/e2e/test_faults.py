@@ -17,7 +17,7 @@ import subprocess
 import threading
 import time
 
-from harness import Skip, pg_bindir
+from harness import pg_bindir
 from authlib import (PASSWORD, User, b64u_dec, login, register, show, uniq_email)
 
 STACK_CONFIG = {}
