@@ -230,6 +230,21 @@ db_user_by_id(const char *id, struct user *out)
 }
 
 int
+db_user_refresh(const char *id, const struct audit *a, struct user *out)
+{
+	need_uuid("db_user_refresh", id);
+	need_audit(a);
+	if (a->outbox_event != EVENT_NONE)
+		fuzz_fail("db_user_refresh: an event on the refresh path");
+	if (stub.pg_down)
+		return DB_ERROR;
+	if (stub.user_missing)
+		return DB_NOTFOUND;
+	fill_user(out, id, NULL);
+	return DB_OK;
+}
+
+int
 db_user_set_password(const char *id, const char *hash,
     const struct audit *a)
 {
