@@ -1095,23 +1095,29 @@ out:
 	return rc;
 }
 
+/* Run st, whose answer is one user row or none (DB_NOTFOUND). */
 static int
-user_by(enum stmt st, const char *key, struct user *out)
+user_stmt(enum stmt st, int n, const char *const *v, struct user *out)
 {
 	PGresult	*res = NULL;
 	int		 rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = db_run(st, NULL, 1, &key, &res);
-	if (rc != DB_OK)
-		goto out;
-	if (PQntuples(res) == 0)
-		rc = DB_NOTFOUND;
-	else if (user_from_row(res, 0, out) == -1)
-		rc = DB_ERROR;
-out:
+	rc = db_run(st, NULL, n, v, &res);
+	if (rc == DB_OK) {
+		if (PQntuples(res) == 0)
+			rc = DB_NOTFOUND;
+		else if (user_from_row(res, 0, out) == -1)
+			rc = DB_ERROR;
+	}
 	PQclear(res);
 	return rc;
+}
+
+static int
+user_by(enum stmt st, const char *key, struct user *out)
+{
+	return user_stmt(st, 1, &key, out);
 }
 
 int
@@ -1143,9 +1149,8 @@ int
 db_user_refresh(const char *id, const struct audit *a, struct user *out)
 {
 	struct audit_params	 ap;
-	PGresult		*res = NULL;
 	const char		*v[7];
-	int			 rc = DB_ERROR;
+	int			 rc;
 
 	memset(out, 0, sizeof(*out));
 	if (!is_uuid(id))
@@ -1163,16 +1168,8 @@ db_user_refresh(const char *id, const struct audit *a, struct user *out)
 	v[4] = ap.v[5];
 	v[5] = ap.v[6];
 	v[6] = ap.v[7];
-	rc = db_run(ST_USER_REFRESH, NULL, 7, v, &res);
-	if (rc != DB_OK)
-		goto out;
-	if (PQntuples(res) == 0)
-		rc = DB_NOTFOUND;
-	else if (user_from_row(res, 0, out) == -1)
-		rc = DB_ERROR;
-out:
+	rc = user_stmt(ST_USER_REFRESH, 7, v, out);
 	audit_params_free(&ap);
-	PQclear(res);
 	return rc;
 }
 
@@ -1209,9 +1206,8 @@ db_user_set_roles(const char *id, const char *roles_csv, const struct audit *a,
     struct user *out)
 {
 	struct audit_params	 ap;
-	PGresult		*res = NULL;
 	const char		*v[2 + AUDIT_NPARAMS];
-	int			 rc = DB_ERROR;
+	int			 rc;
 
 	memset(out, 0, sizeof(*out));
 	if (!is_uuid(id))
@@ -1221,18 +1217,10 @@ db_user_set_roles(const char *id, const char *roles_csv, const struct audit *a,
 	v[0] = id;
 	v[1] = roles_csv != NULL ? roles_csv : "";
 	memcpy(v + 2, ap.v, sizeof(ap.v));
-	rc = db_run(ST_USER_SET_ROLES, NULL, 2 + AUDIT_NPARAMS, v, &res);
-	if (rc != DB_OK)
-		goto out;
-	if (PQntuples(res) == 0)
-		rc = DB_NOTFOUND;
-	else if (user_from_row(res, 0, out) == -1)
-		rc = DB_ERROR;
-	else if (ap.outbox)
+	rc = user_stmt(ST_USER_SET_ROLES, 2 + AUDIT_NPARAMS, v, out);
+	if (rc == DB_OK && ap.outbox)
 		event_kick();
-out:
 	audit_params_free(&ap);
-	PQclear(res);
 	return rc;
 }
 
@@ -1572,9 +1560,7 @@ int
 db_user_set_disabled(const char *id, int disabled, const char *by,
     struct user *out)
 {
-	PGresult	*res = NULL;
 	const char	*v[3];
-	int		 rc;
 
 	memset(out, 0, sizeof(*out));
 	if (!is_uuid(id))
@@ -1582,16 +1568,7 @@ db_user_set_disabled(const char *id, int disabled, const char *by,
 	v[0] = id;
 	v[1] = disabled ? "t" : "f";
 	v[2] = by != NULL ? by : "unknown";
-	rc = db_run(ST_USER_SET_DISABLED, NULL, 3, v, &res);
-	if (rc != DB_OK)
-		goto out;
-	if (PQntuples(res) == 0)
-		rc = DB_NOTFOUND;
-	else if (user_from_row(res, 0, out) == -1)
-		rc = DB_ERROR;
-out:
-	PQclear(res);
-	return rc;
+	return user_stmt(ST_USER_SET_DISABLED, 3, v, out);
 }
 
 int

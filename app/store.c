@@ -952,28 +952,37 @@ out:
 	return rc;
 }
 
-/* 0 revoked, 1 no such session of that user, -1 unavailable. */
-int
-store_session_revoke(const char *uid, const char *sid, long access_ttl)
+/*
+ * Revoke session sid of uid with script sc: SC_REVOKE (rhash NULL) or
+ * SC_REVOKE_REFRESH (only if rhash is one of the session's refresh hashes).
+ * 0 revoked (and noted in this process's cache), 1 no such session or
+ * token, -1 unavailable.
+ */
+static int
+session_revoke(enum script sc, const char *uid, const char *sid,
+    const char *rhash, long access_ttl)
 {
 	struct rop	 op;
 	redisReply	*r = NULL;
 	char		 p[STORE_KEY_MAX], z[STORE_KEY_MAX], rttl[24];
-	const char	*args[4];
+	const char	*args[5];
 	long long	 v;
-	int		 rc = -1;
+	int		 n = 0, rc = -1;
 
-	if (!id_ok(uid) || !id_ok(sid))
+	if (!id_ok(uid) || !id_ok(sid) ||
+	    (sc == SC_REVOKE_REFRESH && (rhash == NULL || *rhash == '\0')))
 		return 1;
 	user_keys(uid, p, z);
 	snprintf(rttl, sizeof(rttl), "%ld", revoke_ttl(access_ttl));
-	args[0] = p;
-	args[1] = sid;
-	args[2] = rttl;
-	args[3] = pool.chan;
+	args[n++] = p;
+	args[n++] = sid;
+	if (sc == SC_REVOKE_REFRESH)
+		args[n++] = rhash;
+	args[n++] = rttl;
+	args[n++] = pool.chan;
 	if (pool_get(&op) == -1)
 		return -1;
-	if (op_eval(&op, SC_REVOKE, z, 4, args, &r) == -1)
+	if (op_eval(&op, sc, z, n, args, &r) == -1)
 		goto out;
 	if (reply_int(r, &v) == -1) {
 		op.broken = 1;
@@ -989,40 +998,16 @@ out:
 }
 
 int
+store_session_revoke(const char *uid, const char *sid, long access_ttl)
+{
+	return session_revoke(SC_REVOKE, uid, sid, NULL, access_ttl);
+}
+
+int
 store_session_revoke_refresh(const char *uid, const char *sid,
     const char *rhash, long access_ttl)
 {
-	struct rop	 op;
-	redisReply	*r = NULL;
-	char		 p[STORE_KEY_MAX], z[STORE_KEY_MAX], rttl[24];
-	const char	*args[5];
-	long long	 v;
-	int		 rc = -1;
-
-	if (!id_ok(uid) || !id_ok(sid) || rhash == NULL || *rhash == '\0')
-		return 1;
-	user_keys(uid, p, z);
-	snprintf(rttl, sizeof(rttl), "%ld", revoke_ttl(access_ttl));
-	args[0] = p;
-	args[1] = sid;
-	args[2] = rhash;
-	args[3] = rttl;
-	args[4] = pool.chan;
-	if (pool_get(&op) == -1)
-		return -1;
-	if (op_eval(&op, SC_REVOKE_REFRESH, z, 5, args, &r) == -1)
-		goto out;
-	if (reply_int(r, &v) == -1) {
-		op.broken = 1;
-		goto out;
-	}
-	rc = v == 0 ? 0 : 1;
-	if (rc == 0)
-		revoke_note_session(uid, sid, revoke_ttl(access_ttl));
-out:
-	freeReplyObject(r);
-	pool_put(&op);
-	return rc;
+	return session_revoke(SC_REVOKE_REFRESH, uid, sid, rhash, access_ttl);
 }
 
 /*

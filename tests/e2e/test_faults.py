@@ -205,6 +205,9 @@ def assert_fault_run(h, t_fault, t_back, t_end, want_503_kinds, label):
     """The common verdict of a fault under load."""
     recs = h.between(0)
     summarize(h.between(t_fault, t_back), label + " during the fault")
+    if os.environ.get("FA_FAULTS_TIMELINE"):
+        for r in h.between(t_fault - 0.2, t_back + 0.5):
+            print("        %+.3f %+.3f %r" % (r.t0 - t_fault, r.t1 - t_fault, r))
     hangs = [r for r in recs if r.outcome == "hang"]
     bad = [r for r in recs if r.outcome == "bad"]
     assert not hangs, "%s: %d requests hung (no answer in %.0fs): %r" % (label, len(hangs), CLIENT_TIMEOUT, hangs[:5])
@@ -273,6 +276,9 @@ def test_redis_killed_mid_load_503_then_recovers(stack):
     after_recovery_each_kind_works(stack)
 
 
+FREEZE_S = float(os.environ.get("FA_FAULTS_FREEZE", "3.5"))
+
+
 def test_redis_frozen_sigstop_503_within_deadline(stack):
     # A hung backend, not a refused connection: TCP connects, nothing answers.
     pid = stack.app_pid
@@ -282,7 +288,7 @@ def test_redis_frozen_sigstop_503_within_deadline(stack):
         t_fault = time.monotonic()
         os.kill(rpid, signal.SIGSTOP)
         try:
-            time.sleep(2.0)
+            time.sleep(FREEZE_S)
         finally:
             t_back = time.monotonic()
             os.kill(rpid, signal.SIGCONT)
