@@ -6,6 +6,7 @@
 #ifndef FA_EXTERN_H
 #define FA_EXTERN_H
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -702,6 +703,8 @@ int		 auth_has_role(const struct claims *, const char *role);
 json_t		*auth_roles_json(const char *roles_csv);
 
 /* server.c */
+/* before any thread starts: every thread inherits the blocked signals */
+void		 server_signals(sigset_t *);
 int		 server_run(const struct config *, const char *listen_override);
 
 /* event.c: outbox publisher and relay. */

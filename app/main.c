@@ -97,6 +97,7 @@ cmd_serve(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	const char	*listen = NULL;
+	sigset_t	 sigs;
 	char		*err = NULL, *end;
 	long		 n;
 	int		 ch, rc = 1;
@@ -124,6 +125,7 @@ cmd_serve(int argc, char **argv)
 		fprintf(stderr, "fcgi-auth: database_url: missing\n");
 		return 1;
 	}
+	server_signals(&sigs);
 	if (token_init(cfg, &err) == -1) {
 		fprintf(stderr, "fcgi-auth: %s\n", err);
 		free(err);

@@ -16,7 +16,6 @@
 #include <sys/syscall.h>
 
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -210,7 +209,6 @@ int
 password_init(const struct config *c)
 {
 	unsigned char	 rnd[PASSWORD_DUMMY_BYTES];
-	sigset_t	 all, old;
 	long		 n;
 
 	password_shutdown();
@@ -249,14 +247,11 @@ password_init(const struct config *c)
 	pool.threads = xcalloc((size_t)n, sizeof(*pool.threads));
 	pool.stop = 0;
 	pool.ready = 1;
-	/* Signals belong to the server's threads, not to the pool. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
+	/* serve blocked the signals before: the threads inherit that */
 	for (pool.nthreads = 0; pool.nthreads < (size_t)n; pool.nthreads++)
 		if (pthread_create(&pool.threads[pool.nthreads], NULL, worker,
 		    NULL) != 0)
 			break;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (pool.nthreads == 0) {
 		log_error(NULL, "password: cannot start hash threads");
 		password_shutdown();

@@ -31,7 +31,6 @@
 #include "config.h"
 
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -567,7 +566,6 @@ lost:
 int
 revoke_init(const struct config *c)
 {
-	sigset_t	 all, old;
 	int		 rc;
 
 	(void)c;
@@ -579,11 +577,8 @@ revoke_init(const struct config *c)
 	atomic_store(&rv.stop, 0);
 	atomic_store(&rv.full, 0);
 	revoke_lost();
-	/* Signals belong to the server's threads. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
+	/* serve blocked the signals before: the thread inherits that */
 	rc = pthread_create(&rv.thread, NULL, revoke_main, NULL);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
 		log_error(NULL, "revoke: cannot start the listener");
 		goto fail;

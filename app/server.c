@@ -494,6 +494,23 @@ server_drain(void)
 	return 0;
 }
 
+/*
+ * Block the signals the main thread takes with sigwait().  Called before
+ * any thread starts, so every thread inherits the mask: one that did not
+ * would take SIGTERM into libfcgi's handler, which only sets a flag.
+ */
+void
+server_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
 int
 server_run(const struct config *c, const char *listen_override)
 {
@@ -504,13 +521,7 @@ server_run(const struct config *c, const char *listen_override)
 	int		 sig, rc = -1;
 
 	(void)c;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGUSR1);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	server_signals(&set);
 
 	if (FCGX_Init() != 0) {
 		log_error(NULL, "FCGX_Init failed");

@@ -11,21 +11,25 @@ The latencies are printed (indented lines) for the record."""
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import threading
 import time
 
-from harness import pg_bindir
+from harness import FA_BIN, Proc, can_connect, free_port, pg_bindir
 from authlib import (PASSWORD, User, b64u_dec, login, register, show, uniq_email)
 
 STACK_CONFIG = {}
 STACK_OPTIONS = {"echo": False}
 
 CLIENT_TIMEOUT = 5.0        # a request not answered by then hangs
-MAX_503_S = 1.5             # API.md: fail closed within ~1 s
-MAX_ANY_S = 2.5             # any answer during a fault (a retry after a dead pooled connection)
+# FA_FAULTS_TIME_SCALE stretches the two limits below for slow builds
+# (tests/valgrind/run.sh sets 2); the default is the contract's.
+TIME_SCALE = float(os.environ.get("FA_FAULTS_TIME_SCALE", "1"))
+MAX_503_S = 1.5 * TIME_SCALE    # API.md: fail closed within ~1 s
+MAX_ANY_S = 1.5 * TIME_SCALE    # any answer during a fault
 APP_503 = "The service is temporarily unavailable."
 
 
@@ -75,7 +79,8 @@ class Client:
         self.uid = register(stack, self.email)["id"]
         self.pair = login(stack, self.email)
         self.n = n
-        self.i = 0
+        self.need_login = False
+        self.sessions_may_vanish = False    # Redis restarted empty
 
     def check_pair(self, r):
         j = r.json
@@ -114,6 +119,11 @@ class Client:
                 if not bad:
                     self.pair = r.json
                 return r, bad
+            if r.status == 401 and self.sessions_may_vanish and (r.json or {}).get("error") == "invalid_token":
+                # The session lived in the Redis that was killed and came
+                # back empty (no persistence): the right answer, log in again.
+                self.need_login = True
+                return r, None
         elif kind == "register":
             email = uniq_email("fault%dr" % self.n)
             r = st.post("/auth/register", {"email": email, "password": PASSWORD}, timeout=to)
@@ -150,6 +160,8 @@ class Hammer:
         while not self.stopping.is_set():
             kind = self.seq[i % len(self.seq)]
             i += 1
+            if c.need_login:
+                kind, c.need_login = "login", False
             t0 = time.monotonic()
             try:
                 r, bad = c.one(kind)
@@ -163,6 +175,8 @@ class Hammer:
                     rec = Rec(kind, t0, t1, r.status, "bad", bad)
                 elif r.status == SUCCESS[kind]:
                     rec = Rec(kind, t0, t1, r.status, "ok")
+                elif r.status == 401:
+                    rec = Rec(kind, t0, t1, r.status, "lost", "session gone with Redis' data")
                 else:
                     src = "app" if (r.json or {}).get("message") == APP_503 else "nginx"
                     rec = Rec(kind, t0, t1, r.status, "503", src)
@@ -263,6 +277,8 @@ def test_redis_killed_mid_load_503_then_recovers(stack):
     with Hammer(stack) as h:
         time.sleep(0.8)
         t_fault = time.monotonic()
+        for c in h.clients:
+            c.sessions_may_vanish = True
         stack.procs["redis"].stop(signal.SIGKILL)
         time.sleep(2.0)
         t_back = time.monotonic()
@@ -272,6 +288,10 @@ def test_redis_killed_mid_load_503_then_recovers(stack):
         t_end = time.monotonic()
     print("      Redis down %.1fs, healthy %.2fs after restart" % (t_back - t_fault, t_ok - t_back))
     assert_fault_run(h, t_fault, t_back, t_end, ("verify", "refresh", "login"), "Redis SIGKILL")
+    lost = [r for r in h.recs if r.outcome == "lost"]
+    assert len(lost) <= len(h.clients), "more refresh 401s than sessions lost: %r" % lost
+    print("      %d refresh 401 invalid_token after the restart (sessions lost with Redis' "
+          "unpersisted data; the clients logged in again)" % len(lost))
     assert stack.app_pid == pid, "fcgi-auth was restarted or died"
     after_recovery_each_kind_works(stack)
 
@@ -351,12 +371,18 @@ def test_sigterm_under_load_drains_in_flight(stack):
     # verify traffic across the signal too
     h = Hammer(stack, nthreads=3, seq=("verify", "me"))
     with h:
-        time.sleep(0.3)
+        time.sleep(1.0)
         ts = [threading.Thread(target=do_login, args=(i,)) for i in range(len(users))]
         t_sent = time.monotonic()
         for t in ts:
             t.start()
-        time.sleep(0.15)                # the logins reached fcgi-auth and queue for the hash
+        # Once the first login is answered, all of them (sent together to an
+        # idle stack) have long reached fcgi-auth; the rest queue for the
+        # two hash threads, each hash ~0.1 s.
+        end = time.monotonic() + 20
+        while not any(logins) and time.monotonic() < end:
+            time.sleep(0.002)
+        pending = sum(1 for l in logins if l is None)
         t_sig = time.monotonic()
         os.kill(app.pid, signal.SIGTERM)
         rc = app.wait(8)
@@ -365,8 +391,9 @@ def test_sigterm_under_load_drains_in_flight(stack):
             t.join(CLIENT_TIMEOUT + 5)
         time.sleep(0.3)
     took = [l[1] - t_sent for l in logins if l]
-    print("      %d logins in flight at SIGTERM; answered %.2f-%.2fs after sending; exit %.2fs after SIGTERM"
-          % (len(users), min(took), max(took), t_exit - t_sig))
+    print("      %d of %d logins in flight at SIGTERM; answered %.2f-%.2fs after sending; exit %.2fs after SIGTERM"
+          % (pending, len(users), min(took), max(took), t_exit - t_sig))
+    assert pending >= 2, "only %d logins were still in flight at the signal" % pending
     assert rc is not None, "fcgi-auth still running 8s after SIGTERM"
     assert rc == 0, "fcgi-auth exited %s after SIGTERM" % rc
     for i, l in enumerate(logins):
@@ -375,25 +402,71 @@ def test_sigterm_under_load_drains_in_flight(stack):
         assert err is None, "in-flight login %d: %s" % (i, err)
         assert r.status == 200, "in-flight login %d cut off by SIGTERM: %s" % (i, show(r))
         assert jwt_sub(r.json["accessToken"]) == users[i].id, "login %d got another user's token" % i
-    assert max(took) > t_sig - t_sent, "the logins were not in flight at the signal (done %.2fs)" % max(took)
-    # verify/me: those sent well before the signal are correct; after it,
-    # only correct answers or nginx's JSON 503 (the service is gone); never
-    # a hang, a 500, a truncated body
-    before = [r for r in h.recs if r.t0 < t_sig - 0.1]
-    after = [r for r in h.recs if r.t0 >= t_sig - 0.1]
+    # verify/me: those sent well before the signal are correct; around and
+    # after it, only correct answers or nginx's JSON 503 (a GET that nginx
+    # wrote to a kept connection as the service closed it, or after the
+    # service was gone); never a hang, a 500, a truncated body.  "Well
+    # before": 0.5 s, since under a sanitizer build with both cores hashing,
+    # a verify can take 0.15 s to get through nginx to the service.
+    margin = 0.5
+    before = [r for r in h.recs if r.t0 < t_sig - margin]
+    after = [r for r in h.recs if r.t0 >= t_sig - margin]
     assert before and all(r.outcome == "ok" for r in before), \
         "answers to requests sent before SIGTERM: %r" % [r for r in before if r.outcome != "ok"][:5]
     badafter = [r for r in after if r.outcome not in ("ok", "503")]
     assert not badafter, "answers after SIGTERM: %r" % badafter[:5]
-    print("      verify/me: %d before the signal all ok; %d after it: %d ok, %d x 503 (service gone)"
-          % (len(before), len(after), sum(r.outcome == "ok" for r in after),
+    print("      verify/me: %d sent before the signal - %.1fs all ok; %d after: %d ok, %d x 503 (service gone)"
+          % (len(before), margin, len(after), sum(r.outcome == "ok" for r in after),
              sum(r.outcome == "503" for r in after)))
+
+
+def sigterm_unblocked_threads(pid):
+    """Threads of pid that do not block SIGTERM (the one in sigwait()
+    shows it unblocked while it waits)."""
+    out = []
+    for t in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/status" % (pid, t)) as f:
+                blk = next(l for l in f if l.startswith("SigBlk:")).split()[1]
+        except (OSError, StopIteration):
+            continue
+        if not int(blk, 16) & (1 << (signal.SIGTERM - 1)):
+            out.append(int(t))
+    return out
+
+
+def test_sigterm_taken_only_by_the_signal_thread(stack):
+    # Only the sigwait() thread may take SIGTERM: any other thread that
+    # does not block it would run libfcgi's handler, which only sets a flag,
+    # and the SIGTERM would be lost (the process keeps running).
+    pid = stack.app_pid
+    un = sigterm_unblocked_threads(pid)
+    ntask = len(os.listdir("/proc/%d/task" % pid))
+    assert un == [pid], "threads not blocking SIGTERM: %r (want only the main thread %d, of %d)" % (un, pid, ntask)
+    # ... also while the workers are still being created: SIGTERM as soon as
+    # the socket listens (before the fix the event relay thread took it).
+    port = free_port()
+    conf = stack.write_config({"workers": 2000}, path=os.path.join(stack.state, "early.conf"))
+    p = Proc("app-early", [FA_BIN, "--config", conf, "serve", "--listen", "127.0.0.1:%d" % port],
+             os.path.join(stack.logs, "fcgi-auth-early.log"), env=stack.app_env()).start()
+    try:
+        end = time.monotonic() + 20
+        while not can_connect(("127.0.0.1", port), 0.05) and time.monotonic() < end and p.alive():
+            time.sleep(0.001)
+        t0 = time.monotonic()
+        os.kill(p.pid, signal.SIGTERM)
+        rc = p.wait(10)
+        assert rc is not None, "SIGTERM during start-up was lost: still running 10 s later"
+        assert rc == 0, "exit %s after SIGTERM during start-up" % rc
+        print("      SIGTERM while 2000 workers start: exit 0 after %.2fs" % (time.monotonic() - t0))
+    finally:
+        p.stop(signal.SIGKILL)
 
 
 # -------------------------------------------------------------- slow client
 
-SLOW_BODY_BYTES = 60
-SLOW_INTERVAL = 0.2
+SLOW_BODY_BYTES = 100
+SLOW_INTERVAL = 0.2         # 20 s per body
 
 
 class SlowClient(threading.Thread):
@@ -406,7 +479,7 @@ class SlowClient(threading.Thread):
         self.body = body + b" " * (SLOW_BODY_BYTES - len(body))     # JSON allows trailing space
         self.port = port
         self.status = None
-        self.raw = b""
+        self.raw = self.answer = b""
         self.err = None
 
     def run(self):
@@ -424,16 +497,25 @@ class SlowClient(threading.Thread):
                     break
                 self.raw += chunk
             s.close()
-            self.status = int(self.raw.split(b" ", 2)[1])
+            head, _, self.answer = self.raw.partition(b"\r\n\r\n")
+            self.status = int(head.split(b"\r\n")[0].split()[1])
         except Exception as e:
             self.err = e
 
 
+SLOW_WORKERS = 24          # > nginx keepalive (16): the shipped sizing rule
+SLOW_CLIENTS = 32
+
+
 def test_slow_clients_do_not_block_workers(stack):
-    # Fewer workers than slow clients: if a trickling body held a worker,
+    # More slow clients than workers: if a trickling body held a worker,
     # verify would starve.  nginx and lighttpd buffer the whole body first.
-    stack.restart_app(workers=4)
-    users = [User(stack, "slow", login_now=False) for _ in range(8)]
+    # (workers must stay above nginx's upstream keepalive, deploy/nginx's
+    # sizing rule: libfcgi pins a worker to each kept connection, so with
+    # fewer workers than kept connections a new connection waits for a free
+    # worker regardless of slow clients.)
+    stack.restart_app(workers=SLOW_WORKERS)
+    users = [User(stack, "slow", login_now=False) for _ in range(SLOW_CLIENTS)]
     slow = [SlowClient(stack.nginx_port if i % 2 == 0 else stack.lighttpd_port, u.email)
             for i, u in enumerate(users)]
     for s in slow:
@@ -446,17 +528,21 @@ def test_slow_clients_do_not_block_workers(stack):
             time.sleep(0.2)
     recs = h.recs
     lat = [r.elapsed for r in recs]
-    print("      %d slow bodies (%d B, one byte per %.1fs) through nginx and lighttpd, fcgi-auth workers=4; "
+    print("      %d slow bodies (%d B, one byte per %.1fs) through nginx and lighttpd, fcgi-auth workers=%d; "
           "meanwhile %d answers, p50 %.3fs, p99 %.3fs, max %.3fs"
-          % (len(slow), SLOW_BODY_BYTES, SLOW_INTERVAL, len(recs), pct(lat, 0.5), pct(lat, 0.99), max(lat or [0])))
+          % (len(slow), SLOW_BODY_BYTES, SLOW_INTERVAL, SLOW_WORKERS, len(recs), pct(lat, 0.5), pct(lat, 0.99), max(lat or [0])))
     bad = [r for r in recs if r.outcome != "ok"]
-    assert not bad, "answers while slow clients send: %r" % bad[:5]
+    assert not bad, "answers while slow clients send: %r" % [(round(r.t0 - t0, 2), r) for r in bad[:5]]
     assert len(recs) >= 100, "only %d answers in %.0fs while slow clients send" % (len(recs), time.monotonic() - t0)
     assert max(lat) < 1.0, "an answer took %.2fs while slow clients send" % max(lat)
     for i, s in enumerate(slow):
         assert not s.is_alive(), "slow client %d still running" % i
         assert s.err is None, "slow client %d: %s" % (i, s.err)
         assert s.status == 200, "slow client %d (%s): %r" % (i, "nginx" if i % 2 == 0 else "lighttpd", s.raw[:300])
+        # lighttpd may answer chunked; the token pair is in there either way
+        tok = re.search(rb'"accessToken"\s*:\s*"([^"]+)"', s.answer)
+        assert tok and jwt_sub(tok.group(1).decode()) == users[i].id, \
+            "slow client %d got someone else's token: %r" % (i, s.raw[:300])
 
 
 # ---------------------------------------------------- no cross-request data

@@ -31,7 +31,7 @@ Figures printed at the end and the violations that make it exit 1:
     user.logged_in, user.logged_out), all published at the end.
 
 Environment: FA_LOAD_SECONDS, FA_LOAD_WARMUP (default 20 % of the run,
-5..60 s), FA_LOAD_PROCS, FA_LOAD_CYCLERS, FA_LOAD_SESSIONS, FA_LOAD_COST
+10..60 s, at most a third of it), FA_LOAD_PROCS, FA_LOAD_CYCLERS, FA_LOAD_SESSIONS, FA_LOAD_COST
 ("default": the shipped Argon2id cost, or "test": the e2e suite's cheap
 one), plus the harness's FA_BIN, FA_SRCDIR, FA_BUILDDIR, FA_KEEP.
 Run: tests/load/run.sh  (make load runs 300 s; CI runs 30 s).
@@ -54,7 +54,8 @@ sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
 import harness  # noqa: E402
 
 SECONDS = int(os.environ.get("FA_LOAD_SECONDS", "300"))
-WARMUP = int(os.environ.get("FA_LOAD_WARMUP", str(max(10, min(60, SECONDS // 5)))))
+WARMUP = int(os.environ.get("FA_LOAD_WARMUP",
+                            str(min(max(10, min(60, SECONDS // 5)), max(1, SECONDS // 3)))))
 PROCS = int(os.environ.get("FA_LOAD_PROCS", "2"))
 CYCLERS = int(os.environ.get("FA_LOAD_CYCLERS", "4"))
 SESSIONS = int(os.environ.get("FA_LOAD_SESSIONS", "12"))
@@ -397,6 +398,24 @@ class Monitor(threading.Thread):
             self.stop.wait(0.25)
 
 
+def cpu_times():
+    """(busy, total) jiffies of the whole machine."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)
+    return sum(v) - idle, sum(v)
+
+
+def proc_cpu(pid):
+    """utime + stime jiffies of pid (all its threads)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            v = f.read().rsplit(")", 1)[1].split()
+        return int(v[11]) + int(v[12])
+    except OSError:
+        return 0
+
+
 def window(samples, t0, t1):
     """(max, median) of the samples taken in [t0, t1]."""
     xs = [v for t, v in samples if t0 <= t <= t1]
@@ -441,6 +460,7 @@ def main():
               % (SECONDS, WARMUP, PROCS, CYCLERS, SESSIONS, COST, ACCESS_TTL, REFRESH_TTL, pid),
               flush=True)
         print("load: idle VmRSS %d KiB, DBSIZE %s" % (rss_kib(pid), st.redis_cli("DBSIZE")), flush=True)
+        cpu0, app0 = cpu_times(), proc_cpu(pid)
         t0 = time.monotonic()
         mon = Monitor(st, t0)
         mon.start()
@@ -461,6 +481,7 @@ def main():
                 if p.is_alive():
                     p.kill()
         elapsed = time.monotonic() - t0
+        cpu1, app1 = cpu_times(), proc_cpu(pid)
         mon.stop.set()
         mon.join()
         if st.app_pid != pid:
@@ -500,6 +521,11 @@ def main():
               "verify with another user's identity: %d" % (n5xx, nerr, nbad, wrong_identity))
         for b in bad[:10]:
             print("  unexpected: %s" % b)
+        hz = os.sysconf("SC_CLK_TCK")
+        ncpu = os.cpu_count()
+        print("CPU: machine %.0f %% busy (%d cores), fcgi-auth %.0f %% of one core"
+              % (100.0 * (cpu1[0] - cpu0[0]) / max(1, cpu1[1] - cpu0[1]), ncpu,
+                 100.0 * (app1 - app0) / hz / elapsed))
         if n5xx:
             violations.append("%d answers 5xx" % n5xx)
         if nerr:

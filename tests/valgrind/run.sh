@@ -53,9 +53,12 @@ exec valgrind --leak-check=full --errors-for-leak-kinds=definite \\
 EOF
 chmod 755 "$wrapper"
 
-# The default subset: the core flows (register, login, refresh, logout,
-# sessions, tokens, faults of the backends, SIGTERM) minus the tests that
-# measure time or memory, which valgrind's 20-50x slowdown breaks.
+# The default subset (~2 min here): the core flows (register, login,
+# refresh, logout, sessions, tokens, password change, admin, the gateway,
+# events) and the error paths of a backend going away (alone and under
+# load), minus the tests that measure time or memory, which valgrind's
+# 20-50x slowdown breaks, the RSA key generations (a minute each under
+# valgrind), and test_events' kill -9 (a killed process has no leak check).
 if [ $# -eq 0 ]; then
 	set -- \
 	test_foundation.test_health_via_nginx \
@@ -69,6 +72,8 @@ if [ $# -eq 0 ]; then
 	test_foundation.test_json_not_an_object_400 \
 	test_foundation.test_invalid_utf8_400 \
 	test_foundation.test_nul_byte_400 \
+	test_foundation.test_redis_down_503_then_recovers \
+	test_foundation.test_postgres_down_503_then_recovers \
 	test_foundation.test_app_down_nginx_answers_json_503 \
 	test_foundation.test_sigterm_with_nginx_keepalive_exits_0 \
 	test_foundation.test_check_config_masks_secrets \
@@ -93,13 +98,28 @@ if [ $# -eq 0 ]; then
 	test_logout_sessions.test_sessions_list_shape_and_current \
 	test_logout_sessions.test_delete_own_other_session_204_revokes_it \
 	test_tokens.test_forged_tokens_401_invalid_token \
-	test_tokens.test_introspect_active_token
+	test_tokens.test_introspect_active_token \
+	test_password \
+	test_admin_audit \
+	test_gateway.test_protected_location_200_upstream_sees_identity \
+	test_gateway.test_client_cannot_forge_identity_headers \
+	test_gateway.test_role_protected_location_403_without_role \
+	test_gateway.test_protected_location_401_right_after_logout \
+	test_gateway.test_crlf_never_reaches_a_header \
+	test_gateway.test_redis_down_protected_location_503_json \
+	test_gateway.test_es256_token_kid_jwks_and_gateway \
+	test_gateway.test_lighttpd_authorizer_protects_app \
+	test_gateway.test_authorizer_role_answers_variables \
+	test_events.test_each_event_documented_message \
+	test_events.test_redis_down_no_event_lost \
+	test_faults.test_redis_killed_mid_load_503_then_recovers \
+	test_faults.test_postgres_stopped_mid_load_503_then_recovers
 fi
 
 echo "valgrind: $real, logs in $logdir"
 t0=$(date +%s)
 FA_BIN=$wrapper FA_SRCDIR=$FA_SRCDIR FA_BUILDDIR=$FA_BUILDDIR \
-	FA_TEST_TIMEOUT=${FA_TEST_TIMEOUT:-300} \
+	FA_TEST_TIMEOUT=${FA_TEST_TIMEOUT:-300} FA_FAULTS_TIME_SCALE=2 \
 	"$FA_SRCDIR/tests/e2e/run.sh" "$@"
 suite=$?
 t1=$(date +%s)
@@ -150,6 +170,6 @@ if [ $suite -ne 0 ] || [ $parsed -ne 0 ]; then
 	echo "valgrind: FAIL (logs kept in $logdir)"
 	exit 1
 fi
-[ "$keep" = 1 ] || rm -rf "$logdir"
+[ "$keep" = 1 ] || { rm -rf "$logdir"; rmdir "$FA_BUILDDIR/tmp" 2>/dev/null; }
 echo "valgrind: OK"
 exit 0
