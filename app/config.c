@@ -51,6 +51,7 @@ static const struct ckey ckeys[] = {
 	L(listen_mode, 0660, 0, 0777),
 	L(workers, 64, 1, 4096),
 	L(backlog, 1024, 1, 65535),
+	L(read_timeout, 300, 0, 86400),
 	S(prefix, "/auth"),
 	L(max_body, 16384, 64, 16777216),
 	S(trusted_proxies, ""),

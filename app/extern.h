@@ -100,6 +100,7 @@ struct config {
 	long		 listen_mode;	/* unix socket permission bits */
 	long		 workers;	/* FastCGI threads */
 	long		 backlog;
+	long		 read_timeout;	/* s a FastCGI read may stall; 0 = off */
 	char		*prefix;	/* route prefix, "/auth" */
 	long		 max_body;	/* bytes */
 	char		*trusted_proxies;	/* comma list of peer IPs */

@@ -15,6 +15,7 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -39,6 +40,7 @@
 #define SERVER_STACK_SIZE	(512 * 1024)
 #define SERVER_DRAIN_SECONDS	5
 #define SERVER_DRAIN_STEP_MS	100
+#define SERVER_ACCEPT_RETRY_MS	10
 #define SERVER_DISCARD_MAX	(64L * 1024 * 1024)
 #define SD_LISTEN_FDS_START	3
 #define SERVER_HEADER_MAX	(FA_TOKEN_MAX + 512)
@@ -421,8 +423,12 @@ worker_main(void *arg)
 		pthread_mutex_unlock(&srv.lock);
 		if (stop)
 			break;
-		if (FCGX_Accept_r(&fr) < 0)
-			break;
+		if (FCGX_Accept_r(&fr) < 0) {
+			/* the read timeout, a passing error, or stopping:
+			 * the top of the loop tells which */
+			usleep(SERVER_ACCEPT_RETRY_MS * 1000);
+			continue;
+		}
 		worker_set(w, WORKER_BUSY, fr.ipcFd);
 		server_handle(&fr);
 		FCGX_Finish_r(&fr);
@@ -533,6 +539,18 @@ server_run(const struct config *c, const char *listen_override)
 		log_error(NULL, "%s", err);
 		free(err);
 		return -1;
+	}
+	/*
+	 * Accepted connections inherit the listening socket's receive
+	 * timeout: a peer that stalls mid-request (or a kept-alive connection
+	 * idle past it) gives its worker back instead of holding it forever.
+	 */
+	if (cfg->read_timeout > 0) {
+		struct timeval	 tv = { .tv_sec = cfg->read_timeout };
+
+		if (setsockopt(srv.listen_fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
+		    sizeof(tv)) == -1)
+			log_warn(NULL, "read_timeout: %s", strerror(errno));
 	}
 	srv.nworkers = cfg->workers;
 	srv.workers = xcalloc((size_t)srv.nworkers, sizeof(*srv.workers));

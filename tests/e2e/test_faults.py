@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -543,6 +544,36 @@ def test_slow_clients_do_not_block_workers(stack):
         tok = re.search(rb'"accessToken"\s*:\s*"([^"]+)"', s.answer)
         assert tok and jwt_sub(tok.group(1).decode()) == users[i].id, \
             "slow client %d got someone else's token: %r" % (i, s.raw[:300])
+
+
+def test_stalled_fastcgi_peer_gives_its_worker_back(stack):
+    """A peer on the FastCGI socket itself (no buffering web server in
+    front) that stops in the middle of a request holds a worker only until
+    read_timeout: with every worker stalled, a new request is still served."""
+    import harness
+    stack.restart_app(workers=2, read_timeout=1)
+    stalled = []
+    try:
+        for _ in range(2):
+            s = socket.create_connection(stack.app_addr, timeout=5)
+            # FCGI_BEGIN_REQUEST (responder, keep the connection), then the
+            # first bytes of a PARAMS record, then nothing more
+            begin = struct.pack("!BBHHBx", 1, 1, 1, 8, 0) + struct.pack("!HB5x", 1, 1)
+            params = struct.pack("!BBHHBx", 1, 4, 1, 200, 0) + b"\x0b\x05REQUEST_URI"
+            s.sendall(begin + params)
+            stalled.append(s)
+        time.sleep(0.2)                 # both workers are now reading them
+        t0 = time.monotonic()
+        r = harness.fcgi_request(stack.app_addr, "GET", "/auth/health", timeout=10)
+        waited = time.monotonic() - t0
+        assert r.status == 200, "health with every worker stalled: %r" % (r,)
+        print("      2 workers held by stalled peers; a new request served after %.2fs "
+              "(read_timeout=1)" % waited)
+        assert waited < 4, "served only after %.2fs" % waited
+    finally:
+        for s in stalled:
+            s.close()
+        stack.restart_app()
 
 
 # ---------------------------------------------------- no cross-request data
