@@ -266,15 +266,6 @@ static struct {
 	int		 down;		/* logged as down; under mu */
 } pool = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
-static long long
-mono_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* libpq messages end in a newline and may span lines: make them one. */
 static const char *
 one_line(char *buf, size_t sz, const char *msg)

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/time.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -799,5 +800,7 @@ char		*metrics_render(size_t *len);
 long long	 now_ms(void);
 long long	 now_us(void);
 void		 rfc3339(char out[40], long long ms);
+long long	 mono_ms(void);		/* monotonic, for deadlines */
+struct timeval	 ms_tv(long long ms);
 
 #endif /* FA_EXTERN_H */

@@ -84,15 +84,6 @@ struct listen {
 	long long	 ping_sent;	/* monotonic ms of the PING in flight */
 };
 
-static long long
-mono_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---------------------------------------------------------------- table */
 
 struct rtab *

@@ -35,27 +35,6 @@ static struct {
 	int		 down;		/* "no master" logged; under mu */
 } last = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
-static long long
-mono_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static struct timeval
-ms_tv(long long ms)
-{
-	struct timeval	 tv;
-
-	if (ms < 1)
-		ms = 1;
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
-	return tv;
-}
-
 int
 sentinel_next(const char **list, char *host, size_t hostsz, int *port)
 {

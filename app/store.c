@@ -281,25 +281,6 @@ static struct {
 	unsigned	 epoch;		/* raised by READONLY; under mu */
 } pool = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
-static long long
-mono_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static struct timeval
-ms_tv(long long ms)
-{
-	struct timeval	 tv;
-
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
-	return tv;
-}
-
 static void
 store_note_down(const char *what, const char *msg)
 {

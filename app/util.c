@@ -1,6 +1,8 @@
 /* Clock helpers shared by every layer. */
 #include "config.h"
 
+#include <sys/time.h>
+
 #include <time.h>
 
 #include "extern.h"
@@ -33,4 +35,27 @@ rfc3339(char out[40], long long ms)
 	    (tm.tm_year + 1900) % 10000, (tm.tm_mon + 1) % 100, tm.tm_mday % 100,
 	    tm.tm_hour % 100, tm.tm_min % 100, tm.tm_sec % 100,
 	    (int)(ms % 1000));
+}
+
+/* Milliseconds on the monotonic clock, for deadlines. */
+long long
+mono_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A socket timeout of ms, at least 1 ms: a zero timeval means "never". */
+struct timeval
+ms_tv(long long ms)
+{
+	struct timeval	 tv;
+
+	if (ms < 1)
+		ms = 1;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	return tv;
 }
