@@ -634,6 +634,11 @@ def test_two_processes_one_database(stack):
             # normal operation, both processes at once
             ids = [x for x in parallel(40, reg)]
             assert all(isinstance(x, str) for x in ids), ids
+            # publishing follows the commit: let it finish before Redis
+            # goes, or late events would go out after the restart, to sub2
+            ok = wait_for(lambda: set(ids) <= {m["data"]["userId"] for _, _, m in sub.events()},
+                          timeout=8)
+            assert ok, "normal operation: not all delivered: %s" % sub.summary(3)
             # a backlog left while Redis was down, on both processes
             stack.stop_redis()
             backlog = [reg(i) for i in range(40)]
