@@ -34,7 +34,8 @@
 int	 cli_user(int, char **);
 int	 cli_import(int, char **);
 
-static const char *const user_usage =
+/* The one usage text of `user`: its --help (main.c) and its errors. */
+const char cli_user_usage[] =
 "usage: fcgi-auth user add EMAIL [--first-name N] [--last-name N] "
 "[--role R]...\n"
 "                      [--password-file FILE|-] [--json]\n"
@@ -45,8 +46,10 @@ static const char *const user_usage =
 "       fcgi-auth user sessions EMAIL [--json]\n"
 "       fcgi-auth user logout EMAIL [--session ID]\n"
 "Without --password-file, user add reads the password from standard input\n"
-"(prompting without echo on a terminal).  Exit status: 0 done, 1 a backend\n"
-"failed, 2 usage, 3 no such user or session, 4 the email is taken.\n";
+"(prompting without echo on a terminal).  disable refuses login and refresh\n"
+"and ends every session and access token at once.  Exit status: 0 done,\n"
+"1 a backend failed, 2 usage, 3 no such user or session, 4 the email is\n"
+"taken.\n";
 
 struct uopts {
 	int		 json;
@@ -716,7 +719,7 @@ cli_user(int argc, char **argv)
 	int			 rc;
 
 	if (argc < 2) {
-		fputs(user_usage, stderr);
+		fputs(cli_user_usage, stderr);
 		return CLI_USAGE;
 	}
 	for (i = 0; i < sizeof(ucmds) / sizeof(ucmds[0]); i++)
@@ -724,7 +727,7 @@ cli_user(int argc, char **argv)
 			c = &ucmds[i];
 	if (c == NULL) {
 		fprintf(stderr, "fcgi-auth: user: unknown command '%s'\n%s",
-		    argv[1], user_usage);
+		    argv[1], cli_user_usage);
 		return CLI_USAGE;
 	}
 	/* getopt permutes: the positional arguments end up last */
@@ -733,7 +736,7 @@ cli_user(int argc, char **argv)
 	if (argc - 1 - optind != c->nargs) {
 		fprintf(stderr, "fcgi-auth: user %s: expected %d argument%s\n"
 		    "%s", c->name, c->nargs, c->nargs == 1 ? "" : "s",
-		    user_usage);
+		    cli_user_usage);
 		return CLI_USAGE;
 	}
 	pos = argv + 1 + optind;

@@ -241,6 +241,7 @@ cmd_keygen(int argc, char **argv)
 }
 
 int	 cli_user(int, char **);
+extern const char cli_user_usage[];
 int	 cli_import(int, char **);
 int	 cli_outbox(int, char **);
 
@@ -262,19 +263,7 @@ static const struct command {
 	    "usage: fcgi-auth check-config\n"
 	    "Validates the configuration and prints the effective values, "
 	    "secrets masked.\n" },
-	{ "user", cli_user, 1,
-	    "usage: fcgi-auth user add EMAIL [--first-name N] [--last-name N] "
-	    "[--role R]...\n"
-	    "                      [--password-file FILE|-] [--json]\n"
-	    "       fcgi-auth user list [--limit N] [--offset N] [--json]\n"
-	    "       fcgi-auth user show EMAIL [--json]\n"
-	    "       fcgi-auth user disable|enable EMAIL [--json]\n"
-	    "       fcgi-auth user grant|revoke EMAIL ROLE [--json]\n"
-	    "       fcgi-auth user sessions EMAIL [--json]\n"
-	    "       fcgi-auth user logout EMAIL [--session ID]\n"
-	    "disable refuses login and refresh and ends every session and "
-	    "access token\nat once.  Exit status: 0 done, 1 a backend failed, "
-	    "2 usage, 3 no such\nuser or session, 4 the email is taken.\n" },
+	{ "user", cli_user, 1, cli_user_usage },
 	{ "outbox", cli_outbox, 1,
 	    "usage: fcgi-auth outbox status [--json]\n"
 	    "       fcgi-auth outbox replay --event-id UUID | --from ID "
