@@ -962,44 +962,6 @@ user_from_row(PGresult *res, int r, struct user *out)
 	return 0;
 }
 
-void
-user_free(struct user *u)
-{
-	if (u == NULL)
-		return;
-	free(u->password_hash);
-	free(u->first_name);
-	free(u->last_name);
-	u->password_hash = u->first_name = u->last_name = NULL;
-}
-
-json_t *
-user_json(const struct user *u)
-{
-	json_t		*o, *roles;
-	const char	*p, *comma;
-
-	roles = json_array();
-	for (p = u->roles; *p != '\0'; p = *comma ? comma + 1 : comma) {
-		comma = strchr(p, ',');
-		if (comma == NULL)
-			comma = p + strlen(p);
-		if (comma > p)
-			json_array_append_new(roles,
-			    json_stringn(p, (size_t)(comma - p)));
-	}
-	o = json_object();
-	json_object_set_new(o, "id", json_string(u->id));
-	json_object_set_new(o, "email", json_string(u->email));
-	json_object_set_new(o, "firstName",
-	    u->first_name ? json_string(u->first_name) : json_null());
-	json_object_set_new(o, "lastName",
-	    u->last_name ? json_string(u->last_name) : json_null());
-	json_object_set_new(o, "roles", roles);
-	json_object_set_new(o, "createdAt", json_string(u->created_at));
-	return o;
-}
-
 int
 db_ping(void)
 {

@@ -8,9 +8,9 @@
  * extern.h (ids are canonical uuids, hashes 64 hex digits, passwords at
  * most 1024 bytes, audit rows well-formed) and aborts when it is broken.
  *
- * user_free, user_json, audit_event_name and event_kind_name live in db.c
- * in the service; they are copied here.  XXX move them to a file without
- * I/O so this copy can go.
+ * audit_event_name and event_kind_name live in db.c in the service; they
+ * are copied here.  XXX move them to a file without I/O (as user.c did for
+ * user_free and user_json) so this copy can go.
  */
 #include "config.h"
 
@@ -115,44 +115,6 @@ event_kind_name(enum event_kind k)
 	if ((int)k < 0 || k >= EVENT__MAX)
 		return "none";
 	return event_names[k];
-}
-
-void
-user_free(struct user *u)
-{
-	if (u == NULL)
-		return;
-	free(u->password_hash);
-	free(u->first_name);
-	free(u->last_name);
-	u->password_hash = u->first_name = u->last_name = NULL;
-}
-
-json_t *
-user_json(const struct user *u)
-{
-	json_t		*o, *roles;
-	const char	*p, *comma;
-
-	roles = json_array();
-	for (p = u->roles; *p != '\0'; p = *comma ? comma + 1 : comma) {
-		comma = strchr(p, ',');
-		if (comma == NULL)
-			comma = p + strlen(p);
-		if (comma > p)
-			json_array_append_new(roles,
-			    json_stringn(p, (size_t)(comma - p)));
-	}
-	o = json_object();
-	json_object_set_new(o, "id", json_string(u->id));
-	json_object_set_new(o, "email", json_string(u->email));
-	json_object_set_new(o, "firstName",
-	    u->first_name ? json_string(u->first_name) : json_null());
-	json_object_set_new(o, "lastName",
-	    u->last_name ? json_string(u->last_name) : json_null());
-	json_object_set_new(o, "roles", roles);
-	json_object_set_new(o, "createdAt", json_string(u->created_at));
-	return o;
 }
 
 int

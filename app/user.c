@@ -1,0 +1,37 @@
+/*
+ * The user record outside its backend: freeing its members and the API.md
+ * user object.  Pure, so the fuzzers link it with their storage stubs.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+
+#include "extern.h"
+
+void
+user_free(struct user *u)
+{
+	if (u == NULL)
+		return;
+	free(u->password_hash);
+	free(u->first_name);
+	free(u->last_name);
+	u->password_hash = u->first_name = u->last_name = NULL;
+}
+
+json_t *
+user_json(const struct user *u)
+{
+	json_t	*o;
+
+	o = json_object();
+	json_object_set_new(o, "id", json_string(u->id));
+	json_object_set_new(o, "email", json_string(u->email));
+	json_object_set_new(o, "firstName",
+	    u->first_name ? json_string(u->first_name) : json_null());
+	json_object_set_new(o, "lastName",
+	    u->last_name ? json_string(u->last_name) : json_null());
+	json_object_set_new(o, "roles", auth_roles_json(u->roles));
+	json_object_set_new(o, "createdAt", json_string(u->created_at));
+	return o;
+}
