@@ -167,6 +167,17 @@ route_admin_roles(struct request *r)
 	a.success = 1;
 	a.detail = detail;
 	a.outbox_event = EVENT_NONE;
+	/*
+	 * Cut off, commit, cut off again.  The first cut-off fails before
+	 * anything changes; after it no token from before the request lives,
+	 * whatever fails next (a retry of the PUT finishes the job).  The
+	 * second one also cuts a token a login minted with the old roles
+	 * while the commit ran.
+	 */
+	if (store_user_cutoff(before.id, cfg->access_ttl, &cutoff) == -1) {
+		resp_unavailable(r);
+		goto out;
+	}
 	rc = db_user_set_roles(before.id, roles, &a, &after);
 	if (rc == DB_NOTFOUND) {
 		resp_error(r, ERR_NOT_FOUND, NULL);
