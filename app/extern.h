@@ -660,6 +660,9 @@ int		 request_bearer(const char *hdr, const char **tok, size_t *len);
 json_t		*request_json(struct request *);
 void		 request_free(struct request *);
 
+/* Header values are visible ASCII (0x20-0x7e); resp_header writes a space
+ * for any other byte, so check identity values first and refuse them. */
+int		 resp_header_value_ok(const char *v);
 void		 resp_header(struct request *, const char *name, const char *v);
 void		 resp_json(struct request *, int status, json_t *);	/* steals */
 void		 resp_empty(struct request *, int status);

@@ -53,7 +53,25 @@ err_code(enum err e)
 	return errs[e].code;
 }
 
-/* Header values never carry CR, LF or other control bytes. */
+static int
+header_byte_ok(unsigned char c)
+{
+	return c >= 0x20 && c <= 0x7e;
+}
+
+int
+resp_header_value_ok(const char *v)
+{
+	for (; *v != '\0'; v++)
+		if (!header_byte_ok((unsigned char)*v))
+			return 0;
+	return 1;
+}
+
+/*
+ * Header values are visible ASCII only: no CR, LF, other C0 or DEL, and no
+ * byte of a UTF-8 sequence (U+0085, U+2028 and look-alikes).
+ */
 void
 resp_header(struct request *r, const char *name, const char *v)
 {
@@ -63,8 +81,7 @@ resp_header(struct request *r, const char *name, const char *v)
 	n = strlen(v);
 	copy = xmalloc(n + 1);
 	for (i = 0; i < n; i++)
-		copy[i] = ((unsigned char)v[i] < 0x20 || v[i] == 0x7f) ?
-		    ' ' : v[i];
+		copy[i] = header_byte_ok((unsigned char)v[i]) ? v[i] : ' ';
 	copy[n] = '\0';
 	for (i = 0; i < r->nheaders; i++)
 		if (strcasecmp(r->headers[i].name, name) == 0) {
