@@ -41,6 +41,7 @@ struct user;
 #define FA_HEADERS_MAX		16	/* response headers per answer */
 #define FA_AUDIT_LIMIT_MAX	500
 #define FA_AUDIT_LIMIT_DEF	50
+#define FA_AUDIT_EVENT_MAX	63	/* longest event name in a filter */
 
 /* xmalloc.c: allocators that never return NULL (they abort). */
 void		*xmalloc(size_t);
@@ -650,9 +651,16 @@ struct request {
 };
 
 const char	*request_param(const struct request *, const char *name);
-/* query parameter, decoded into out; 0 found, -1 absent or too long */
-int		 request_query(const struct request *, const char *name,
-		    char *out, size_t outsz);
+#define REQUEST_QUERY_NAME_MAX	32	/* longest parameter name we match */
+/* A query parameter: absent, present (decoded into out) or malformed
+ * (undecodable, too long for out, or repeated); see request.c. */
+enum query_state {
+	QUERY_ABSENT,
+	QUERY_PRESENT,
+	QUERY_MALFORMED
+};
+enum query_state request_query_lookup(const struct request *,
+		    const char *name, char *out, size_t outsz);
 /* 0 and the token, or -1: no/malformed "Authorization: Bearer x" */
 int		 request_bearer(const char *hdr, const char **tok, size_t *len);
 /* Checks content type and parses the body as one object; on failure the
@@ -693,6 +701,7 @@ void		 route_sessions_list(struct request *);
 void		 route_sessions_revoke(struct request *);
 void		 route_password(struct request *);
 void		 route_verify(struct request *);
+#define VERIFY_VALUE_MAX	FA_ROLE_MAX	/* longest requirement value */
 void		 route_introspect(struct request *);
 void		 route_jwks(struct request *);
 void		 route_admin_audit(struct request *);

@@ -30,6 +30,8 @@ query_decode(char *out, size_t outsz, const char *in, size_t len)
 	size_t	 i, n = 0;
 	int	 hi, lo;
 
+	if (outsz == 0)
+		return -1;
 	for (i = 0; i < len; i++) {
 		if (n + 1 >= outsz)
 			return -1;
@@ -52,26 +54,43 @@ query_decode(char *out, size_t outsz, const char *in, size_t len)
 	return 0;
 }
 
-int
-request_query(const struct request *r, const char *name, char *out,
+/*
+ * Tri-state: QUERY_ABSENT when no parameter is called name, QUERY_PRESENT
+ * with the decoded value in out, QUERY_MALFORMED when it is present but
+ * cannot be decoded, does not fit out, or is given more than once.  Names
+ * are compared decoded ("%72ole" is "role"); "name" without "=" is
+ * present and empty.  A caller must never read QUERY_MALFORMED as absent.
+ */
+enum query_state
+request_query_lookup(const struct request *r, const char *name, char *out,
     size_t outsz)
 {
 	const char	*p, *amp, *eq;
-	size_t		 nlen = strlen(name), seglen;
+	char		 key[REQUEST_QUERY_NAME_MAX + 1];
+	size_t		 seglen, klen;
+	enum query_state st = QUERY_ABSENT;
 
+	if (outsz > 0)
+		out[0] = '\0';
 	if (r->query == NULL)
-		return -1;
+		return QUERY_ABSENT;
 	for (p = r->query; *p != '\0'; p = *amp ? amp + 1 : amp) {
 		amp = p + strcspn(p, "&");
 		seglen = (size_t)(amp - p);
-		eq = memchr(p, '=', seglen);
-		if (eq == NULL || (size_t)(eq - p) != nlen ||
-		    strncmp(p, name, nlen) != 0)
+		if ((eq = memchr(p, '=', seglen)) == NULL)
+			eq = amp;
+		klen = (size_t)(eq - p);
+		if (query_decode(key, sizeof(key), p, klen) == -1 ||
+		    strcmp(key, name) != 0)
 			continue;
-		return query_decode(out, outsz, eq + 1,
-		    (size_t)(amp - eq - 1));
+		if (st != QUERY_ABSENT)
+			return QUERY_MALFORMED;
+		st = QUERY_PRESENT;
+		if (query_decode(out, outsz, eq == amp ? eq : eq + 1,
+		    eq == amp ? 0 : (size_t)(amp - eq - 1)) == -1)
+			return QUERY_MALFORMED;
 	}
-	return -1;
+	return st;
 }
 
 /* "Bearer <token68>": one space or more, scheme case-insensitive. */

@@ -1,10 +1,12 @@
 /*
  * Admin routes (role admin): GET /auth/admin/audit and
  * PUT /auth/admin/users/{id}/roles.  A role change also cuts off the
- * user's access tokens issued before it, so old roles stop working.
+ * user's access tokens issued before it, so old roles stop working.  A
+ * malformed, too long or repeated query parameter is a 400, never ignored.
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,19 +32,59 @@ parse_number(const char *s, long long min, long long max, long long *out)
 
 	if (*s < '0' || *s > '9')
 		return -1;
+	errno = 0;
 	n = strtoll(s, &end, 10);
-	if (*end != '\0' || n < min || n > max)
+	if (errno != 0 || *end != '\0' || n < min || n > max)
 		return -1;
 	*out = n;
 	return 0;
 }
+
+/* An event name filter: [a-z0-9._]+ (unknown names simply match nothing). */
+static int
+valid_event(const char *s)
+{
+	if (*s == '\0')
+		return -1;
+	for (; *s != '\0'; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+		    *s == '.' || *s == '_'))
+			return -1;
+	return 0;
+}
+
+/*
+ * Look up one filter or paging parameter: 1 present (decoded into v),
+ * 0 absent.  Malformed, too long or repeated names the field in fields
+ * (answered 400), so no filter is ever silently dropped.
+ */
+static int
+audit_param(const struct request *r, const char *name, char *v, size_t vsz,
+    json_t *fields, const char *why)
+{
+	switch (request_query_lookup(r, name, v, vsz)) {
+	case QUERY_ABSENT:
+		return 0;
+	case QUERY_PRESENT:
+		return 1;
+	default:
+		json_object_set_new(fields, name, json_string(why));
+		return 0;
+	}
+}
+
+#define WHY_USER	"must be one UUID"
+#define WHY_EVENT	"must be one event name ([a-z0-9._]+)"
+#define WHY_LIMIT	"must be one number from 1 to 500"
+#define WHY_BEFORE	"must be one audit entry id"
 
 void
 route_admin_audit(struct request *r)
 {
 	struct claims		 c;
 	struct audit_query	 q;
-	char			 uid[FA_UUID_LEN + 2], ev[64], num[24];
+	char			 uid[FA_UUID_LEN + 1], ev[FA_AUDIT_EVENT_MAX + 1];
+	char			 num[24];
 	unsigned char		 b[16];
 	json_t			*entries = NULL, *fields;
 	long long		 n = 0;
@@ -52,24 +94,28 @@ route_admin_audit(struct request *r)
 	memset(&q, 0, sizeof(q));
 	q.limit = FA_AUDIT_LIMIT_DEF;
 	fields = json_object();
-	if (request_query(r, "userId", uid, sizeof(uid)) == 0) {
+	if (audit_param(r, "userId", uid, sizeof(uid), fields, WHY_USER)) {
 		if (uuid_parse(b, uid, strlen(uid)) == -1)
 			json_object_set_new(fields, "userId",
-			    json_string("must be a UUID"));
+			    json_string(WHY_USER));
 		q.user_id = uid;
 	}
-	if (request_query(r, "event", ev, sizeof(ev)) == 0)
+	if (audit_param(r, "event", ev, sizeof(ev), fields, WHY_EVENT)) {
+		if (valid_event(ev) == -1)
+			json_object_set_new(fields, "event",
+			    json_string(WHY_EVENT));
 		q.event = ev;
-	if (request_query(r, "limit", num, sizeof(num)) == 0) {
+	}
+	if (audit_param(r, "limit", num, sizeof(num), fields, WHY_LIMIT)) {
 		if (parse_number(num, 1, FA_AUDIT_LIMIT_MAX, &n) == -1)
 			json_object_set_new(fields, "limit",
-			    json_string("must be a number from 1 to 500"));
+			    json_string(WHY_LIMIT));
 		q.limit = (long)n;
 	}
-	if (request_query(r, "before", num, sizeof(num)) == 0) {
+	if (audit_param(r, "before", num, sizeof(num), fields, WHY_BEFORE)) {
 		if (parse_number(num, 1, INT64_MAX, &n) == -1)
 			json_object_set_new(fields, "before",
-			    json_string("must be an audit entry id"));
+			    json_string(WHY_BEFORE));
 		q.before = n;
 	}
 	if (json_object_size(fields) > 0) {

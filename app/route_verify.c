@@ -1,8 +1,8 @@
 /*
  * GET /auth/verify for nginx auth_request, and the FastCGI Authorizer role
  * for lighttpd.  204 (Authorizer: 200) with the identity in headers, 401,
- * 403 when a required role is missing, 503 when revocation cannot be
- * checked.  Header names follow the configured preset.
+ * 403 when a required role is missing or malformed, 503 when revocation
+ * cannot be checked.  Header names follow the configured preset.
  */
 #include "config.h"
 
@@ -34,21 +34,83 @@ static const char *const vh_variables[VH__MAX] = {
 	"Variable-AUTH_ROLES", "Variable-AUTH_SESSION_ID"
 };
 
+/*
+ * What the gateway may require of a token.  The server's requirement (a
+ * FastCGI parameter from the web server config) always applies; the
+ * query's only outside the Authorizer role, where the URL is the client's
+ * own, and then in addition.  A requirement present but malformed fails
+ * closed.  Later requirements (aal, verified) are one more row each.
+ */
+enum vreq {
+	VREQ_ROLE,
+	VREQ__MAX
+};
+
+static const struct {
+	const char	*query;		/* ?name= */
+	int		(*valid)(const char *, size_t);
+	int		(*holds)(const struct claims *, const char *);
+} vreqs[VREQ__MAX] = {
+	[VREQ_ROLE] = { "role", validate_role, auth_has_role },
+};
+
+static int
+vreq_holds(enum vreq i, const char *v, const struct claims *c)
+{
+	return vreqs[i].valid(v, strlen(v)) == 0 && vreqs[i].holds(c, v);
+}
+
+/* 0 when every requirement holds; -1 when one fails or is malformed. */
+static int
+verify_requirements(const struct request *r, const struct claims *c)
+{
+	const char	*server[VREQ__MAX];
+	char		 v[VERIFY_VALUE_MAX + 1];
+	size_t		 i;
+
+	server[VREQ_ROLE] = r->required_role;
+	for (i = 0; i < VREQ__MAX; i++) {
+		if (server[i] != NULL && !vreq_holds(i, server[i], c))
+			return -1;
+		if (r->authorizer)
+			continue;
+		switch (request_query_lookup(r, vreqs[i].query, v,
+		    sizeof(v))) {
+		case QUERY_ABSENT:
+			break;
+		case QUERY_PRESENT:
+			if (!vreq_holds(i, v, c))
+				return -1;
+			break;
+		default:
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Identity header values are visible ASCII only: else the token fails. */
+static int
+identity_ok(const struct claims *c)
+{
+	return resp_header_value_ok(c->sub) && resp_header_value_ok(c->email) &&
+	    resp_header_value_ok(c->roles) && resp_header_value_ok(c->sid);
+}
+
 void
 route_verify(struct request *r)
 {
 	const char *const	*names;
 	struct claims		 c;
-	char			 role[FA_ROLE_MAX + 1];
-	const char		*need = NULL;
 
 	if (auth_bearer(r, &c) == -1)
 		return;
-	if (request_query(r, "role", role, sizeof(role)) == 0)
-		need = role;
-	else if (r->required_role != NULL && *r->required_role != '\0')
-		need = r->required_role;
-	if (need != NULL && !auth_has_role(&c, need)) {
+	if (!identity_ok(&c)) {
+		log_warn(r->id, "verify: identity not visible ASCII; refused");
+		resp_error(r, ERR_INVALID_TOKEN, NULL);
+		return;
+	}
+	if (verify_requirements(r, &c) == -1) {
 		resp_error(r, ERR_FORBIDDEN, NULL);
 		return;
 	}

@@ -316,13 +316,15 @@ request_fill(struct request *r, FCGX_Request *fr)
 	    (uri = FCGX_GetParam("DOCUMENT_URI", fr->envp)) == NULL)
 		uri = "/";
 	n = strcspn(uri, "?#");
-	q = uri[n] == '?' ? uri + n + 1 : "";
-	r->query = xstrndup(q, strcspn(q, "#"));
 	read_body(r, fr);
 	if (r->authorizer) {
+		/* the URL is the client's: never policy input */
+		r->query = xstrdup("");
 		r->path = xstrdup("/verify");
 		return 0;
 	}
+	q = uri[n] == '?' ? uri + n + 1 : "";
+	r->query = xstrndup(q, strcspn(q, "#"));
 	/* strip a trailing slash of the prefix ("/auth/" == "/auth") */
 	while (plen > 1 && cfg->prefix[plen - 1] == '/')
 		plen--;

@@ -22,10 +22,12 @@
  *  - the body, if any, is one JSON object; error answers carry error and
  *    message; 401 invalid_token has WWW-Authenticate, 405 Allow, 429 and
  *    503 Retry-After, token pairs Cache-Control: no-store;
- *  - no header value holds a control byte (CR/LF injection);
+ *  - header values are visible ASCII (no CR/LF injection, no U+2028);
  *  - fail closed: with Redis down no route that needs it answers 2xx,
  *    and introspection is never active;
  *  - no forged, revoked or role-less token gets a 2xx from a Bearer route;
+ *    verify honours the server's role always and the query's (outside
+ *    the Authorizer role) too, and a malformed query role is a 403;
  *  - passwords are only hashed or verified when at most 1024 bytes (the
  *    stubs check that and every other argument handed to the backends).
  */
@@ -169,18 +171,16 @@ bearer_route(const struct request *r)
 }
 
 static int
-needs_admin(const struct request *r, const char *query_role)
+needs_admin(const struct request *r)
 {
-	if (r->route != NULL && strncmp(r->route, "/admin/", 7) == 0)
-		return 1;
-	if (r->authorizer || (r->route != NULL &&
-	    strcmp(r->route, "/verify") == 0)) {
-		if (query_role != NULL)
-			return strcmp(query_role, "admin") == 0 ? 1 : -1;
-		if (r->required_role != NULL && *r->required_role != '\0')
-			return 1;
-	}
-	return 0;
+	return r->route != NULL && strncmp(r->route, "/admin/", 7) == 0;
+}
+
+static int
+is_verify(const struct request *r)
+{
+	return r->authorizer || (r->route != NULL &&
+	    strcmp(r->route, "/verify") == 0);
 }
 
 /* Every role of need is one of have (comma lists). */
@@ -212,10 +212,11 @@ check_answer(const struct request *r, int minted, const char *mroles,
 	static const int ok[] = { 200, 201, 204, 400, 401, 403, 404, 405, 409,
 	    413, 415, 429, 503 };
 	const char	*v, *code = NULL;
-	char		 qrole[FA_ROLE_MAX + 1];
+	char		 qrole[VERIFY_VALUE_MAX + 1];
 	json_t		*j = NULL;
 	size_t		 i, k;
-	int		 two = r->status >= 200 && r->status < 300, adm;
+	enum query_state qs;
+	int		 two = r->status >= 200 && r->status < 300;
 
 	if (r->status == 0)
 		fuzz_fail("no answer (status 0) for %s", r->path);
@@ -231,8 +232,8 @@ check_answer(const struct request *r, int minted, const char *mroles,
 			fuzz_fail("header %zu unset", i);
 		for (k = 0; r->headers[i].value[k] != '\0'; k++)
 			if ((unsigned char)r->headers[i].value[k] < 0x20 ||
-			    r->headers[i].value[k] == 0x7f)
-				fuzz_fail("control byte in header %s",
+			    (unsigned char)r->headers[i].value[k] > 0x7e)
+				fuzz_fail("byte not visible ASCII in header %s",
 				    r->headers[i].name);
 	}
 	if (r->out != NULL && strlen(r->out) != r->outlen)
@@ -302,15 +303,25 @@ check_answer(const struct request *r, int minted, const char *mroles,
 		if (stub.revoked)
 			fuzz_fail("%s answered %d to a revoked token",
 			    r->route ? r->route : "authorizer", r->status);
-		if (request_query(r, "role", qrole, sizeof(qrole)) == -1)
-			qrole[0] = '\0';
-		adm = needs_admin(r, qrole[0] != '\0' ? qrole : NULL);
-		if (adm == 1 && !roles_have(mroles, "admin"))
+		if (needs_admin(r) && !roles_have(mroles, "admin"))
 			fuzz_fail("%s answered %d without the admin role",
-			    r->route ? r->route : "authorizer", r->status);
-		if (adm == -1 && !roles_have(mroles, qrole))
-			fuzz_fail("verify answered %d without role %s",
-			    r->status, qrole);
+			    r->route, r->status);
+		/* the server's role always holds, even when a query has one */
+		if (is_verify(r) && r->required_role != NULL &&
+		    (*r->required_role == '\0' ||
+		    !roles_have(mroles, r->required_role)))
+			fuzz_fail("verify answered %d without the server's "
+			    "role %s", r->status, r->required_role);
+		/* outside the Authorizer role the query's holds too; a
+		 * malformed one is never "no requirement" */
+		if (is_verify(r) && !r->authorizer) {
+			qs = request_query_lookup(r, "role", qrole,
+			    sizeof(qrole));
+			if (qs == QUERY_MALFORMED || (qs == QUERY_PRESENT &&
+			    (qrole[0] == '\0' || !roles_have(mroles, qrole))))
+				fuzz_fail("verify answered %d to role query "
+				    "%s", r->status, r->query);
+		}
 	}
 	json_decref(j);
 }

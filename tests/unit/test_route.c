@@ -161,25 +161,90 @@ bearer_header_is_parsed_strictly(void **state)
 	assert_int_equal(request_bearer(NULL, &t, &n), -1);
 }
 
+static enum query_state
+lookup(const char *query, const char *name, char *v, size_t vsz)
+{
+	struct request	 r;
+	enum query_state st;
+
+	req_init(&r, METHOD_GET, "/verify");
+	free(r.query);
+	r.query = strdup(query);
+	st = request_query_lookup(&r, name, v, vsz);
+	request_free(&r);
+	return st;
+}
+
 static void
 query_parameters_are_decoded(void **state)
 {
-	struct request	 r;
+	const char	*q = "x=1&role=ad%6Din&limit=5&bad=%zz&nul=a%00b";
 	char		 v[16];
 
 	(void)state;
-	req_init(&r, METHOD_GET, "/verify");
-	free(r.query);
-	r.query = strdup("x=1&role=ad%6Din&limit=5&bad=%zz&nul=a%00b");
-	assert_int_equal(request_query(&r, "role", v, sizeof(v)), 0);
+	assert_int_equal(lookup(q, "role", v, sizeof(v)), QUERY_PRESENT);
 	assert_string_equal(v, "admin");
-	assert_int_equal(request_query(&r, "limit", v, sizeof(v)), 0);
+	assert_int_equal(lookup(q, "limit", v, sizeof(v)), QUERY_PRESENT);
 	assert_string_equal(v, "5");
-	assert_int_equal(request_query(&r, "missing", v, sizeof(v)), -1);
-	assert_int_equal(request_query(&r, "bad", v, sizeof(v)), -1);
-	assert_int_equal(request_query(&r, "nul", v, sizeof(v)), -1);
-	assert_int_equal(request_query(&r, "x", v, 1), -1);
-	request_free(&r);
+	assert_int_equal(lookup("a=b+c%20d", "a", v, sizeof(v)),
+	    QUERY_PRESENT);
+	assert_string_equal(v, "b c d");
+	/* names are compared decoded */
+	assert_int_equal(lookup("%72ole=user", "role", v, sizeof(v)),
+	    QUERY_PRESENT);
+	assert_string_equal(v, "user");
+}
+
+static void
+query_absent_is_not_malformed(void **state)
+{
+	char	 v[16];
+
+	(void)state;
+	assert_int_equal(lookup("", "role", v, sizeof(v)), QUERY_ABSENT);
+	assert_int_equal(lookup("x=1&roles=a&arole=b&Role=c", "role", v,
+	    sizeof(v)), QUERY_ABSENT);
+	assert_int_equal(lookup("&&x=1&", "role", v, sizeof(v)),
+	    QUERY_ABSENT);
+}
+
+static void
+query_malformed_is_never_absent(void **state)
+{
+	char	 v[33];
+
+	(void)state;
+	/* undecodable, NUL, too long (33 bytes for 32), repeated */
+	assert_int_equal(lookup("role=adm%zz", "role", v, sizeof(v)),
+	    QUERY_MALFORMED);
+	assert_int_equal(lookup("role=adm%2", "role", v, sizeof(v)),
+	    QUERY_MALFORMED);
+	assert_int_equal(lookup("role=a%00b", "role", v, sizeof(v)),
+	    QUERY_MALFORMED);
+	assert_int_equal(lookup("role=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+	    "role", v, sizeof(v)), QUERY_MALFORMED);
+	assert_int_equal(lookup("role=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+	    "role", v, sizeof(v)), QUERY_PRESENT);
+	assert_int_equal(lookup("role=user&role=admin", "role", v, sizeof(v)),
+	    QUERY_MALFORMED);
+	assert_int_equal(lookup("role=user&%72ole=user", "role", v,
+	    sizeof(v)), QUERY_MALFORMED);
+	assert_int_equal(lookup("x=1", "x", v, 1), QUERY_MALFORMED);
+	assert_int_equal(lookup("x=", "x", v, 0), QUERY_MALFORMED);
+}
+
+static void
+query_empty_value_is_present(void **state)
+{
+	char	 v[16];
+
+	(void)state;
+	/* present and empty: the caller's validation refuses it */
+	assert_int_equal(lookup("role=", "role", v, sizeof(v)), QUERY_PRESENT);
+	assert_string_equal(v, "");
+	assert_int_equal(lookup("x=1&role", "role", v, sizeof(v)),
+	    QUERY_PRESENT);
+	assert_string_equal(v, "");
 }
 
 static void
@@ -192,6 +257,27 @@ header_values_never_carry_crlf(void **state)
 	resp_header(&r, "X-Auth-Email", "a@b\r\nX-Evil: 1");
 	assert_null(strchr(header(&r, "X-Auth-Email"), '\n'));
 	assert_null(strchr(header(&r, "X-Auth-Email"), '\r'));
+	request_free(&r);
+}
+
+static void
+header_values_are_visible_ascii(void **state)
+{
+	struct request	 r;
+	const char	*v;
+
+	(void)state;
+	assert_true(resp_header_value_ok("kate@example.test"));
+	assert_true(resp_header_value_ok(" !~"));
+	assert_false(resp_header_value_ok("a\tb"));
+	assert_false(resp_header_value_ok("a\x7f"));
+	assert_false(resp_header_value_ok("eve\xe2\x80\xa8@x"));	/* U+2028 */
+	assert_false(resp_header_value_ok("eve\xc2\x85@x"));		/* U+0085 */
+	req_init(&r, METHOD_GET, "/verify");
+	resp_header(&r, "X-Auth-Email", "eve\xe2\x80\xa8\xc2\x85@x\t");
+	v = header(&r, "X-Auth-Email");
+	assert_non_null(v);
+	assert_true(resp_header_value_ok(v));
 	request_free(&r);
 }
 
@@ -218,6 +304,10 @@ main(void)
 		cmocka_unit_test(body_checks_answer_413_415_and_400),
 		cmocka_unit_test(bearer_header_is_parsed_strictly),
 		cmocka_unit_test(query_parameters_are_decoded),
+		cmocka_unit_test(query_absent_is_not_malformed),
+		cmocka_unit_test(query_malformed_is_never_absent),
+		cmocka_unit_test(query_empty_value_is_present),
+		cmocka_unit_test(header_values_are_visible_ascii),
 		cmocka_unit_test(header_values_never_carry_crlf),
 		cmocka_unit_test(invalid_token_answers_carry_www_authenticate),
 	};
