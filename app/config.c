@@ -87,6 +87,7 @@ static const struct ckey ckeys[] = {
 	B(ratelimit, "on"),
 	L(ratelimit_window, 900, 1, 86400),
 	L(login_fail_per_email, 10, 1, 1000000),
+	L(login_fail_per_account, 100, 1, 1000000),
 	L(login_fail_per_ip, 100, 1, 1000000),
 	L(register_per_ip, 20, 1, 1000000),
 	S(verify_headers, "default"),

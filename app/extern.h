@@ -143,7 +143,8 @@ struct config {
 	long		 max_sessions_per_user;
 	int		 ratelimit;	/* bool */
 	long		 ratelimit_window;	/* seconds */
-	long		 login_fail_per_email;
+	long		 login_fail_per_email;	/* per account and network */
+	long		 login_fail_per_account;	/* all networks */
 	long		 login_fail_per_ip;
 	long		 register_per_ip;
 	/* verify */
@@ -427,14 +428,22 @@ int		 store_blacklist(const char *uid, const char *jti, long ttl);
 int		 store_token_revoked(const char *uid, const char *sid,
 		    const char *jti, long long gen);
 /*
- * Fixed-window counter: 0 under limit, 1 over (*retry seconds), -1 down.
- * hit counts and is over past limit hits in the window; peek does not
- * count and is over once limit hits were counted (failures-so-far check).
+ * Fixed-window counters: 0 under limit, 1 over (*retry seconds), -1 down.
+ * hit counts and is over past limit hits in the window.  reserve counts
+ * one attempt in up to STORE_RATE_KEYS counters atomically, only if none
+ * already holds its limit; release gives one back to each (or clears it).
  */
+#define STORE_RATE_KEYS		4
+struct store_rate {
+	const char	*key;
+	long		 limit;
+	int		 clear;		/* release: delete, not give one back */
+};
 int		 store_rate_hit(const char *key, long limit, long window,
 		    long *retry);
-int		 store_rate_peek(const char *key, long limit, long *retry);
-int		 store_rate_clear(const char *key);
+int		 store_rate_reserve(const struct store_rate *, size_t n,
+		    long window, long *retry);
+int		 store_rate_release(const struct store_rate *, size_t n);
 int		 store_publish(const char *channel, const char *msg,
 		    const char *stream, long maxlen);
 #define STORE_KEY_MAX		160	/* longest key we build */
@@ -542,11 +551,35 @@ int		 refresh_open(struct refresh *, const char *sealed);
 void		 refresh_pair(struct request *, const struct user *,
 		    const char *sid, const char *refresh_text, long long gen);
 
-/* ratelimit.c: 0 allowed, 1 limited (*retry), -1 Redis down. */
-int		 ratelimit_login_check(const char *email, const char *ip,
-		    long *retry);
-void		 ratelimit_login_failed(const char *email, const char *ip);
-void		 ratelimit_login_ok(const char *email);
+/*
+ * ratelimit.c: 0 allowed, 1 limited (*retry), -1 Redis down.  A password
+ * guess (login, password change, later account deletion and second-factor
+ * codes) is reserved in every scope before the secret is checked, then
+ * settled: a wrong guess stays counted; a right one is given back.
+ */
+#define RATELIMIT_NET_MAX	(FA_IP_MAX + 4)	/* an address, or a /64 */
+#define RATELIMIT_KEY_MAX	96	/* "{lf}:en:" hash ":" network */
+enum ratelimit_scope {
+	RATELIMIT_ACCOUNT_NET,	/* login_fail_per_email */
+	RATELIMIT_ACCOUNT,	/* login_fail_per_account */
+	RATELIMIT_NET,		/* login_fail_per_ip */
+	RATELIMIT__MAX
+};
+struct ratelimit_guess {
+	char		 key[RATELIMIT__MAX][RATELIMIT_KEY_MAX];
+	int		 held;	/* reserved, not yet given back */
+};
+enum guess_outcome {
+	GUESS_WRONG,		/* stays counted */
+	GUESS_RIGHT,		/* given back; account-network counter cleared */
+	GUESS_UNCHECKED,	/* not checked (backend failure): given back */
+};
+/* The client network of ip: IPv4 as is, IPv6 as its /64, mapped as IPv4. */
+void		 ratelimit_net(char out[RATELIMIT_NET_MAX], const char *ip);
+int		 ratelimit_guess(struct ratelimit_guess *, const char *email,
+		    const char *ip, long *retry);
+int		 ratelimit_guess_settle(struct ratelimit_guess *,
+		    enum guess_outcome);
 int		 ratelimit_register(const char *ip, long *retry);
 void		 ratelimit_answer(struct request *, long retry);
 

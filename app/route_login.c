@@ -164,15 +164,17 @@ login_session(struct request *r, const struct user *u)
 void
 route_login(struct request *r)
 {
-	struct user	 u;
-	json_t		*body, *e, *p;
-	char		 email[FA_EMAIL_MAX + 1], hash[128];
-	const char	*why, *pw;
-	size_t		 pwlen;
-	long		 retry;
-	int		 rc, rehash = 0, found;
+	struct ratelimit_guess	 g;
+	struct user		 u;
+	json_t			*body, *e, *p;
+	char			 email[FA_EMAIL_MAX + 1], hash[128];
+	const char		*why, *pw;
+	size_t			 pwlen;
+	long			 retry;
+	int			 rc, rehash = 0, found;
 
 	memset(&u, 0, sizeof(u));
+	memset(&g, 0, sizeof(g));
 	if ((body = request_json(r)) == NULL)
 		return;
 	e = json_object_get(body, "email");
@@ -191,7 +193,8 @@ route_login(struct request *r)
 	    email, &why) == -1)
 		snprintf(email, sizeof(email), "%.*s", FA_EMAIL_MAX,
 		    json_string_value(e));
-	if ((rc = ratelimit_login_check(email, r->ip, &retry)) != 0) {
+	/* reserved before the hash, for known and unknown emails alike */
+	if ((rc = ratelimit_guess(&g, email, r->ip, &retry)) != 0) {
 		if (rc == 1) {
 			metrics_login(0);
 			login_audit_failure(r, NULL, email,
@@ -203,6 +206,7 @@ route_login(struct request *r)
 	}
 	rc = db_user_by_email(email, &u);
 	if (rc == DB_ERROR) {
+		(void)ratelimit_guess_settle(&g, GUESS_UNCHECKED);
 		resp_unavailable(r);
 		goto out;
 	}
@@ -210,12 +214,12 @@ route_login(struct request *r)
 	rc = password_verify(found ? u.password_hash : NULL, pw, pwlen,
 	    &rehash);
 	if (rc == -1) {
+		(void)ratelimit_guess_settle(&g, GUESS_UNCHECKED);
 		resp_error(r, ERR_INTERNAL, NULL);
 		goto out;
 	}
 	if (rc != 0 || !found || u.disabled) {
 		metrics_login(0);
-		ratelimit_login_failed(email, r->ip);
 		login_audit_failure(r, &u, email, !found ? LOGIN_UNKNOWN_EMAIL :
 		    rc != 0 ? LOGIN_BAD_PASSWORD : LOGIN_DISABLED);
 		resp_error(r, ERR_INVALID_CREDENTIALS, NULL);
@@ -224,8 +228,9 @@ route_login(struct request *r)
 	if (rehash && password_hash(pw, pwlen, hash) == 0 &&
 	    db_user_set_password(u.id, hash, NULL) != DB_OK)
 		log_warn(r->id, "password rehash not stored");
-	ratelimit_login_ok(email);
-	if (login_session(r, &u) == -1)
+	/* Redis down: answer now, not after a second timeout in the session */
+	if (ratelimit_guess_settle(&g, GUESS_RIGHT) == -1 ||
+	    login_session(r, &u) == -1)
 		resp_unavailable(r);
 	else
 		metrics_login(1);

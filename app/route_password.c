@@ -1,7 +1,9 @@
 /*
  * POST /auth/password: check the current password on the hash pool, store
  * the new hash with its audit and event rows, then revoke every other
- * session and every access token issued before now.
+ * session and every access token issued before now.  The check is a
+ * password guess like a login's: reserved in the same counters before the
+ * hash, so a stolen access token is no unlimited oracle.
  */
 #include "config.h"
 
@@ -12,16 +14,19 @@
 void
 route_password(struct request *r)
 {
-	struct claims	 c;
-	struct user	 u;
-	struct audit	 a;
-	json_t		*body = NULL, *cur, *new, *data = NULL;
-	char		 hash[128];
-	const char	*why;
-	long long	 cutoff;
-	int		 rc, rehash;
+	struct ratelimit_guess	 g;
+	struct claims		 c;
+	struct user		 u;
+	struct audit		 a;
+	json_t			*body = NULL, *cur, *new, *data = NULL;
+	char			 hash[128];
+	const char		*why;
+	long long		 cutoff;
+	long			 retry;
+	int			 rc, rehash;
 
 	memset(&u, 0, sizeof(u));
+	memset(&g, 0, sizeof(g));
 	if (auth_bearer(r, &c) == -1)
 		return;
 	if ((body = request_json(r)) == NULL)
@@ -46,14 +51,27 @@ route_password(struct request *r)
 			resp_unavailable(r);
 		goto out;
 	}
+	if ((rc = ratelimit_guess(&g, u.email, r->ip, &retry)) != 0) {
+		if (rc == 1)
+			ratelimit_answer(r, retry);
+		else
+			resp_unavailable(r);
+		goto out;
+	}
 	rc = password_verify(u.password_hash, json_string_value(cur),
 	    json_string_length(cur), &rehash);
 	if (rc != 0) {
 		if (rc == 1)
 			resp_error(r, ERR_INVALID_CREDENTIALS,
 			    "The current password is wrong.");
-		else
+		else {
+			(void)ratelimit_guess_settle(&g, GUESS_UNCHECKED);
 			resp_error(r, ERR_INTERNAL, NULL);
+		}
+		goto out;
+	}
+	if (ratelimit_guess_settle(&g, GUESS_RIGHT) == -1) {
+		resp_unavailable(r);
 		goto out;
 	}
 	if (password_hash(json_string_value(new), json_string_length(new),

@@ -16,7 +16,8 @@
  *   fa:{U}:cutoff	the user's revocation generation: access tokens whose
  *			gen claim is lower are dead
  *   fa:{U}:bl:<jti>	blacklisted access token
- *   fa:rl:<key>		fixed-window rate counter
+ *   fa:rl:<key>		fixed-window rate counter; the counters that one
+ *			password guess reserves share the hash tag {lf}
  *
  * Every key has a TTL.  Every revocation (srev, cutoff, bl) is announced in
  * the same atomic step: the script PUBLISHes "<key> <ttl seconds> <value>"
@@ -102,7 +103,8 @@ enum script {
 	SC_LIST,
 	SC_BLACKLIST,
 	SC_RATE_HIT,
-	SC_RATE_PEEK,
+	SC_RATE_RESERVE,
+	SC_RATE_RELEASE,
 	SC__MAX
 };
 
@@ -242,10 +244,37 @@ static const char *const scripts[SC__MAX] = {
 	"end\n"
 	"return {n, t}\n"),
 
-	/* KEYS[1] counter -> {count, ttl} */
-	[SC_RATE_PEEK] = (
-	"local n = tonumber(redis.call('GET', KEYS[1]) or '0') or 0\n"
-	"return {n, redis.call('TTL', KEYS[1])}\n"),
+	/*
+	 * KEYS counters; ARGV: window, then the limit of each key ->
+	 * {0, 0} all counted, or {1, retry}: one is at its limit, none counted
+	 */
+	[SC_RATE_RESERVE] = (
+	"local w, retry = tonumber(ARGV[1]), 0\n"
+	"for i, k in ipairs(KEYS) do\n"
+	"  local n = tonumber(redis.call('GET', k) or '0') or 0\n"
+	"  if n >= tonumber(ARGV[i + 1]) then\n"
+	"    local t = redis.call('TTL', k)\n"
+	"    if t < 0 then redis.call('EXPIRE', k, w) t = w end\n"
+	"    if t > retry then retry = t end\n"
+	"  end\n"
+	"end\n"
+	"if retry > 0 then return {1, retry} end\n"
+	"for _, k in ipairs(KEYS) do\n"
+	"  if redis.call('INCR', k) == 1 or redis.call('TTL', k) < 0 then\n"
+	"    redis.call('EXPIRE', k, w)\n"
+	"  end\n"
+	"end\n"
+	"return {0, 0}\n"),
+
+	/* KEYS counters; ARGV[i] 'del' clears KEYS[i], else gives one back */
+	[SC_RATE_RELEASE] = (
+	"for i, k in ipairs(KEYS) do\n"
+	"  if ARGV[i] == 'del' then redis.call('DEL', k)\n"
+	"  elseif (tonumber(redis.call('GET', k) or '0') or 0) > 0 then\n"
+	"    redis.call('DECR', k)\n"
+	"  end\n"
+	"end\n"
+	"return 0\n"),
 };
 
 struct rconn {
@@ -685,27 +714,30 @@ op_reload(struct rop *op)
 }
 
 /*
- * EVALSHA script with one key and nargs arguments (lengths by strlen), once
- * more after reloading the scripts if Redis answers NOSCRIPT.
+ * EVALSHA script with nkeys keys and nargs arguments (lengths by strlen),
+ * once more after reloading the scripts if Redis answers NOSCRIPT.
  */
 static int
-op_eval(struct rop *op, enum script sc, const char *key, int nargs,
-    const char **args, redisReply **out)
+op_evalv(struct rop *op, enum script sc, int nkeys, const char **keys,
+    int nargs, const char **args, redisReply **out)
 {
 	redisReply	*r;
 	const char	*argv[ARGV_MAX];
 	size_t		 len[ARGV_MAX];
+	char		 nk[12];
 	int		 i, argc, try;
 
 	*out = NULL;
-	if (nargs + 4 > ARGV_MAX)
+	if (nkeys < 0 || nargs < 0 || nkeys + nargs + 3 > ARGV_MAX)
 		return -1;
+	snprintf(nk, sizeof(nk), "%d", nkeys);
 	for (try = 0; try < 2; try++) {
 		argc = 0;
 		argv[argc++] = "EVALSHA";
 		argv[argc++] = op->rc->sha[sc];
-		argv[argc++] = "1";
-		argv[argc++] = key;
+		argv[argc++] = nk;
+		for (i = 0; i < nkeys; i++)
+			argv[argc++] = keys[i];
 		for (i = 0; i < nargs; i++)
 			argv[argc++] = args[i];
 		for (i = 0; i < argc; i++)
@@ -735,6 +767,14 @@ op_eval(struct rop *op, enum script sc, const char *key, int nargs,
 		return -1;
 	}
 	return -1;
+}
+
+/* EVALSHA script with one key (the session and revocation scripts). */
+static int
+op_eval(struct rop *op, enum script sc, const char *key, int nargs,
+    const char **args, redisReply **out)
+{
+	return op_evalv(op, sc, 1, &key, nargs, args, out);
 }
 
 /*
@@ -1249,40 +1289,92 @@ store_rate_hit(const char *key, long limit, long window, long *retry)
 	return 1;
 }
 
-/* Without counting: 1 when limit hits already fell in the window. */
-int
-store_rate_peek(const char *key, long limit, long *retry)
+/* The counters' keys with their "fa:rl:" prefix; -1 if one is too long. */
+static int
+rate_keys(const struct store_rate *c, size_t n,
+    char k[STORE_RATE_KEYS][STORE_KEY_MAX], const char *kp[STORE_RATE_KEYS])
 {
-	long long	 n, ttl;
+	size_t	 i;
 
-	*retry = 0;
-	if (rate_script(SC_RATE_PEEK, key, NULL, &n, &ttl) == -1)
+	if (n == 0 || n > STORE_RATE_KEYS)
 		return -1;
-	if (n < limit)
-		return 0;
-	*retry = ttl > 0 ? (long)ttl : 1;
-	return 1;
+	for (i = 0; i < n; i++) {
+		if (c[i].key == NULL ||
+		    strlen(c[i].key) + sizeof("fa:rl:") > STORE_KEY_MAX) {
+			log_error(NULL, "redis: rate limit key too long");
+			return -1;
+		}
+		snprintf(k[i], STORE_KEY_MAX, "fa:rl:%s", c[i].key);
+		kp[i] = k[i];
+	}
+	return 0;
 }
 
+/*
+ * Reserve one attempt in every counter at once, atomically: 1 (*retry
+ * seconds until the last full window ends) and nothing counted when one of
+ * them already holds its limit, else 0 and each counted.
+ */
 int
-store_rate_clear(const char *key)
+store_rate_reserve(const struct store_rate *c, size_t n, long window,
+    long *retry)
 {
 	struct rop	 op;
 	redisReply	*r = NULL;
-	char		 k[STORE_KEY_MAX];
-	const char	*argv[2];
-	size_t		 len[2];
+	char		 k[STORE_RATE_KEYS][STORE_KEY_MAX];
+	char		 a[STORE_RATE_KEYS + 1][24];
+	const char	*kp[STORE_RATE_KEYS], *ap[STORE_RATE_KEYS + 1];
+	long long	 over, t;
+	size_t		 i;
 	int		 rc = -1;
 
-	if (key == NULL || strlen(key) + sizeof("fa:rl:") > sizeof(k))
+	*retry = 0;
+	if (rate_keys(c, n, k, kp) == -1)
 		return -1;
-	argv[0] = "DEL";
-	argv[1] = k;
-	len[0] = 3;
-	len[1] = (size_t)snprintf(k, sizeof(k), "fa:rl:%s", key);
+	snprintf(a[0], sizeof(a[0]), "%ld", window > 0 ? window : 1);
+	ap[0] = a[0];
+	for (i = 0; i < n; i++) {
+		snprintf(a[i + 1], sizeof(a[i + 1]), "%ld", c[i].limit);
+		ap[i + 1] = a[i + 1];
+	}
 	if (pool_get(&op) == -1)
 		return -1;
-	if (op_cmd(&op, 2, argv, len, &r, "DEL") == 0)
+	if (op_evalv(&op, SC_RATE_RESERVE, (int)n, kp, (int)n + 1, ap,
+	    &r) == -1)
+		goto out;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    reply_int(r->element[0], &over) == -1 ||
+	    reply_int(r->element[1], &t) == -1) {
+		op.broken = 1;
+		goto out;
+	}
+	if (over)
+		*retry = t > 0 ? (long)t : 1;
+	rc = over ? 1 : 0;
+out:
+	freeReplyObject(r);
+	pool_put(&op);
+	return rc;
+}
+
+/* Give one reserved attempt back to each counter, or clear it. */
+int
+store_rate_release(const struct store_rate *c, size_t n)
+{
+	struct rop	 op;
+	redisReply	*r = NULL;
+	char		 k[STORE_RATE_KEYS][STORE_KEY_MAX];
+	const char	*kp[STORE_RATE_KEYS], *ap[STORE_RATE_KEYS];
+	size_t		 i;
+	int		 rc = -1;
+
+	if (rate_keys(c, n, k, kp) == -1)
+		return -1;
+	for (i = 0; i < n; i++)
+		ap[i] = c[i].clear ? "del" : "one";
+	if (pool_get(&op) == -1)
+		return -1;
+	if (op_evalv(&op, SC_RATE_RELEASE, (int)n, kp, (int)n, ap, &r) == 0)
 		rc = 0;
 	freeReplyObject(r);
 	pool_put(&op);

@@ -617,10 +617,16 @@ store_rate_hit(const char *key, long limit, long window, long *retry)
 }
 
 int
-store_rate_peek(const char *key, long limit, long *retry)
+store_rate_reserve(const struct store_rate *c, size_t n, long window,
+    long *retry)
 {
-	if (!rate_key_ok(key) || limit < 1)
-		fuzz_fail("store_rate_peek: bad key or limit");
+	size_t	 i;
+
+	if (n == 0 || n > STORE_RATE_KEYS || window < 1)
+		fuzz_fail("store_rate_reserve: bad count or window");
+	for (i = 0; i < n; i++)
+		if (!rate_key_ok(c[i].key) || c[i].limit < 1)
+			fuzz_fail("store_rate_reserve: bad key or limit");
 	*retry = 0;
 	if (stub.redis_down)
 		return -1;
@@ -632,10 +638,15 @@ store_rate_peek(const char *key, long limit, long *retry)
 }
 
 int
-store_rate_clear(const char *key)
+store_rate_release(const struct store_rate *c, size_t n)
 {
-	if (!rate_key_ok(key))
-		fuzz_fail("store_rate_clear: bad key");
+	size_t	 i;
+
+	if (n == 0 || n > STORE_RATE_KEYS)
+		fuzz_fail("store_rate_release: bad count");
+	for (i = 0; i < n; i++)
+		if (!rate_key_ok(c[i].key))
+			fuzz_fail("store_rate_release: bad key");
 	return stub.redis_down ? -1 : 0;
 }
 
