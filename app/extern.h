@@ -721,6 +721,8 @@ struct route {
 	handler_fn	 fn;
 };
 void		 route_dispatch(struct request *);
+/* Sets r->route to the pattern r->path matches, any method (metrics label). */
+void		 route_label(struct request *);
 
 /* route_*.c: one file per group; each handler answers through resp_*. */
 void		 route_health(struct request *);

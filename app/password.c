@@ -15,6 +15,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,7 @@ static struct {
 	size_t		 nthreads;
 	int		 ready;
 	int		 stop;
+	int		 nice_warned;	/* once, not per thread */
 	unsigned long long ops;
 	size_t		 mem;
 	char		 dummy[crypto_pwhash_STRBYTES];
@@ -151,6 +153,7 @@ static void *
 worker(void *arg)
 {
 	struct job	*j;
+	int		 nice_errno = 0;
 
 	(void)arg;
 	/*
@@ -160,8 +163,14 @@ worker(void *arg)
 	 */
 	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid),
 	    PASSWORD_NICE) == -1)
-		log_debug(NULL, "password: cannot lower the hash priority");
+		nice_errno = errno;
 	pthread_mutex_lock(&pool.mu);
+	if (nice_errno != 0 && !pool.nice_warned) {
+		pool.nice_warned = 1;
+		log_warn(NULL, "password: cannot lower the hash threads' "
+		    "priority (setpriority: %s); hashing competes with verify "
+		    "and refresh", strerror(nice_errno));
+	}
 	for (;;) {
 		while (pool.head == NULL && !pool.stop)
 			pthread_cond_wait(&pool.cv, &pool.mu);

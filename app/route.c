@@ -110,6 +110,8 @@ route_dispatch(struct request *r)
 			return;
 		}
 		route_clear_params(r);
+		if (!known)	/* the metrics label of a 405 */
+			r->route = routes[i].pattern;
 		known = 1;
 		allow_add(allow, sizeof(allow), method_names[routes[i].method]);
 		if (routes[i].method == METHOD_GET)
@@ -120,4 +122,20 @@ route_dispatch(struct request *r)
 		resp_header(r, "Allow", allow);
 	} else
 		resp_error(r, ERR_NOT_FOUND, NULL);
+}
+
+void
+route_label(struct request *r)
+{
+	size_t	 i;
+	int	 hit;
+
+	for (i = 0; i < ROUTES_MAX && r->path != NULL; i++) {
+		hit = route_match(routes[i].pattern, r->path, r) == 0;
+		route_clear_params(r);
+		if (hit) {
+			r->route = routes[i].pattern;
+			return;
+		}
+	}
 }

@@ -353,13 +353,39 @@ out_printf(FCGX_Stream *out, const char *fmt, ...)
 		    (int)sizeof(buf) - 1, out);
 }
 
+/* RFC 9110 reason phrases: "Status: 200 OK" (nginx copies the line). */
+static const char *
+status_reason(int status)
+{
+	static const struct {
+		int		 code;
+		const char	*reason;
+	} reasons[] = {
+		{ 200, "OK" }, { 201, "Created" }, { 204, "No Content" },
+		{ 400, "Bad Request" }, { 401, "Unauthorized" },
+		{ 403, "Forbidden" }, { 404, "Not Found" },
+		{ 405, "Method Not Allowed" }, { 409, "Conflict" },
+		{ 413, "Content Too Large" },
+		{ 415, "Unsupported Media Type" },
+		{ 429, "Too Many Requests" }, { 500, "Internal Server Error" },
+		{ 503, "Service Unavailable" },
+	};
+	size_t	 i;
+
+	for (i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+		if (reasons[i].code == status)
+			return reasons[i].reason;
+	return status < 500 ? "Client Error" : "Server Error";
+}
+
 static void
 response_write(struct request *r, FCGX_Request *fr)
 {
 	size_t	 i;
 	int	 status = r->status != 0 ? r->status : 500;
 
-	out_printf(fr->out, "Status: %d\r\n", status);
+	out_printf(fr->out, "Status: %d %s\r\n", status,
+	    status_reason(status));
 	for (i = 0; i < r->nheaders; i++)
 		out_printf(fr->out, "%s: %s\r\n", r->headers[i].name,
 		    r->headers[i].value);
@@ -386,9 +412,10 @@ server_handle(FCGX_Request *fr)
 	if (request_fill(&r, fr) == -1)
 		resp_error(&r, ERR_NOT_FOUND, NULL);
 	else if (r.body_too_large && r.method != METHOD_GET &&
-	    !r.authorizer)
+	    !r.authorizer) {
+		route_label(&r);
 		resp_error(&r, ERR_TOO_LARGE, NULL);
-	else
+	} else
 		route_dispatch(&r);
 	if (r.status == 0)
 		resp_error(&r, ERR_INTERNAL, NULL);

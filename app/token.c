@@ -251,6 +251,10 @@ pem_text(EVP_PKEY *k, int private, int *len)
 	return out;
 }
 
+/*
+ * Takes pub on success; the same kid with the same key listed again (the
+ * signing key in jwt_public_keys) is published once.
+ */
 static int
 key_add(const char *kid, EVP_PKEY *pub, const char *what, char **errstr)
 {
@@ -261,12 +265,17 @@ key_add(const char *kid, EVP_PKEY *pub, const char *what, char **errstr)
 		xasprintf(errstr, "%s: invalid kid \"%s\"", what, kid);
 		return -1;
 	}
-	for (i = 0; i < tk.nkeys; i++)
-		if (strcmp(tk.keys[i].kid, kid) == 0) {
-			xasprintf(errstr, "%s: duplicate kid \"%s\"", what,
-			    kid);
-			return -1;
+	for (i = 0; i < tk.nkeys; i++) {
+		if (strcmp(tk.keys[i].kid, kid) != 0)
+			continue;
+		if (EVP_PKEY_eq(tk.keys[i].pub, pub) == 1) {
+			EVP_PKEY_free(pub);
+			return 0;
 		}
+		xasprintf(errstr, "%s: duplicate kid \"%s\" with a different "
+		    "key", what, kid);
+		return -1;
+	}
 	if (tk.nkeys == TOKEN_KEYS_MAX) {
 		xasprintf(errstr, "%s: more than %d keys", what,
 		    TOKEN_KEYS_MAX);

@@ -981,7 +981,7 @@ class Stack:
             text = f.read()
         upstream = ("unix:" + self.app_addr) if isinstance(self.app_addr, str) else "%s:%d" % self.app_addr
         text = _render_shipped(text, [
-            ("server 127.0.0.1:9000;", "server %s;" % upstream),
+            ("server unix:/run/fcgi-auth/fcgi-auth.sock;", "server %s;" % upstream),
             ("server 127.0.0.1:8081;", "server 127.0.0.1:%d;" % self.echo_port),
             ("listen 80;", "listen 127.0.0.1:%d;" % self.nginx_port),
         ], "deploy/nginx/fcgi-auth.conf")
@@ -1043,13 +1043,15 @@ http {
                 f.write("hello from /%s/\n" % sub)
         with open(os.path.join(SRCDIR, "deploy", "lighttpd", "fcgi-auth.conf")) as f:
             text = f.read()
-        if isinstance(self.app_addr, str):
-            text = text.replace('"host" => "127.0.0.1", "port" => 9000',
-                                '"socket" => "%s"' % self.app_addr)
-        marker = '"host" => "127.0.0.1", "port" => 9000'
+        # the shipped file names the systemd socket; the stack's own
+        # socket or loopback port instead
+        marker = '"socket" => "/run/fcgi-auth/fcgi-auth.sock"'
         if marker not in text:
             raise HarnessError("deploy/lighttpd/fcgi-auth.conf: no %r" % marker)
-        text = text.replace(marker, '"host" => "127.0.0.1", "port" => %d' % self.app_port)
+        if isinstance(self.app_addr, str):
+            text = text.replace(marker, '"socket" => "%s"' % self.app_addr)
+        else:
+            text = text.replace(marker, '"host" => "127.0.0.1", "port" => %d' % self.app_port)
         if '"/var/www/html"' not in text:
             raise HarnessError('deploy/lighttpd/fcgi-auth.conf: no "/var/www/html" docroot')
         text = text.replace('"/var/www/html"', '"%s"' % www)
