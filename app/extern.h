@@ -313,7 +313,7 @@ int		 db_outbox_pending(long long *count);	/* unpublished rows */
 #define DB_MIGRATE_CONNECT_TIMEOUT	"10"	/* seconds, migrate only */
 #define DB_MIGRATE_LOCK_KEY	7370874634563633	/* pg_advisory_lock */
 #define DB_MIGRATE_NAME_MAX	255
-#define MIGRATE_FETCH		1000	/* rows per FETCH of a C step */
+#define DB_MIGRATE_FETCH	1000	/* rows per FETCH of a C step */
 #define DB_LOG_LINE		512	/* server messages are cut to this */
 /*
  * Operator queries (cli_user.c, cli_outbox.c, metrics.c).  db_user_list:

@@ -243,7 +243,7 @@ canon_scan(PGconn *pg, FILE *out, struct canon_row **rows, size_t *nrows,
 
 	do {
 		PQclear(res);
-		res = PQexec(pg, "FETCH " STR(MIGRATE_FETCH) " FROM fa_emails");
+		res = PQexec(pg, "FETCH " STR(DB_MIGRATE_FETCH) " FROM fa_emails");
 		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 			xasprintf(errstr, "002: reading auth.users: %s",
 			    PQresultErrorMessage(res));
