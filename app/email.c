@@ -57,8 +57,10 @@ email_local(const char *in, size_t len, const char **why)
 {
 	size_t	 i;
 
-	if (len == 0 || len > EMAIL_LOCAL_MAX) {
-		*why = len == 0 ? EMAIL_BAD : "local part is longer than 64 bytes";
+	if (len == 0)
+		return -1;
+	if (len > EMAIL_LOCAL_MAX) {
+		*why = "local part is longer than 64 bytes";
 		return -1;
 	}
 	for (i = 0; i < len; i++) {

@@ -243,7 +243,8 @@ canon_scan(PGconn *pg, FILE *out, struct canon_row **rows, size_t *nrows,
 
 	do {
 		PQclear(res);
-		res = PQexec(pg, "FETCH " STR(DB_MIGRATE_FETCH) " FROM fa_emails");
+		res = PQexec(pg, "FETCH " STR(DB_MIGRATE_FETCH)
+		    " FROM fa_emails");
 		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 			xasprintf(errstr, "002: reading auth.users: %s",
 			    PQresultErrorMessage(res));
@@ -291,7 +292,8 @@ canon_collisions(PGconn *pg, FILE *out, const struct canon_row *rows,
 	long		 count = 0;
 
 	for (i = 0; i < n; i++) {
-		if (i + 1 < n && strcmp(rows[i].canon, rows[i + 1].canon) == 0) {
+		if (i + 1 < n &&
+		    strcmp(rows[i].canon, rows[i + 1].canon) == 0) {
 			snprintf(rest, sizeof(rest), " and user %s are both"
 			    " '%s'", rows[i + 1].id, rows[i].canon);
 			canon_print(out, "collision", rows[i].id,

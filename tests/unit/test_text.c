@@ -30,8 +30,8 @@ clean_text_is_kept(void **state)
 	(void)state;
 	clean_is("Mozilla/5.0 (X11; Linux x86_64)", 31,
 	    "Mozilla/5.0 (X11; Linux x86_64)");
-	clean_is("Ren\xc3\xa9" "e \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80", 18,
-	    "Ren\xc3\xa9" "e \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80");
+	clean_is("Ren\xc3\xa9" "e \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80",
+	    18, "Ren\xc3\xa9" "e \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80");
 	clean_is("\xc2\xa0\xc2\xa1", 4, "\xc2\xa0\xc2\xa1");	/* past C1 */
 	clean_is("", 0, "");
 	clean_is(NULL, 0, "");
