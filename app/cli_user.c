@@ -220,7 +220,7 @@ user_by_email_arg(const char *arg, struct user *u)
 	int		 rc;
 
 	memset(u, 0, sizeof(*u));
-	if (validate_email(arg, strlen(arg), email, &why) == -1)
+	if (email_canon(arg, strlen(arg), email, &why) == -1)
 		return cli_fail(CLI_USAGE, "email '%s' %s", arg, why);
 	if ((rc = db_user_by_email(email, u)) == DB_NOTFOUND)
 		return cli_fail(CLI_NOTFOUND, "no user with email %s "
@@ -318,7 +318,7 @@ user_add(const char *arg, const struct uopts *o)
 
 	memset(&u, 0, sizeof(u));
 	memset(&out, 0, sizeof(out));
-	if (validate_email(arg, strlen(arg), email, &why) == -1)
+	if (email_canon(arg, strlen(arg), email, &why) == -1)
 		return cli_fail(CLI_USAGE, "email '%s' %s", arg, why);
 	if (read_password(o->password_file, email, pw, sizeof(pw),
 	    &pwlen) == -1)
@@ -812,7 +812,7 @@ import_line(char *line, size_t lineno)
 			if ((f[i] = strsep(&p, ",")) == NULL)
 				break;
 	}
-	if (f[0] == NULL || f[1] == NULL || validate_email(f[0], strlen(f[0]),
+	if (f[0] == NULL || f[1] == NULL || email_canon(f[0], strlen(f[0]),
 	    email, &why) == -1 || !hash_acceptable(f[1]))
 		goto bad;
 	hash = f[1];

@@ -18,7 +18,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include <libpq-fe.h>
@@ -136,7 +135,7 @@ static const struct {
 	    " WHERE $16::text IS NOT NULL RETURNING 1)"
 	    " SELECT u.*, " NOTIFY_OUTBOX " FROM u" },
 	[ST_USER_BY_EMAIL] = { "fa_user_by_email", 1,
-	    "SELECT " USER_COLS " FROM auth.users WHERE lower(email) = lower($1)" },
+	    "SELECT " USER_COLS " FROM auth.users WHERE email = $1" },
 	[ST_USER_BY_ID] = { "fa_user_by_id", 1,
 	    "SELECT " USER_COLS " FROM auth.users WHERE id = $1::uuid" },
 	/* the refresh path: the user and, unless disabled, its audit row */
@@ -171,7 +170,7 @@ static const struct {
 	    " SELECT u.*, " NOTIFY_OUTBOX " FROM u" },
 	[ST_USER_IMPORT] = { "fa_user_import", 5,
 	    "INSERT INTO auth.users (email, password_hash, first_name,"
-	    " last_name, roles) VALUES (lower($1), $2, $3, $4,"
+	    " last_name, roles) VALUES ($1, $2, $3, $4,"
 	    " coalesce(string_to_array($5, ','), '{user}'))" },
 	[ST_AUDIT] = { "fa_audit", AUDIT_NPARAMS,
 	    "WITH a AS (" AUDIT_INSERT
@@ -761,62 +760,6 @@ is_uuid(const char *s)
 	return uuid_parse(raw, s, FA_UUID_LEN) == 0;
 }
 
-/*
- * A copy of s that PostgreSQL will take as text: invalid UTF-8 bytes become
- * '?', and at most max bytes are kept (cut at a character boundary).
- */
-static char *
-clean_text(const char *s, size_t max)
-{
-	const unsigned char	*p = (const unsigned char *)s;
-	char			*out, *o;
-	size_t			 i, len, n, k;
-	unsigned int		 cp;
-
-	if (s == NULL)
-		return NULL;
-	len = strlen(s);
-	o = out = xmalloc(len + 1);
-	for (i = 0; i < len; i += n) {
-		n = 1;
-		cp = p[i];
-		if (cp >= 0x80) {
-			if (cp >= 0xc2 && cp <= 0xdf)
-				n = 2;
-			else if (cp >= 0xe0 && cp <= 0xef)
-				n = 3;
-			else if (cp >= 0xf0 && cp <= 0xf4)
-				n = 4;
-			else
-				n = 0;
-			if (n != 0 && i + n <= len) {
-				cp &= 0x3f >> (n - 1);
-				for (k = 1; k < n; k++) {
-					if ((p[i + k] & 0xc0) != 0x80)
-						break;
-					cp = cp << 6 | (p[i + k] & 0x3f);
-				}
-				if (k != n || (n == 3 && cp < 0x800) ||
-				    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-				    (cp >= 0xd800 && cp <= 0xdfff))
-					n = 0;
-			} else
-				n = 0;
-		}
-		if ((size_t)(o - out) + (n ? n : 1) > max)
-			break;
-		if (n == 0) {
-			*o++ = '?';
-			n = 1;
-		} else {
-			memcpy(o, s + i, n);
-			o += n;
-		}
-	}
-	*o = '\0';
-	return out;
-}
-
 /* The eleven audit parameters and the buffers they point into. */
 struct audit_params {
 	const char	*v[AUDIT_NPARAMS];
@@ -861,9 +804,9 @@ audit_params(struct audit_params *ap, const struct audit *a, const char *uid,
 	}
 	if (uid == NULL)
 		uid = a->user_id;
-	ap->email = clean_text(a->email, FA_EMAIL_MAX);
-	ap->ip = clean_text(a->ip, FA_IP_MAX);
-	ap->ua = clean_text(a->user_agent, FA_UA_MAX);
+	ap->email = text_clean_dup(a->email, FA_EMAIL_MAX);
+	ap->ip = text_clean_dup(a->ip, FA_IP_MAX);
+	ap->ua = text_clean_dup(a->user_agent, FA_UA_MAX);
 	if (a->detail != NULL &&
 	    (ap->detail = json_dumps(a->detail, JSON_COMPACT)) == NULL)
 		goto out;
@@ -975,9 +918,10 @@ db_ping(void)
 
 /*
  * Insert a user, its audit row and its outbox row in one statement.  The
- * id and created_at are made here so the event can carry them: the audit
- * row's user id and the outbox data's userId, email, firstName, lastName
- * and createdAt are filled in from the new row.
+ * names are stored cleaned (text.c), so the answer and the event show what
+ * was stored.  The id and created_at are made here so the event can carry
+ * them: the audit row's user id and the outbox data's userId, email,
+ * firstName, lastName and createdAt are filled in from the new row.
  */
 int
 db_user_create(const char *email, const char *hash, const char *first,
@@ -988,12 +932,15 @@ db_user_create(const char *email, const char *hash, const char *first,
 	unsigned char		 raw[16];
 	char			 id[FA_UUID_LEN + 1], ms[32], created[40];
 	const char		*v[6 + AUDIT_NPARAMS];
+	char			*f, *l;
 	json_t			*extra = NULL;
 	long long		 now;
 	int			 rc = DB_ERROR, ambiguous = 0;
 
 	memset(out, 0, sizeof(*out));
 	memset(&ap, 0, sizeof(ap));
+	first = f = text_clean_dup(first, FA_NAME_BYTES);
+	last = l = text_clean_dup(last, FA_NAME_BYTES);
 	uuid_random(raw);
 	uuid_format(id, raw);
 	now = now_ms();
@@ -1021,7 +968,7 @@ db_user_create(const char *email, const char *hash, const char *first,
 		 * once, by this call.
 		 */
 		if (user_by(ST_USER_BY_ID, id, out) == DB_OK &&
-		    strcasecmp(out->email, email) == 0) {
+		    strcmp(out->email, email) == 0) {
 			log_info(NULL, "postgresql: user create committed "
 			    "before the connection was lost");
 			if (ap.outbox)
@@ -1045,6 +992,8 @@ out:
 	json_decref(extra);
 	audit_params_free(&ap);
 	PQclear(res);
+	free(f);
+	free(l);
 	return rc;
 }
 
@@ -1292,15 +1241,20 @@ db_user_import(const char *email, const char *hash, const char *first,
 {
 	PGresult	*res = NULL;
 	const char	*v[5];
+	char		*f, *l;
 	int		 rc;
 
+	f = text_clean_dup(first, FA_NAME_BYTES);
+	l = text_clean_dup(last, FA_NAME_BYTES);
 	v[0] = email;
 	v[1] = hash;
-	v[2] = first;
-	v[3] = last;
+	v[2] = f;
+	v[3] = l;
 	v[4] = roles_csv;
 	rc = db_run(ST_USER_IMPORT, NULL, 5, v, &res);
 	PQclear(res);
+	free(f);
+	free(l);
 	return rc;
 }
 

@@ -20,10 +20,11 @@ struct request;
 struct user;
 
 /* Limits of the contract (API.md) and of the implementation. */
-#define FA_EMAIL_MAX		254	/* bytes, after trim + lower-case */
+#define FA_EMAIL_MAX		254	/* bytes, canonical form (email.c) */
 #define FA_PASSWORD_MIN		8	/* bytes */
 #define FA_PASSWORD_MAX		1024	/* bytes */
 #define FA_NAME_MAX		100	/* characters (UTF-8 code points) */
+#define FA_NAME_BYTES		(FA_NAME_MAX * 4)	/* cleaned (text.c) */
 #define FA_ROLE_MAX		32	/* [a-z][a-z0-9_-]{0,31} */
 #define FA_ROLES_MAX		16	/* roles a user may hold */
 #define FA_ROLES_LEN		(FA_ROLES_MAX * (FA_ROLE_MAX + 1))	/* "a,b,c" */
@@ -314,6 +315,7 @@ int		 db_outbox_pending(long long *count);	/* unpublished rows */
 #define DB_MIGRATE_CONNECT_TIMEOUT	"10"	/* seconds, migrate only */
 #define DB_MIGRATE_LOCK_KEY	7370874634563633	/* pg_advisory_lock */
 #define DB_MIGRATE_NAME_MAX	255
+#define DB_MIGRATE_FETCH	1000	/* rows per FETCH of a C step */
 #define DB_LOG_LINE		512	/* server messages are cut to this */
 /*
  * Operator queries (cli_user.c, cli_outbox.c, metrics.c).  db_user_list:
@@ -609,14 +611,34 @@ int		 password_verify(const char *stored, const char *pw, size_t len,
 		    int *rehash);
 
 /* validate.c: pure checks of client input. */
-int		 validate_email(const char *in, size_t len,
-		    char out[FA_EMAIL_MAX + 1], const char **why);
 int		 validate_password(const char *in, size_t len, const char **why);
 int		 validate_name(const char *in, size_t len, const char **why);
 int		 validate_role(const char *in, size_t len);
 int		 validate_utf8(const char *in, size_t len);
 /* Parse one JSON object; -1 for anything else (dup keys, NUL, bad UTF-8). */
 json_t		*json_parse_object(const char *buf, size_t len);
+
+/*
+ * email.c: the canonical email of API.md (see email.c).  0 and the
+ * canonical form in out, or -1 with *why a short reason for the client.
+ * Pure: no I/O.
+ */
+#define EMAIL_IN_MAX		1024	/* bytes looked at, after the trim */
+#define EMAIL_LOCAL_MAX		64	/* RFC 5321 local part */
+#define EMAIL_LABEL_MAX		63	/* a DNS label */
+int		 email_canon(const char *in, size_t len,
+		    char out[FA_EMAIL_MAX + 1], const char **why);
+
+/*
+ * text.c: client text that is stored or shown again (user agents, names),
+ * cleaned: invalid UTF-8, C0, DEL, C1, U+2028/9 become U+FFFD; at most
+ * outsz-1 bytes (cut at a character) and a NUL.  Returns the length.
+ * text_clean_dup: the same into an owned copy of at most max bytes; NULL
+ * for NULL.
+ */
+size_t		 text_clean(char *out, size_t outsz, const char *in,
+		    size_t len);
+char		*text_clean_dup(const char *in, size_t max);
 
 /* request.c / response.c: what handlers see of HTTP. */
 enum method {

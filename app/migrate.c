@@ -2,8 +2,9 @@
  * migrate.c: apply sql/NNN_*.sql in order, each in its own transaction,
  * recorded with its SHA-256 in auth.schema_migrations.  A session advisory
  * lock serializes concurrent migrators; an applied file whose checksum
- * changed is refused by name.  Runs from the CLI with a plain blocking
- * connection, not the service pool.
+ * changed is refused by name.  A migration may have a step in C that runs
+ * after its SQL in the same transaction (migrate_steps).  Runs from the CLI
+ * with a plain blocking connection, not the service pool.
  */
 #include "config.h"
 
@@ -202,12 +203,198 @@ applied_sum(PGconn *pg, int have_table, const char *version, char **sum,
 	return 0;
 }
 
+/* One row whose email changes to its canonical form. */
+struct canon_row {
+	char	*id;
+	char	*email;
+	char	 canon[FA_EMAIL_MAX + 1];
+};
+
 static int
-apply_one(PGconn *pg, const struct migration *m, char **errstr)
+canon_cmp(const void *a, const void *b)
+{
+	const struct canon_row	*x = a, *y = b;
+
+	return strcmp(x->canon, y->canon);
+}
+
+static void
+canon_print(FILE *out, const char *what, const char *id, const char *email,
+    const char *rest)
+{
+	char	 e[FA_EMAIL_MAX * 4 + 1];
+
+	log_escape(e, sizeof(e), email);
+	fprintf(out, "002: %s: user %s '%s'%s\n", what, id, e, rest);
+}
+
+/*
+ * Every row of the cursor fa_emails whose email is not canonical: those
+ * with a canonical form into *rows, the others listed and counted.
+ */
+static int
+canon_scan(PGconn *pg, FILE *out, struct canon_row **rows, size_t *nrows,
+    size_t *nbad, char **errstr)
+{
+	PGresult	*res = NULL;
+	const char	*id, *email, *why;
+	char		 canon[FA_EMAIL_MAX + 1];
+	int		 i, n;
+
+	do {
+		PQclear(res);
+		res = PQexec(pg, "FETCH " STR(DB_MIGRATE_FETCH)
+		    " FROM fa_emails");
+		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+			xasprintf(errstr, "002: reading auth.users: %s",
+			    PQresultErrorMessage(res));
+			PQclear(res);
+			return -1;
+		}
+		n = PQntuples(res);
+		for (i = 0; i < n; i++) {
+			id = PQgetvalue(res, i, 0);
+			email = PQgetvalue(res, i, 1);
+			if (email_canon(email, strlen(email), canon,
+			    &why) == -1) {
+				canon_print(out, "no canonical form, left as"
+				    " is (no login can reach it)", id, email,
+				    "");
+				(*nbad)++;
+				continue;
+			}
+			if (strcmp(canon, email) == 0)
+				continue;
+			*rows = xrealloc(*rows, (*nrows + 1) * sizeof(**rows));
+			(*rows)[*nrows].id = xstrdup(id);
+			(*rows)[*nrows].email = xstrdup(email);
+			memcpy((*rows)[*nrows].canon, canon, sizeof(canon));
+			(*nrows)++;
+		}
+	} while (n > 0);
+	PQclear(res);
+	return 0;
+}
+
+/*
+ * Collisions: two changed rows with one canonical form, or a changed row
+ * whose canonical form another (already canonical) row holds.  rows is
+ * sorted by canon.  Each is listed; the count is returned, -1 on error.
+ */
+static long
+canon_collisions(PGconn *pg, FILE *out, const struct canon_row *rows,
+    size_t n, char **errstr)
+{
+	PGresult	*res;
+	const char	*v[1];
+	char		 rest[FA_EMAIL_MAX + 64];
+	size_t		 i;
+	long		 count = 0;
+
+	for (i = 0; i < n; i++) {
+		if (i + 1 < n &&
+		    strcmp(rows[i].canon, rows[i + 1].canon) == 0) {
+			snprintf(rest, sizeof(rest), " and user %s are both"
+			    " '%s'", rows[i + 1].id, rows[i].canon);
+			canon_print(out, "collision", rows[i].id,
+			    rows[i].email, rest);
+			count++;
+		}
+		v[0] = rows[i].canon;
+		res = PQexecParams(pg, "SELECT id::text FROM auth.users"
+		    " WHERE email = $1", 1, NULL, v, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+			xasprintf(errstr, "002: %s", PQresultErrorMessage(res));
+			PQclear(res);
+			return -1;
+		}
+		if (PQntuples(res) > 0) {
+			snprintf(rest, sizeof(rest), " would become '%s' of"
+			    " user %s", rows[i].canon, PQgetvalue(res, 0, 0));
+			canon_print(out, "collision", rows[i].id,
+			    rows[i].email, rest);
+			count++;
+		}
+		PQclear(res);
+	}
+	return count;
+}
+
+/*
+ * The C step of 002_canonical_email.sql: rewrite every email to its
+ * canonical form (email.c), which SQL cannot compute (IDNA2008).  A
+ * collision refuses the whole migration rather than merge two accounts.
+ */
+static int
+migrate_emails(PGconn *pg, FILE *out, char **errstr)
+{
+	struct canon_row	*rows = NULL;
+	PGresult		*res;
+	const char		*v[2];
+	size_t			 n = 0, nbad = 0, i;
+	long			 coll;
+	int			 rc = -1;
+
+	if (exec_ok(pg, "DECLARE fa_emails NO SCROLL CURSOR FOR"
+	    " SELECT id::text, email FROM auth.users ORDER BY id",
+	    "002: reading auth.users", errstr) == -1)
+		return -1;
+	if (canon_scan(pg, out, &rows, &n, &nbad, errstr) == -1 ||
+	    exec_ok(pg, "CLOSE fa_emails", "002", errstr) == -1)
+		goto out;
+	if (n > 0)
+		qsort(rows, n, sizeof(*rows), canon_cmp);
+	if ((coll = canon_collisions(pg, out, rows, n, errstr)) == -1)
+		goto out;
+	if (coll > 0) {
+		xasprintf(errstr, "002_canonical_email.sql: %ld email(s)"
+		    " collide once canonical (listed above); nothing was"
+		    " changed: keep one account of each (fcgi-auth user"
+		    " disable, or delete the other row) and migrate again",
+		    coll);
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		v[0] = rows[i].id;
+		v[1] = rows[i].canon;
+		res = PQexecParams(pg, "UPDATE auth.users SET email = $2,"
+		    " updated_at = now() WHERE id = $1::uuid", 2, NULL, v,
+		    NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			xasprintf(errstr, "002: user %s: %s", rows[i].id,
+			    PQresultErrorMessage(res));
+			PQclear(res);
+			goto out;
+		}
+		PQclear(res);
+	}
+	fprintf(out, "002: %zu email(s) rewritten to their canonical form,"
+	    " %zu without one\n", n, nbad);
+	rc = 0;
+out:
+	for (i = 0; i < n; i++) {
+		free(rows[i].id);
+		free(rows[i].email);
+	}
+	free(rows);
+	return rc;
+}
+
+/* Steps in C run after a migration's SQL, in its transaction. */
+static const struct {
+	const char	*name;
+	int		(*fn)(PGconn *, FILE *, char **);
+} migrate_steps[] = {
+	{ "002_canonical_email.sql", migrate_emails },
+};
+
+static int
+apply_one(PGconn *pg, const struct migration *m, FILE *out, char **errstr)
 {
 	PGresult	*res;
 	const char	*v[2] = { m->name, m->sum };
 	char		*what = NULL;
+	size_t		 i;
 	int		 rc = -1;
 
 	if (exec_ok(pg, "BEGIN", "BEGIN", errstr) == -1)
@@ -215,6 +402,10 @@ apply_one(PGconn *pg, const struct migration *m, char **errstr)
 	xasprintf(&what, "%s", m->name);
 	if (exec_ok(pg, m->sql, what, errstr) == -1)
 		goto out;
+	for (i = 0; i < sizeof(migrate_steps) / sizeof(migrate_steps[0]); i++)
+		if (strcmp(migrate_steps[i].name, m->name) == 0 &&
+		    migrate_steps[i].fn(pg, out, errstr) == -1)
+			goto out;
 	res = PQexecParams(pg, "INSERT INTO auth.schema_migrations"
 	    " (version, checksum) VALUES ($1, $2)", 2, NULL, v, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
@@ -314,7 +505,7 @@ db_migrate(const char *conninfo, const char *sql_dir, int status_only,
 		}
 		if (sum != NULL)
 			continue;
-		if (apply_one(pg, &m[i], errstr) == -1)
+		if (apply_one(pg, &m[i], out, errstr) == -1)
 			goto out;
 		fprintf(out, "applied %s\n", m[i].name);
 		applied++;

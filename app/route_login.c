@@ -79,39 +79,6 @@ login_trimmed(struct request *r, const struct user *u, char **sids,
 	free(sids);
 }
 
-/*
- * The user agent kept with the session and put in the user.logged_in event:
- * at most FA_UA_MAX bytes, cut at a character boundary, with every byte
- * that is not part of valid UTF-8 replaced by '?'.  A raw header (Latin-1
- * from old clients, or cut in the middle of a character) would make
- * json_pack fail: the event would lose its data and GET /sessions would
- * leave the session out.
- */
-static void
-login_ua(char out[FA_UA_MAX + 1], const char *ua)
-{
-	size_t		 i = 0, o = 0, n, len = ua != NULL ? strlen(ua) : 0;
-	unsigned char	 c;
-
-	while (i < len) {
-		c = (unsigned char)ua[i];
-		n = c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
-		if (n > len - i || validate_utf8(ua + i, n) == -1) {
-			if (o + 1 > FA_UA_MAX)
-				break;
-			out[o++] = '?';
-			i++;
-			continue;
-		}
-		if (o + n > FA_UA_MAX)
-			break;
-		memcpy(out + o, ua + i, n);
-		o += n;
-		i += n;
-	}
-	out[o] = '\0';
-}
-
 /* Create the session and answer with the pair; -1 when a backend failed. */
 static int
 login_session(struct request *r, const struct user *u)
@@ -128,7 +95,8 @@ login_session(struct request *r, const struct user *u)
 	uuid_random(sidb);
 	uuid_format(sid, sidb);
 	refresh_new(&rt, u->id, sid);
-	login_ua(ua, r->user_agent);
+	text_clean(ua, sizeof(ua), r->user_agent,
+	    r->user_agent != NULL ? strlen(r->user_agent) : 0);
 	if (store_session_create(u->id, sid, rt.hash, r->ip, ua,
 	    cfg->refresh_ttl, cfg->max_sessions_per_user, &trim, &ntrim,
 	    &cutoff) == -1)
@@ -188,11 +156,12 @@ route_login(struct request *r)
 	}
 	pw = json_string_value(p);
 	pwlen = json_string_length(p);
-	/* a malformed email is an unknown one: same path, same answer */
-	if (validate_email(json_string_value(e), json_string_length(e),
-	    email, &why) == -1)
-		snprintf(email, sizeof(email), "%.*s", FA_EMAIL_MAX,
-		    json_string_value(e));
+	/* not an account's form: nothing to count, look up or audit */
+	if (email_canon(json_string_value(e), json_string_length(e),
+	    email, &why) == -1) {
+		resp_error_fields(r, json_pack("{s:s}", "email", why));
+		goto out;
+	}
 	/* reserved before the hash, for known and unknown emails alike */
 	if ((rc = ratelimit_guess(&g, email, r->ip, &retry)) != 0) {
 		if (rc == 1) {

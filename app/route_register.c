@@ -45,7 +45,7 @@ register_validate(struct request *r, json_t *body, char *email,
 	if (!json_is_string(e))
 		json_object_set_new(fields, "email", json_string(e == NULL ?
 		    "is required" : "must be a string"));
-	else if (validate_email(json_string_value(e), json_string_length(e),
+	else if (email_canon(json_string_value(e), json_string_length(e),
 	    email, &why) == -1)
 		json_object_set_new(fields, "email", json_string(why));
 	if (!json_is_string(p))

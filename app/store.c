@@ -1141,7 +1141,9 @@ store_session_list(const char *uid, struct session_info **list, size_t *n)
 		reply_int(e[1], &s->created_ms);
 		reply_int(e[2], &s->last_used_ms);
 		snprintf(s->ip, sizeof(s->ip), "%s", e[3]->str);
-		snprintf(s->user_agent, sizeof(s->user_agent), "%s", e[4]->str);
+		/* sessions written before text.c kept the raw header */
+		text_clean(s->user_agent, sizeof(s->user_agent), e[4]->str,
+		    e[4]->len);
 	}
 	*list = out;
 	*n = k;

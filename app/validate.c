@@ -5,7 +5,6 @@
  */
 #include "config.h"
 
-#include <ctype.h>
 #include <string.h>
 
 #include "extern.h"
@@ -64,53 +63,6 @@ utf8_chars(const char *in, size_t len)
 }
 
 int
-validate_email(const char *in, size_t len, char out[FA_EMAIL_MAX + 1],
-    const char **why)
-{
-	const char	*at = NULL;
-	size_t		 i, n;
-
-	while (len > 0 && isspace((unsigned char)*in)) {
-		in++;
-		len--;
-	}
-	while (len > 0 && isspace((unsigned char)in[len - 1]))
-		len--;
-	if (len == 0) {
-		*why = "is required";
-		return -1;
-	}
-	if (len > FA_EMAIL_MAX) {
-		*why = "is longer than 254 bytes";
-		return -1;
-	}
-	if (validate_utf8(in, len) == -1) {
-		*why = "is not valid UTF-8";
-		return -1;
-	}
-	for (i = 0, n = 0; i < len; i++) {
-		unsigned char c = (unsigned char)in[i];
-		if (c == '@') {
-			at = in + i;
-			n++;
-		}
-		if (c <= 0x20 || c == 0x7f || c == '<' || c == '>' ||
-		    c == '"' || c == '\\' || c == ',' || c == ';') {
-			*why = "is not a valid email address";
-			return -1;
-		}
-	}
-	if (n != 1 || at == in || at == in + len - 1) {
-		*why = "is not a valid email address";
-		return -1;
-	}
-	for (i = 0; i < len; i++)
-		out[i] = (char)tolower((unsigned char)in[i]);
-	out[len] = '\0';
-	return 0;
-}
-
-int
 validate_password(const char *in, size_t len, const char **why)
 {
 	if (len < FA_PASSWORD_MIN) {
@@ -128,12 +80,13 @@ validate_password(const char *in, size_t len, const char **why)
 	return 0;
 }
 
-/* Names are shown back in headers and UIs: no control characters. */
+/*
+ * Names are shown back in UIs and events: control characters are not
+ * refused here but replaced where the name is stored (text.c, db.c).
+ */
 int
 validate_name(const char *in, size_t len, const char **why)
 {
-	size_t	 i;
-
 	if (validate_utf8(in, len) == -1) {
 		*why = "is not valid UTF-8";
 		return -1;
@@ -142,11 +95,6 @@ validate_name(const char *in, size_t len, const char **why)
 		*why = "must be at most 100 characters";
 		return -1;
 	}
-	for (i = 0; i < len; i++)
-		if ((unsigned char)in[i] < 0x20 || in[i] == 0x7f) {
-			*why = "must not contain control characters";
-			return -1;
-		}
 	return 0;
 }
 

@@ -3,11 +3,13 @@
  * every validator on every string member (and on the raw bytes), with the
  * properties the handlers rely on checked after each call:
  *  - validate_utf8 agrees with jansson's own UTF-8 check (no NUL case);
- *  - an accepted email is trimmed, lower-case, 1..254 bytes, one '@' with
- *    something on both sides, valid UTF-8 and no control bytes;
+ *  - an accepted email is canonical: 1..254 printable ASCII bytes, no
+ *    upper case, one '@' with something on both sides, and its own
+ *    canonical form;
  *  - an accepted password is 8..1024 bytes of UTF-8; a name has at most
- *    100 code points and no control bytes; a role matches
- *    [a-z][a-z0-9_-]{0,31};
+ *    100 code points; a role matches [a-z][a-z0-9_-]{0,31};
+ *  - cleaned text (text.c) is valid UTF-8 without C0, DEL or C1, fits, and
+ *    is its own cleaned form;
  *  - a parsed object never holds a duplicate key or a NUL in a string.
  */
 #include "config.h"
@@ -54,32 +56,54 @@ check_email(const char *s, size_t n)
 	size_t		 len, i;
 
 	memset(out, 'X', sizeof(out));
-	if (validate_email(s, n, out, &why) == -1) {
+	if (email_canon(s, n, out, &why) == -1) {
 		if (why == NULL)
-			fuzz_fail("validate_email: no reason");
+			fuzz_fail("email_canon: no reason");
 		return;
 	}
 	len = strnlen(out, sizeof(out));
 	if (len == 0 || len > FA_EMAIL_MAX)
-		fuzz_fail("validate_email: %zu bytes accepted", len);
+		fuzz_fail("email_canon: %zu bytes accepted", len);
 	if ((at = strchr(out, '@')) == NULL || strchr(at + 1, '@') != NULL ||
 	    at == out || at[1] == '\0')
-		fuzz_fail("validate_email: accepted without one inner '@'");
+		fuzz_fail("email_canon: accepted without one inner '@'");
 	for (i = 0; i < len; i++)
-		if ((unsigned char)out[i] <= 0x20 || out[i] == 0x7f ||
+		if ((unsigned char)out[i] <= 0x20 ||
+		    (unsigned char)out[i] >= 0x7f ||
 		    (out[i] >= 'A' && out[i] <= 'Z'))
-			fuzz_fail("validate_email: byte 0x%02x kept",
+			fuzz_fail("email_canon: byte 0x%02x kept",
 			    (unsigned char)out[i]);
 	if (validate_utf8(out, len) == -1)
-		fuzz_fail("validate_email: output is not UTF-8");
+		fuzz_fail("email_canon: output is not UTF-8");
 	/* idempotent: the canonical form is its own canonical form */
 	{
 		char	 again[FA_EMAIL_MAX + 1];
 
-		if (validate_email(out, len, again, &why) == -1 ||
+		if (email_canon(out, len, again, &why) == -1 ||
 		    strcmp(again, out) != 0)
-			fuzz_fail("validate_email: not idempotent");
+			fuzz_fail("email_canon: not idempotent");
 	}
+}
+
+static void
+check_clean(const char *s, size_t n)
+{
+	char		 out[FA_UA_MAX + 1], again[FA_UA_MAX + 1];
+	const unsigned char *u = (const unsigned char *)out;
+	size_t		 len, i;
+
+	len = text_clean(out, sizeof(out), s, n);
+	if (len != strlen(out) || len > FA_UA_MAX)
+		fuzz_fail("text_clean: length %zu", len);
+	if (validate_utf8(out, len) == -1)
+		fuzz_fail("text_clean: output is not UTF-8");
+	for (i = 0; i < len; i++)
+		if (u[i] < 0x20 || u[i] == 0x7f || (u[i] == 0xc2 &&
+		    u[i + 1] >= 0x80 && u[i + 1] <= 0x9f))
+			fuzz_fail("text_clean: kept a control at %zu", i);
+	if (text_clean(again, sizeof(again), out, len) != len ||
+	    strcmp(again, out) != 0)
+		fuzz_fail("text_clean: not idempotent");
 }
 
 static void
@@ -93,16 +117,10 @@ check_string(const char *s, size_t n)
 	    (n < FA_PASSWORD_MIN || n > FA_PASSWORD_MAX ||
 	    validate_utf8(s, n) == -1))
 		fuzz_fail("validate_password accepted %zu bytes", n);
-	if (validate_name(s, n, &why) == 0) {
-		size_t	 i;
-
-		if (validate_utf8(s, n) == -1 || codepoints(s, n) > FA_NAME_MAX)
-			fuzz_fail("validate_name accepted bad UTF-8 or "
-			    "too long");
-		for (i = 0; i < n; i++)
-			if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-				fuzz_fail("validate_name kept a control byte");
-	}
+	if (validate_name(s, n, &why) == 0 &&
+	    (validate_utf8(s, n) == -1 || codepoints(s, n) > FA_NAME_MAX))
+		fuzz_fail("validate_name accepted bad UTF-8 or too long");
+	check_clean(s, n);
 	if (validate_role(s, n) == 0) {
 		size_t	 i;
 
