@@ -189,6 +189,7 @@ def test_slow_loris_body_closed_at_request_timeout(stack):
     no 400 for half a JSON object)."""
     body = b'{"email":"loris@example.com","password":"correct horse battery"}'
     head = begin() + params("/auth/login", "POST", len(body))
+    head += _fcgi_record(5, body)[:8]           # the STDIN record's header
     s = connect_app(stack)
     try:
         s.sendall(head)
