@@ -289,6 +289,36 @@ peer_name(const struct sockaddr_storage *ss, char *out, size_t outsz)
 		snprintf(out, outsz, "?");
 }
 
+/* Warn when a TCP listener is reachable beyond loopback with no allow-list:
+ * whoever can connect chooses REMOTE_ADDR and reaches internal routes. */
+static void
+listen_check_exposed(int fd)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+	const struct in6_addr	*a6;
+	char			 name[INET6_ADDRSTRLEN];
+	int			 loop;
+
+	if (srv.nallow > 0 || getsockname(fd, (struct sockaddr *)&ss,
+	    &len) == -1)
+		return;
+	if (ss.ss_family == AF_INET)
+		loop = (ntohl(((struct sockaddr_in *)(void *)&ss)->sin_addr.
+		    s_addr) >> 24) == 127;
+	else if (ss.ss_family == AF_INET6) {
+		a6 = &((struct sockaddr_in6 *)(void *)&ss)->sin6_addr;
+		loop = IN6_IS_ADDR_LOOPBACK(a6) ||
+		    (IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127);
+	} else
+		return;
+	if (!loop) {
+		peer_name(&ss, name, sizeof(name));
+		log_warn(NULL, "listen: %s is reachable beyond loopback and "
+		    "FCGI_WEB_SERVER_ADDRS is not set", name);
+	}
+}
+
 static enum method
 method_parse(const char *m)
 {
@@ -809,6 +839,7 @@ server_setup(const char *listen, char **errstr)
 		return -1;
 	if ((srv.listen_fd = server_listen(listen, errstr)) == -1)
 		return -1;
+	listen_check_exposed(srv.listen_fd);
 	if (fcntl(srv.listen_fd, F_SETFL, fcntl(srv.listen_fd, F_GETFL) |
 	    O_NONBLOCK) == -1 || pipe2(srv.wake, O_CLOEXEC) == -1) {
 		xasprintf(errstr, "listen: %s", strerror(errno));
