@@ -93,7 +93,7 @@ event_redis_ready(void)
 		ev.resume_at = 0;
 		return 0;
 	}
-	t = now_ms();
+	t = mono_ms();
 	if (ev.resume_at == 0) {
 		ev.resume_at = t + EVENT_RESUME_MS;
 		log_info(NULL, "events: redis answers again; publishing the "
@@ -180,14 +180,18 @@ event_main(void *arg)
 		do {
 			n = event_relay_batch();
 		} while (n == EVENT_BATCH);
-		if ((t = now_ms()) - last_prune >= event_prune_ms()) {
+		if ((t = mono_ms()) - last_prune >= event_prune_ms()) {
 			(void)db_outbox_prune(cfg->outbox_retention);
 			last_prune = t;
 		}
 		pthread_mutex_lock(&ev.lock);
-		t = now_ms() + EVENT_POLL_MS;
-		ts.tv_sec = (time_t)(t / 1000);
-		ts.tv_nsec = (long)(t % 1000) * 1000000L;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += EVENT_POLL_MS / 1000;
+		ts.tv_nsec += (EVENT_POLL_MS % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
 		while (!ev.kicked && !ev.stop)
 			if (pthread_cond_timedwait(&ev.cond, &ev.lock,
 			    &ts) != 0)
@@ -205,7 +209,15 @@ event_main(void *arg)
 int
 event_init(const struct config *c)
 {
+	pthread_condattr_t	 ca;
+
 	(void)c;
+	/* the relay's poll wait must not move with the wall clock */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_destroy(&ev.cond);
+	pthread_cond_init(&ev.cond, &ca);
+	pthread_condattr_destroy(&ca);
 	if (pthread_create(&ev.thread, NULL, event_main, NULL) != 0)
 		return -1;
 	ev.started = 1;

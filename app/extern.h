@@ -53,7 +53,8 @@ char		*xstrndup(const char *, size_t);
 int		 xasprintf(char **, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 
-/* log.c: leveled lines on stderr; never a secret, client bytes escaped. */
+/* log.c: leveled lines on stderr (or log_file); never a secret, client
+ * bytes escaped. */
 enum log_level {
 	LOGL_ERROR,
 	LOGL_WARN,
@@ -61,7 +62,11 @@ enum log_level {
 	LOGL_DEBUG,
 	LOGL__MAX
 };
+#define LOG_FILE_MODE		0640
 void		 log_set_level(enum log_level);
+/* Send the log (stderr) to path, appending; "" = the stderr we began with.
+ * Called again, it reopens (SIGHUP, after a rotation).  Main thread only. */
+int		 log_open(const char *path, char **errstr);
 int		 log_level_parse(const char *, enum log_level *);
 const char	*log_level_name(enum log_level);
 void		 log_msg(enum log_level, const char *reqid, const char *, ...)
@@ -104,11 +109,13 @@ struct config {
 	long		 workers;	/* FastCGI threads */
 	long		 backlog;
 	long		 read_timeout;	/* s a FastCGI read may stall; 0 = off */
+	long		 request_timeout;	/* s to deliver a whole request */
 	char		*prefix;	/* route prefix, "/auth" */
 	long		 max_body;	/* bytes */
 	char		*trusted_proxies;	/* comma list of peer IPs */
 	char		*real_ip_header;	/* e.g. "X-Real-IP" */
 	char		*log_level;
+	char		*log_file;	/* "" = stderr */
 	char		*sql_dir;
 	/* PostgreSQL */
 	char		*database_url;	/* libpq conninfo or URI (secret) */
@@ -774,9 +781,16 @@ int		 auth_has_role(const struct claims *, const char *role);
 json_t		*auth_roles_json(const char *roles_csv);
 
 /* server.c */
+#define SERVER_TICK_MS		200	/* signal wait and deadline watch */
+#define SERVER_LINGER_MS	2000	/* closing: wait this long per read */
+#define SERVER_ALLOW_MAX	64	/* FCGI_WEB_SERVER_ADDRS entries */
+#define SERVER_SIG_WAKE		SIGUSR2	/* interrupts a worker's read */
+#define SERVER_EXIT_STUCK	1	/* drain failed: exit, free nothing */
 /* before any thread starts: every thread inherits the blocked signals */
 void		 server_signals(sigset_t *);
-int		 server_run(const struct config *, const char *listen_override);
+/* config_path (NULL: the default) is re-read at SIGHUP */
+int		 server_run(const struct config *, const char *listen_override,
+		    const char *config_path);
 
 /* event.c: outbox publisher and relay. */
 int		 event_init(const struct config *);

@@ -1,11 +1,16 @@
 /*
  * Leveled log lines on stderr, one write(2) per line so threads do not
  * interleave.  Callers never pass secrets; client bytes go through
- * log_escape() first.
+ * log_escape() first.  With log_file, stderr itself is pointed at the file
+ * (dup2 swaps it atomically under concurrent writers), so whatever the
+ * libraries print goes there too.
  */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -14,7 +19,9 @@
 
 #define LOG_LINE_MAX	2048
 
+/* set by the main thread (at start and SIGHUP), read by every thread */
 static enum log_level	 log_level = LOGL_INFO;
+static int		 log_stderr = -1;	/* the stderr we began with */
 
 static const char *const log_names[LOGL__MAX] = {
 	"error", "warn", "info", "debug"
@@ -23,7 +30,41 @@ static const char *const log_names[LOGL__MAX] = {
 void
 log_set_level(enum log_level l)
 {
-	log_level = l;
+	__atomic_store_n(&log_level, l, __ATOMIC_RELAXED);
+}
+
+static enum log_level
+log_get_level(void)
+{
+	return __atomic_load_n(&log_level, __ATOMIC_RELAXED);
+}
+
+int
+log_open(const char *path, char **errstr)
+{
+	int	 fd = -1, e;
+
+	if (*path == '\0') {
+		if (log_stderr != -1 && dup2(log_stderr, STDERR_FILENO) == -1)
+			goto fail;
+		return 0;
+	}
+	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+	    LOG_FILE_MODE)) == -1)
+		goto fail;
+	if (log_stderr == -1 &&
+	    (log_stderr = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3)) == -1)
+		goto fail;
+	if (dup2(fd, STDERR_FILENO) == -1)
+		goto fail;
+	close(fd);
+	return 0;
+fail:
+	e = errno;
+	if (fd != -1)
+		close(fd);
+	xasprintf(errstr, "log_file: %s: %s", path, strerror(e));
+	return -1;
 }
 
 int
@@ -71,7 +112,7 @@ log_msg(enum log_level l, const char *reqid, const char *fmt, ...)
 	va_list	 ap;
 	int	 rc;
 
-	if (l > log_level)
+	if (l > log_get_level())
 		return;
 	n = log_stamp(buf, sizeof(buf));
 	rc = snprintf(buf + n, sizeof(buf) - n, "%s %s ", log_names[l],
@@ -94,7 +135,7 @@ log_request(const char *reqid, const char *method, const char *path,
 	size_t	 n;
 	int	 rc;
 
-	if (LOGL_INFO > log_level)
+	if (LOGL_INFO > log_get_level())
 		return;
 	log_escape(m, sizeof(m), method);
 	log_escape(p, sizeof(p), path);

@@ -15,6 +15,7 @@
 #include "extern.h"
 
 struct config	*cfg;
+static const char *config_path;	/* --config, re-read by serve at SIGHUP */
 
 static const char *const usage_top =
 "usage: fcgi-auth [--config FILE] COMMAND [ARGS]\n"
@@ -126,6 +127,11 @@ cmd_serve(int argc, char **argv)
 		return 1;
 	}
 	server_signals(&sigs);
+	if (log_open(cfg->log_file, &err) == -1) {
+		fprintf(stderr, "fcgi-auth: %s\n", err);
+		free(err);
+		return 1;
+	}
 	if (token_init(cfg, &err) == -1) {
 		fprintf(stderr, "fcgi-auth: %s\n", err);
 		free(err);
@@ -149,7 +155,7 @@ cmd_serve(int argc, char **argv)
 		    "listener\n");
 		goto out_events;
 	}
-	if (server_run(cfg, listen) == 0)
+	if (server_run(cfg, listen, config_path) == 0)
 		rc = 0;
 	revoke_shutdown();
 out_events:
@@ -334,6 +340,7 @@ main(int argc, char **argv)
 	}
 	if (want_help(argc, argv, c->help))
 		return 0;
+	config_path = path;
 	if (c->needs_config && load_config(path) == -1)
 		return 1;
 	rc = c->fn(argc, argv);

@@ -1,14 +1,26 @@
 /*
  * The FastCGI server: the listening socket (unix path, host:port, fd 0 or
- * systemd's LISTEN_FDS), a pool of worker threads in FCGX_Accept_r, and the
- * signals.  libfcgi pins a thread to each kept-alive connection, so the
- * worker count must exceed the connections nginx keeps alive.
+ * systemd's LISTEN_FDS), a pool of worker threads, and the signals.
+ * libfcgi pins a thread to each kept-alive connection, so the worker count
+ * must exceed the connections nginx keeps alive.
  *
- * Signals are blocked in every thread and taken by one thread with
- * sigwait(): libfcgi's own SIGTERM handler only sets a flag while threads
- * sleep in accept() or read().  On SIGTERM/SIGINT we stop accepting (shut
- * the listening socket down), wake idle workers parked on kept-alive
- * connections, let busy ones finish their request, and return.
+ * Workers accept connections themselves (one at a time, polling the
+ * listening socket and a wake pipe) and hand each to libfcgi, which never
+ * accepts nor owns a descriptor it did not get from us.  That lets us
+ * check FCGI_WEB_SERVER_ADDRS for every peer, wake idle workers at
+ * shutdown through the pipe, and bound a request in time: from its first
+ * byte a peer has request_timeout to deliver the whole request (params and
+ * stdin), and as long again to take the answer.  libfcgi reads inside
+ * FCGX_Accept_r and FCGX_GetStr; a worker past its deadline is interrupted
+ * there by SERVER_SIG_WAKE (a handler without SA_RESTART makes read()
+ * fail with EINTR) and closes the connection without answering.
+ *
+ * Signals are blocked in every thread and taken by the main thread with
+ * sigtimedwait(), which also runs the deadline watch every SERVER_TICK_MS.
+ * On SIGTERM/SIGINT we stop accepting, wake idle workers, let busy ones
+ * finish, and return; if some are still busy after the drain time the
+ * process exits at once, without freeing what they use.  SIGHUP re-reads
+ * the configuration file for log_level and log_file (see server_reload).
  */
 #include "config.h"
 
@@ -18,11 +30,14 @@
 #include <sys/time.h>
 #include <sys/un.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <arpa/inet.h>
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -39,37 +54,41 @@
 
 #define SERVER_STACK_SIZE	(512 * 1024)
 #define SERVER_DRAIN_SECONDS	5
-#define SERVER_DRAIN_STEP_MS	100
 #define SERVER_ACCEPT_RETRY_MS	10
 #define SERVER_DISCARD_MAX	(64L * 1024 * 1024)
 #define SD_LISTEN_FDS_START	3
 #define SERVER_HEADER_MAX	(FA_TOKEN_MAX + 512)
 
 enum worker_state {
-	WORKER_IDLE,	/* in FCGX_Accept_r: waiting for a request */
+	WORKER_IDLE,	/* waiting for a connection or its next request */
+	WORKER_IO,	/* taking a request or giving its answer: deadline */
 	WORKER_BUSY	/* handling one */
 };
 
 struct worker {
 	pthread_t		 thread;
 	enum worker_state	 state;
-	int			 fd;	/* connection fd while known, else -1 */
+	long long		 deadline;	/* mono_ms, in WORKER_IO */
 	int			 done;
 };
 
 static struct {
 	pthread_mutex_t	 lock;
-	pthread_cond_t	 cond;
+	pthread_cond_t	 cond;		/* CLOCK_MONOTONIC: a worker ended */
+	pthread_mutex_t	 accept_lock;	/* one worker polls the listener */
 	struct worker	*workers;
 	long		 nworkers;
 	long		 running;
 	int		 listen_fd;
-	int		 stopping;
+	int		 wake[2];	/* readable once stopping */
 	char		*unix_path;	/* to unlink on exit */
+	struct in6_addr	 allow[SERVER_ALLOW_MAX];	/* v4 as ::ffff:a.b.c.d */
+	size_t		 nallow;	/* 0: every peer */
 } srv = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.cond = PTHREAD_COND_INITIALIZER,
+	.accept_lock = PTHREAD_MUTEX_INITIALIZER,
 	.listen_fd = -1,
+	.wake = { -1, -1 },
 };
 
 static int
@@ -191,6 +210,113 @@ server_listen(const char *spec, char **errstr)
 		return listen_unix(spec, cfg->listen_mode, cfg->backlog,
 		    errstr);
 	return listen_tcp(spec, cfg->backlog, errstr);
+}
+
+/*
+ * FCGI_WEB_SERVER_ADDRS, as libfcgi defines it: comma-separated addresses
+ * of the web servers allowed to connect over TCP (libfcgi takes IPv4 only;
+ * we take IPv6 too).  Unset or empty: any peer.  Unix socket peers are not
+ * checked.  A malformed entry is refused rather than skipped, so a typo
+ * cannot open the socket to every peer nor close it to all.
+ */
+static int
+allow_parse(const char *list, char **errstr)
+{
+	struct in_addr	 v4;
+	char		 a[INET6_ADDRSTRLEN];
+	size_t		 n;
+
+	srv.nallow = 0;
+	while (list != NULL && *list != '\0') {
+		list += strspn(list, ", ");
+		if ((n = strcspn(list, ", ")) == 0)
+			break;
+		if (n >= sizeof(a) || srv.nallow == SERVER_ALLOW_MAX)
+			goto fail;
+		memcpy(a, list, n);
+		a[n] = '\0';
+		memset(&srv.allow[srv.nallow], 0, sizeof(srv.allow[0]));
+		if (inet_pton(AF_INET, a, &v4) == 1) {
+			srv.allow[srv.nallow].s6_addr[10] = 0xff;
+			srv.allow[srv.nallow].s6_addr[11] = 0xff;
+			memcpy(&srv.allow[srv.nallow].s6_addr[12], &v4, 4);
+		} else if (inet_pton(AF_INET6, a, &srv.allow[srv.nallow]) != 1)
+			goto fail;
+		srv.nallow++;
+		list += n;
+	}
+	return 0;
+fail:
+	xasprintf(errstr, "FCGI_WEB_SERVER_ADDRS: expected at most %d "
+	    "comma-separated IP addresses", SERVER_ALLOW_MAX);
+	return -1;
+}
+
+static int
+peer_allowed(const struct sockaddr_storage *ss)
+{
+	struct in6_addr	 a;
+	size_t		 i;
+
+	if (srv.nallow == 0 || ss->ss_family == AF_UNIX)
+		return 1;
+	memset(&a, 0, sizeof(a));
+	if (ss->ss_family == AF_INET) {
+		a.s6_addr[10] = a.s6_addr[11] = 0xff;
+		memcpy(&a.s6_addr[12],
+		    &((const struct sockaddr_in *)(const void *)ss)->sin_addr, 4);
+	} else if (ss->ss_family == AF_INET6)
+		a = ((const struct sockaddr_in6 *)(const void *)ss)->sin6_addr;
+	else
+		return 0;
+	for (i = 0; i < srv.nallow; i++)
+		if (memcmp(&a, &srv.allow[i], sizeof(a)) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+peer_name(const struct sockaddr_storage *ss, char *out, size_t outsz)
+{
+	const void	*a = NULL;
+
+	if (ss->ss_family == AF_INET)
+		a = &((const struct sockaddr_in *)(const void *)ss)->sin_addr;
+	else if (ss->ss_family == AF_INET6)
+		a = &((const struct sockaddr_in6 *)(const void *)ss)->sin6_addr;
+	if (a == NULL || inet_ntop(ss->ss_family, a, out,
+	    (socklen_t)outsz) == NULL)
+		snprintf(out, outsz, "?");
+}
+
+/* Warn when a TCP listener is reachable beyond loopback with no allow-list:
+ * whoever can connect chooses REMOTE_ADDR and reaches internal routes. */
+static void
+listen_check_exposed(int fd)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+	const struct in6_addr	*a6;
+	char			 name[INET6_ADDRSTRLEN];
+	int			 loop;
+
+	if (srv.nallow > 0 || getsockname(fd, (struct sockaddr *)&ss,
+	    &len) == -1)
+		return;
+	if (ss.ss_family == AF_INET)
+		loop = (ntohl(((struct sockaddr_in *)(void *)&ss)->sin_addr.
+		    s_addr) >> 24) == 127;
+	else if (ss.ss_family == AF_INET6) {
+		a6 = &((struct sockaddr_in6 *)(void *)&ss)->sin6_addr;
+		loop = IN6_IS_ADDR_LOOPBACK(a6) ||
+		    (IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127);
+	} else
+		return;
+	if (!loop) {
+		peer_name(&ss, name, sizeof(name));
+		log_warn(NULL, "listen: %s is reachable beyond loopback and "
+		    "FCGI_WEB_SERVER_ADDRS is not set", name);
+	}
 }
 
 static enum method
@@ -402,14 +528,45 @@ response_write(struct request *r, FCGX_Request *fr)
 		out_printf(fr->out, "Content-Length: 0\r\n\r\n");
 }
 
+
 static void
-server_handle(FCGX_Request *fr)
+worker_set(struct worker *w, enum worker_state s, long long deadline)
+{
+	pthread_mutex_lock(&srv.lock);
+	w->state = s;
+	w->deadline = deadline;
+	pthread_mutex_unlock(&srv.lock);
+}
+
+static long long
+request_deadline(void)
+{
+	return mono_ms() + cfg->request_timeout * 1000LL;
+}
+
+/*
+ * Answer one request.  -1 when its bytes did not all arrive (the deadline
+ * interrupted a read, or the peer broke off): the connection is closed
+ * without an answer, as the contract wants.
+ */
+static int
+server_handle(struct worker *w, FCGX_Request *fr)
 {
 	struct request	 r;
 	long		 usec;
+	int		 ours;
 
 	memset(&r, 0, sizeof(r));
-	if (request_fill(&r, fr) == -1)
+	ours = request_fill(&r, fr);
+	if (FCGX_GetError(fr->in) != 0) {
+		log_warn(r.id, "request not complete within request_timeout "
+		    "or broken off: connection closed");
+		request_free(&r);
+		FCGX_Free(fr, 1);
+		return -1;
+	}
+	worker_set(w, WORKER_BUSY, 0);
+	if (ours == -1)
 		resp_error(&r, ERR_NOT_FOUND, NULL);
 	else if (r.body_too_large && r.method != METHOD_GET &&
 	    !r.authorizer) {
@@ -419,21 +576,122 @@ server_handle(FCGX_Request *fr)
 		route_dispatch(&r);
 	if (r.status == 0)
 		resp_error(&r, ERR_INTERNAL, NULL);
+	worker_set(w, WORKER_IO, request_deadline());
 	response_write(&r, fr);
 	usec = (long)(now_us() - r.start_us);
 	metrics_request(r.authorizer ? "/verify" : r.route, r.status, usec);
 	log_request(r.id, r.method_name, r.path != NULL ? r.path : "-",
 	    r.status, usec);
 	request_free(&r);
+	return 0;
+}
+
+/*
+ * Close as libfcgi's OS_Close does (shut our side, read to the peer's EOF,
+ * so unread bytes do not become a RST that loses the answer), but never
+ * past the deadline: libfcgi would linger as long as the peer trickles.
+ */
+static void
+conn_close(FCGX_Request *fr, long long deadline)
+{
+	struct pollfd	 p = { .fd = fr->ipcFd, .events = POLLIN };
+	char		 sink[1024];
+	long long	 left;
+
+	if (shutdown(p.fd, SHUT_WR) == 0)
+		while ((left = deadline - mono_ms()) > 0 &&
+		    poll(&p, 1, (int)(left < SERVER_LINGER_MS ? left :
+		    SERVER_LINGER_MS)) > 0 && read(p.fd, sink, sizeof(sink)) > 0)
+			;
+	close(p.fd);
+	fr->ipcFd = -1;
+	fr->detached = 0;
+}
+
+/* Flush the answer; keep the connection if the peer asked, else close it. */
+static void
+worker_finish(struct worker *w, FCGX_Request *fr)
+{
+	int	 keep = fr->keepConnection;
+
+	fr->keepConnection = 1;	/* so that we close it, not libfcgi */
+	FCGX_Finish_r(fr);	/* a stream error still closes it there */
+	fr->keepConnection = keep;
+	if (fr->ipcFd >= 0 && !keep)
+		conn_close(fr, w->deadline);
+}
+
+/* 1 when a kept connection has a request (or news) for us; 0 when it idled
+ * past read_timeout or we are stopping. */
+static int
+conn_wait(int fd)
+{
+	struct pollfd	 p[2] = {
+		{ .fd = fd, .events = POLLIN },
+		{ .fd = srv.wake[0], .events = POLLIN }
+	};
+	int		 ms = cfg->read_timeout > 0 ?
+			    (int)(cfg->read_timeout * 1000) : -1, n;
+
+	while ((n = poll(p, 2, ms)) == -1 && errno == EINTR)
+		;
+	return n > 0 && p[1].revents == 0 && p[0].revents != 0;
+}
+
+/* A connection from an allowed peer, or -1 when stopping.  One worker at a
+ * time polls the listener, so a connection wakes one thread, not all. */
+static int
+server_accept(void)
+{
+	struct pollfd		 p[2] = {
+		{ .fd = srv.listen_fd, .events = POLLIN },
+		{ .fd = srv.wake[0], .events = POLLIN }
+	};
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	char			 peer[INET6_ADDRSTRLEN];
+	int			 fd = -1, one = 1;
+
+	pthread_mutex_lock(&srv.accept_lock);
+	for (;;) {
+		if (poll(p, 2, -1) == -1) {
+			if (errno != EINTR)
+				usleep(SERVER_ACCEPT_RETRY_MS * 1000);
+			continue;
+		}
+		if (p[1].revents != 0)
+			break;
+		len = sizeof(ss);
+		fd = accept4(srv.listen_fd, (struct sockaddr *)&ss, &len,
+		    SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM)
+				log_warn(NULL, "accept: %s", strerror(errno));
+			if (errno != EAGAIN && errno != EINTR &&
+			    errno != ECONNABORTED)
+				usleep(SERVER_ACCEPT_RETRY_MS * 1000);
+			continue;
+		}
+		if (peer_allowed(&ss))
+			break;
+		peer_name(&ss, peer, sizeof(peer));
+		log_warn(NULL, "connection from %s refused: not in "
+		    "FCGI_WEB_SERVER_ADDRS", peer);
+		close(fd);
+		fd = -1;
+	}
+	pthread_mutex_unlock(&srv.accept_lock);
+	if (fd != -1 && ss.ss_family != AF_UNIX)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+		    sizeof(one));
+	return fd;
 }
 
 static void
-worker_set(struct worker *w, enum worker_state s, int fd)
+wake_handler(int sig)
 {
-	pthread_mutex_lock(&srv.lock);
-	w->state = s;
-	w->fd = fd;
-	pthread_mutex_unlock(&srv.lock);
+	(void)sig;	/* only there to make a blocking read() fail: EINTR */
 }
 
 static void *
@@ -441,30 +699,40 @@ worker_main(void *arg)
 {
 	struct worker	*w = arg;
 	FCGX_Request	 fr;
-	int		 stop;
+	sigset_t	 wake;
+	int		 fd;
 
-	FCGX_InitRequest(&fr, srv.listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);
+	sigemptyset(&wake);
+	sigaddset(&wake, SERVER_SIG_WAKE);
+	pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
+	/* no listening socket: libfcgi never accepts, we hand it each one */
+	FCGX_InitRequest(&fr, -1, 0);
 	for (;;) {
-		pthread_mutex_lock(&srv.lock);
-		stop = srv.stopping;
-		w->state = WORKER_IDLE;
-		w->fd = fr.ipcFd;
-		pthread_mutex_unlock(&srv.lock);
-		if (stop)
-			break;
+		worker_set(w, WORKER_IDLE, 0);
+		if (fr.ipcFd >= 0 && !conn_wait(fr.ipcFd))
+			conn_close(&fr, 0);
+		if (fr.ipcFd < 0) {
+			if ((fd = server_accept()) == -1)
+				break;
+			fr.ipcFd = fd;
+			fr.keepConnection = 1;	/* FCGX_Accept_r must not
+						   close it first */
+			fr.detached = 1;	/* libfcgi closes it at once */
+		}
+		worker_set(w, WORKER_IO, request_deadline());
 		if (FCGX_Accept_r(&fr) < 0) {
-			/* the read timeout, a passing error, or stopping:
-			 * the top of the loop tells which */
-			usleep(SERVER_ACCEPT_RETRY_MS * 1000);
+			/* libfcgi closed the connection: it broke off, or
+			 * the deadline interrupted its read */
+			if (mono_ms() >= w->deadline)
+				log_warn(NULL, "request not complete within "
+				    "request_timeout: connection closed");
 			continue;
 		}
-		worker_set(w, WORKER_BUSY, fr.ipcFd);
-		server_handle(&fr);
-		FCGX_Finish_r(&fr);
+		if (server_handle(w, &fr) == 0)
+			worker_finish(w, &fr);
 	}
-	FCGX_Free(&fr, 1);
+	FCGX_Free(&fr, 0);
 	pthread_mutex_lock(&srv.lock);
-	w->fd = -1;
 	w->done = 1;
 	srv.running--;
 	pthread_cond_broadcast(&srv.cond);
@@ -472,55 +740,65 @@ worker_main(void *arg)
 	return NULL;
 }
 
-/* Wake the workers parked on a kept-alive connection; srv.lock held. */
+/*
+ * Interrupt the reads and writes of workers past their deadline; srv.lock
+ * held.  Sent again at every tick: a signal that lands between two system
+ * calls is lost, the next one is not.  A worker that left WORKER_IO took
+ * srv.lock after the signal was sent, and so has taken it already.
+ */
 static void
-server_wake_idle(void)
+server_watch(void)
 {
-	long	 i;
+	long long	 now = mono_ms();
+	long		 i;
 
 	for (i = 0; i < srv.nworkers; i++)
 		if (!srv.workers[i].done &&
-		    srv.workers[i].state == WORKER_IDLE &&
-		    srv.workers[i].fd >= 0)
-			shutdown(srv.workers[i].fd, SHUT_RDWR);
+		    srv.workers[i].state == WORKER_IO &&
+		    now >= srv.workers[i].deadline)
+			pthread_kill(srv.workers[i].thread, SERVER_SIG_WAKE);
 }
 
-/* Stop accepting: the listening socket's accept() fails from now on. */
+/* Stop accepting and wake idle workers; no descriptor of theirs touched. */
 static void
 server_stop(void)
 {
-	pthread_mutex_lock(&srv.lock);
-	srv.stopping = 1;
-	FCGX_ShutdownPending();
+	if (write(srv.wake[1], "x", 1) != 1)
+		log_error(NULL, "wake pipe: %s", strerror(errno));
 	shutdown(srv.listen_fd, SHUT_RDWR);
-	server_wake_idle();
-	pthread_mutex_unlock(&srv.lock);
 }
 
-/*
- * Let busy workers finish their request, waking those that went idle on a
- * kept connection meanwhile; -1 if some are still busy after the drain time.
- */
+static void
+cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, long ms)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(cv, mu, &ts);
+}
+
+/* Let busy workers finish; -1 if some are still busy after the drain. */
 static int
 server_drain(void)
 {
-	long long	 deadline = now_ms() + SERVER_DRAIN_SECONDS * 1000LL;
-	long long	 t;
-	struct timespec	 ts;
+	long long	 deadline = mono_ms() + SERVER_DRAIN_SECONDS * 1000LL;
 	long		 i, left;
 
 	pthread_mutex_lock(&srv.lock);
-	while (srv.running > 0 && (t = now_ms()) < deadline) {
-		server_wake_idle();
-		t += SERVER_DRAIN_STEP_MS;
-		ts.tv_sec = (time_t)(t / 1000);
-		ts.tv_nsec = (long)(t % 1000) * 1000000L;
-		pthread_cond_timedwait(&srv.cond, &srv.lock, &ts);
+	while (srv.running > 0 && mono_ms() < deadline) {
+		server_watch();
+		cond_wait_ms(&srv.cond, &srv.lock, SERVER_TICK_MS);
 	}
 	left = srv.running;
 	pthread_mutex_unlock(&srv.lock);
 	if (left > 0) {
-		log_warn(NULL, "%ld workers still busy after %d s", left,
+		log_error(NULL, "%ld workers still busy after %d s", left,
 		    SERVER_DRAIN_SECONDS);
 		return -1;
 	}
@@ -530,9 +808,37 @@ server_drain(void)
 }
 
 /*
- * Block the signals the main thread takes with sigwait().  Called before
- * any thread starts, so every thread inherits the mask: one that did not
- * would take SIGTERM into libfcgi's handler, which only sets a flag.
+ * SIGHUP: re-read the configuration file (and FCGI_AUTH_* variables) and
+ * apply log_file (reopened, for log rotation) and log_level.  Any failure
+ * leaves the running values as they are.  Everything else, the signing
+ * keys included, takes a restart.
+ */
+static void
+server_reload(const char *path)
+{
+	struct config	 c;
+	enum log_level	 l;
+	char		*err = NULL;
+
+	if (config_load(&c, path, &err) == -1 ||
+	    log_level_parse(c.log_level, &l) == -1 ||
+	    log_open(c.log_file, &err) == -1) {
+		log_error(NULL, "SIGHUP: %s; running configuration kept",
+		    err != NULL ? err : "log_level");
+		goto out;
+	}
+	log_set_level(l);
+	log_info(NULL, "SIGHUP: log reopened, log_level %s (other settings "
+	    "take effect at a restart)", log_level_name(l));
+out:
+	free(err);
+	config_free(&c);
+}
+
+/*
+ * Block the signals the main thread takes with sigtimedwait().  Called
+ * before any thread starts, so every thread inherits the mask; workers
+ * unblock SERVER_SIG_WAKE alone.
  */
 void
 server_signals(sigset_t *set)
@@ -542,37 +848,44 @@ server_signals(sigset_t *set)
 	sigaddset(set, SIGINT);
 	sigaddset(set, SIGHUP);
 	sigaddset(set, SIGUSR1);
+	sigaddset(set, SERVER_SIG_WAKE);
 	pthread_sigmask(SIG_BLOCK, set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 }
 
-int
-server_run(const struct config *c, const char *listen_override)
+/* Listener, allow-list, wake pipe and the wake signal's handler. */
+static int
+server_setup(const char *listen, char **errstr)
 {
-	pthread_attr_t	 attr;
-	sigset_t	 set;
-	char		*err = NULL;
-	long		 i;
-	int		 sig, rc = -1;
-
-	(void)c;
-	server_signals(&set);
+	struct sigaction	 sa;
+	pthread_condattr_t	 ca;
 
 	if (FCGX_Init() != 0) {
-		log_error(NULL, "FCGX_Init failed");
+		xasprintf(errstr, "FCGX_Init failed");
 		return -1;
 	}
-	srv.listen_fd = server_listen(listen_override != NULL ?
-	    listen_override : cfg->listen, &err);
-	if (srv.listen_fd == -1) {
-		log_error(NULL, "%s", err);
-		free(err);
+	if (allow_parse(getenv("FCGI_WEB_SERVER_ADDRS"), errstr) == -1)
+		return -1;
+	if ((srv.listen_fd = server_listen(listen, errstr)) == -1)
+		return -1;
+	listen_check_exposed(srv.listen_fd);
+	if (fcntl(srv.listen_fd, F_SETFL, fcntl(srv.listen_fd, F_GETFL) |
+	    O_NONBLOCK) == -1 || pipe2(srv.wake, O_CLOEXEC) == -1) {
+		xasprintf(errstr, "listen: %s", strerror(errno));
 		return -1;
 	}
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&srv.cond, &ca);
+	pthread_condattr_destroy(&ca);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = wake_handler;	/* no SA_RESTART */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SERVER_SIG_WAKE, &sa, NULL);
 	/*
 	 * Accepted connections inherit the listening socket's receive
-	 * timeout: a peer that stalls mid-request (or a kept-alive connection
-	 * idle past it) gives its worker back instead of holding it forever.
+	 * timeout: a peer that stalls mid-request gives its worker back
+	 * within read_timeout even without the deadline watch.
 	 */
 	if (cfg->read_timeout > 0) {
 		struct timeval	 tv = { .tv_sec = cfg->read_timeout };
@@ -581,12 +894,34 @@ server_run(const struct config *c, const char *listen_override)
 		    sizeof(tv)) == -1)
 			log_warn(NULL, "read_timeout: %s", strerror(errno));
 	}
-	srv.nworkers = cfg->workers;
+	return 0;
+}
+
+int
+server_run(const struct config *c, const char *listen_override,
+    const char *config_path)
+{
+	pthread_attr_t	 attr;
+	sigset_t	 set;
+	struct timespec	 tick = { .tv_sec = SERVER_TICK_MS / 1000,
+			    .tv_nsec = (SERVER_TICK_MS % 1000) * 1000000L };
+	char		*err = NULL;
+	long		 i;
+	int		 sig;
+
+	server_signals(&set);
+	if (server_setup(listen_override != NULL ? listen_override :
+	    c->listen, &err) == -1) {
+		log_error(NULL, "%s", err);
+		free(err);
+		return -1;
+	}
+	srv.nworkers = c->workers;
 	srv.workers = xcalloc((size_t)srv.nworkers, sizeof(*srv.workers));
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, SERVER_STACK_SIZE);
+	pthread_mutex_lock(&srv.lock);
 	for (i = 0; i < srv.nworkers; i++) {
-		srv.workers[i].fd = -1;
 		if (pthread_create(&srv.workers[i].thread, &attr, worker_main,
 		    &srv.workers[i]) != 0) {
 			log_error(NULL, "cannot start worker %ld", i);
@@ -595,25 +930,37 @@ server_run(const struct config *c, const char *listen_override)
 		}
 		srv.running++;
 	}
+	pthread_mutex_unlock(&srv.lock);
 	pthread_attr_destroy(&attr);
 	log_info(NULL, "fcgi-auth %s serving with %ld workers", VERSION,
 	    srv.nworkers);
 
 	for (;;) {
-		if (sigwait(&set, &sig) != 0)
-			continue;
+		sig = sigtimedwait(&set, NULL, &tick);
+		pthread_mutex_lock(&srv.lock);
+		server_watch();
+		pthread_mutex_unlock(&srv.lock);
 		if (sig == SIGTERM || sig == SIGINT)
 			break;
-		/* SIGHUP, SIGUSR1: nothing to do yet */
+		if (sig == SIGHUP)
+			server_reload(config_path);
 	}
 	log_info(NULL, "signal %d: draining", sig);
 	server_stop();
-	rc = server_drain();
+	if (server_drain() == -1) {
+		/* they still use cfg, the pools and the caches: never free
+		 * those under them */
+		if (srv.unix_path != NULL)
+			unlink(srv.unix_path);
+		log_error(NULL, "exiting without cleanup");
+		_exit(SERVER_EXIT_STUCK);
+	}
 	if (srv.unix_path != NULL)
 		unlink(srv.unix_path);
 	free(srv.unix_path);
-	if (rc == 0)
-		free(srv.workers);
+	free(srv.workers);
+	close(srv.wake[0]);
+	close(srv.wake[1]);
 	close(srv.listen_fd);
 	return 0;
 }
