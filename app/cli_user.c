@@ -26,7 +26,7 @@
 #define CLI_LIST_DEFAULT	1000	/* user list --limit */
 #define IMPORT_FILE_MAX		(64 * 1024 * 1024)	/* bytes */
 #define IMPORT_FILE_MAX_TEXT	"64 MiB"
-#define IMPORT_TIMEOUT_MS	300000	/* import's and delete's one statement */
+#define IMPORT_TIMEOUT_MS	300000	/* ms: import, delete */
 
 /* Exit codes, the same for every command (fcgi-auth(8), EXIT STATUS). */
 #define CLI_OK			0
@@ -1005,7 +1005,7 @@ static const enum imp_field imp_legacy[] = {
 };
 
 struct imp {
-	json_t		*users;		/* checked rows for db_user_import */
+	json_t		*users;		/* rows for db_user_import */
 	json_t		*warned;	/* unknown names reported once */
 	size_t		 refused;
 	size_t		 disabled;
@@ -1036,11 +1036,15 @@ imp_unknown(struct imp *im, const char *name)
 	    esc);
 }
 
+/* what may be a name from the file: escaped, like every byte of it */
 static int
 imp_refuse(struct imp *im, size_t line, const char *what, const char *why)
 {
-	fprintf(stderr, "line %zu: %s%s%s, refused\n", line, what,
-	    *what != '\0' ? ": " : "", why);
+	char	 esc[80];
+
+	log_escape(esc, sizeof(esc), what);
+	fprintf(stderr, "line %zu: %s%s%s, refused\n", line, esc,
+	    *esc != '\0' ? ": " : "", why);
 	im->refused++;
 	return -1;
 }
@@ -1234,7 +1238,8 @@ static int
 imp_json_line(struct imp *im, size_t line, const char *buf, size_t len)
 {
 	const char	*v[IMP__MAX] = { NULL }, *key;
-	char		 roles[FA_ROLES_LEN * 2] = "", *tmp[IMP__MAX] = { NULL };
+	char		 roles[FA_ROLES_LEN * 2] = "";
+	char		*tmp[IMP__MAX] = { NULL };
 	json_t		*j, *val, *r;
 	size_t		 i, n;
 	int		 f, rc = -1;
@@ -1259,10 +1264,11 @@ imp_json_line(struct imp *im, size_t line, const char *buf, size_t len)
 		else if (f == IMP_ROLES && json_is_array(val)) {
 			json_array_foreach(val, i, r) {
 				n = strlen(roles);
-				if (!json_is_string(r) || n + json_string_length(r)
-				    + 2 > sizeof(roles)) {
+				if (!json_is_string(r) || n +
+				    json_string_length(r) + 2 >
+				    sizeof(roles)) {
 					rc = imp_refuse(im, line, key,
-					    "expected a short array of strings");
+					    "expected few short strings");
 					goto out;
 				}
 				snprintf(roles + n, sizeof(roles) - n, "%s%s",

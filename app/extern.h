@@ -124,7 +124,7 @@ struct config {
 	char		*jwt_alg;	/* HS256 | RS256 | ES256 */
 	char		*jwt_secret;	/* secret, >= 32 bytes, see below */
 	size_t		 jwt_secret_len;
-	int		 secret_optional;	/* not a key: CONFIG_SECRET_OPTIONAL */
+	int		 secret_optional;	/* CONFIG_SECRET_OPTIONAL */
 	char		*jwt_issuer;
 	char		*jwt_audience;
 	long		 jwt_leeway;	/* seconds */

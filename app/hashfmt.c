@@ -120,7 +120,8 @@ hashfmt_lit(const char **p, const char *end, const char *lit)
 static int
 hashfmt_argon2id(const char *h, size_t len, const char **why)
 {
-	const char	*p = h + strlen(HASHFMT_ARGON2ID_PREFIX), *end = h + len;
+	const char	*p = h + strlen(HASHFMT_ARGON2ID_PREFIX);
+	const char	*end = h + len;
 	uint64_t	 v, m, t, par;
 
 	*why = "argon2id: expected $argon2id$v=19$m=M,t=T,p=P$salt$hash";

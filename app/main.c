@@ -255,7 +255,7 @@ extern const char cli_outbox_usage[];
 
 /* What a command needs loaded before it runs. */
 #define CMD_CONFIG	0x01	/* the configuration */
-#define CMD_SECRET	0x02	/* and jwt_secret: it signs or checks tokens */
+#define CMD_SECRET	0x02	/* and jwt_secret: it signs */
 
 static const struct command {
 	const char	*name;

@@ -125,7 +125,7 @@ static void
 commands_that_sign_nothing_load_without_a_secret(void **state)
 {
 	struct config	 c;
-	const char	*text = "jwt_secret_file = /nonexistent/cred/jwt_secret\n";
+	const char	*text = "jwt_secret_file = /nonexistent/secret\n";
 	char		*err = NULL;
 
 	(void)state;
@@ -254,7 +254,8 @@ main(void)
 		cmocka_unit_test(unknown_key_is_named_in_the_error),
 		cmocka_unit_test(malformed_numbers_are_refused),
 		cmocka_unit_test(missing_or_short_secret_refuses_to_start),
-		cmocka_unit_test(commands_that_sign_nothing_load_without_a_secret),
+		cmocka_unit_test(
+		    commands_that_sign_nothing_load_without_a_secret),
 		cmocka_unit_test(environment_overrides_the_file),
 		cmocka_unit_test(secret_may_come_from_a_file),
 		cmocka_unit_test(print_masks_secrets),
