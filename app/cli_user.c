@@ -1,11 +1,11 @@
 /*
  * Operator commands on users: add, list, show, disable/enable, grant/revoke
- * a role (how the first admin is made), list and end sessions, and import
- * users with existing hashes (bcrypt from the NestJS services this
- * replaces, or Argon2id).  Everything goes through db.c and store.c; every
- * change writes its audit row.  Results on stdout (--json: one JSON
- * document), errors on stderr naming what to fix, and the exit codes below
- * (fcgi-auth(8), EXIT STATUS).
+ * a role (how the first admin is made), list and end sessions, set a
+ * password, delete, and import users with existing hashes (bcrypt from the
+ * NestJS services this replaces, or Argon2id) all or nothing.  Everything
+ * goes through db.c and store.c; every change writes its audit row.
+ * Results on stdout (--json: one JSON document), errors on stderr naming
+ * what to fix, and the exit codes below (fcgi-auth(8), EXIT STATUS).
  */
 #include "config.h"
 
@@ -1376,28 +1376,33 @@ next:
 static int
 imp_read(const char *path, char **out, size_t *outlen)
 {
-	FILE	*f = stdin;
+	FILE	*f;
 	char	*buf;
 	size_t	 n;
+	int	 rc = CLI_FAIL;
 
-	if (strcmp(path, "-") != 0 && (f = fopen(path, "r")) == NULL)
+	if (strcmp(path, "-") == 0)
+		f = stdin;
+	else if ((f = fopen(path, "r")) == NULL)
 		return cli_fail(CLI_FAIL, "%s: %s", path, strerror(errno));
 	buf = xmalloc(IMPORT_FILE_MAX + 1);
 	n = fread(buf, 1, IMPORT_FILE_MAX + 1, f);
-	if (ferror(f) || n > IMPORT_FILE_MAX) {
-		if (f != stdin)
-			fclose(f);
-		free(buf);
-		return cli_fail(CLI_FAIL, "%s: %s", path, n > IMPORT_FILE_MAX ?
-		    "larger than " IMPORT_FILE_MAX_TEXT ": split it" :
-		    "read error");
+	if (ferror(f))
+		rc = cli_fail(CLI_FAIL, "%s: read error", path);
+	else if (n > IMPORT_FILE_MAX)
+		rc = cli_fail(CLI_FAIL, "%s: larger than " IMPORT_FILE_MAX_TEXT
+		    ": split it", path);
+	else {
+		buf[n] = '\0';
+		*out = buf;
+		*outlen = n;
+		buf = NULL;
+		rc = CLI_OK;
 	}
 	if (f != stdin)
 		fclose(f);
-	buf[n] = '\0';
-	*out = buf;
-	*outlen = n;
-	return CLI_OK;
+	free(buf);
+	return rc;
 }
 
 static int
@@ -1451,7 +1456,7 @@ cli_import(int argc, char **argv)
 			nargs++;
 		}
 	}
-	if (nargs != 1) {
+	if (nargs != 1 || path == NULL) {
 		fputs(cli_import_usage, stderr);
 		return CLI_USAGE;
 	}
