@@ -21,8 +21,10 @@
 #define CLI_NOTFOUND		3	/* nothing matched */
 
 int	 cli_outbox(int, char **);
+extern const char cli_outbox_usage[];
 
-static const char *const outbox_usage =
+/* The one usage text of `outbox`: its --help (main.c) and its errors. */
+const char cli_outbox_usage[] =
 "usage: fcgi-auth outbox status [--json]\n"
 "       fcgi-auth outbox replay --event-id UUID | --from ID [--to ID]\n"
 "replay marks kept events unpublished again; a running fcgi-auth serve\n"
@@ -128,7 +130,7 @@ outbox_replay(int argc, char **argv)
 	if (optind != argc || (event_id == NULL) == (from == 0) ||
 	    (event_id != NULL && to != 0) || (to != 0 && to < from)) {
 		fprintf(stderr, "fcgi-auth: outbox replay: give --event-id, "
-		    "or --from (and --to not below it)\n%s", outbox_usage);
+		    "or --from (and --to not below it)\n%s", cli_outbox_usage);
 		return CLI_USAGE;
 	}
 	rc = db_outbox_replay(event_id, from, to, &n);
@@ -164,7 +166,7 @@ cli_outbox(int argc, char **argv)
 
 	if (argc >= 2 && strcmp(argv[1], "status") == 0) {
 		if (argc > 3 || (argc == 3 && strcmp(argv[2], "--json") != 0)) {
-			fputs(outbox_usage, stderr);
+			fputs(cli_outbox_usage, stderr);
 			return CLI_USAGE;
 		}
 		if (db_init(cfg) == -1)
@@ -175,7 +177,7 @@ cli_outbox(int argc, char **argv)
 			return CLI_FAIL;
 		rc = outbox_replay(argc - 1, argv + 1);
 	} else {
-		fputs(outbox_usage, stderr);
+		fputs(cli_outbox_usage, stderr);
 		return CLI_USAGE;
 	}
 	db_shutdown();

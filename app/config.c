@@ -3,7 +3,8 @@
  * Sources, later ones winning: defaults, the file (key = value, # comments),
  * FCGI_AUTH_<KEY> environment variables.  A secret key may instead be given
  * as <key>_file, naming a file that holds it.  Nothing here has a default
- * secret: validation refuses to start without jwt_secret.
+ * secret: validation refuses to start without jwt_secret, unless the
+ * command loading the configuration signs nothing (config_load's flags).
  */
 #include "config.h"
 
@@ -245,6 +246,10 @@ config_set(struct config *c, const char *name, size_t namelen,
 	case CT_SECRET:
 		if (isfile) {
 			if (read_secret_file(v, &sec, &seclen) == -1) {
+				/* e.g. a systemd credential outside the unit */
+				if (c->secret_optional &&
+				    strcmp(k->name, "jwt_secret") == 0)
+					return 0;
 				xasprintf(errstr, "%s: %s_file: cannot read "
 				    "the file", where, k->name);
 				return -1;
@@ -378,6 +383,8 @@ config_validate(struct config *c, char **errstr)
 	enum log_level	 l;
 	int		 i;
 
+	if (c->secret_optional)
+		goto nosecret;
 	if (c->jwt_secret == NULL || c->jwt_secret_len == 0) {
 		xasprintf(errstr, "jwt_secret: missing (set jwt_secret, "
 		    "jwt_secret_file or FCGI_AUTH_JWT_SECRET; there is no "
@@ -389,6 +396,7 @@ config_validate(struct config *c, char **errstr)
 		    CONFIG_SECRET_MIN);
 		return -1;
 	}
+nosecret:
 	if (strcmp(c->jwt_alg, "HS256") != 0 &&
 	    strcmp(c->jwt_alg, "RS256") != 0 &&
 	    strcmp(c->jwt_alg, "ES256") != 0) {
@@ -430,7 +438,7 @@ config_validate(struct config *c, char **errstr)
 }
 
 int
-config_load(struct config *c, const char *path, char **errstr)
+config_load(struct config *c, const char *path, int flags, char **errstr)
 {
 	extern char	**environ;
 	const char	 *file = path != NULL ? path : CONFIG_DEFAULT_PATH;
@@ -440,6 +448,7 @@ config_load(struct config *c, const char *path, char **errstr)
 	int		  rc = -1;
 
 	config_defaults(c);
+	c->secret_optional = (flags & CONFIG_SECRET_OPTIONAL) != 0;
 	if ((f = fopen(file, "r")) == NULL) {
 		if (path != NULL || errno != ENOENT) {
 			xasprintf(errstr, "%s: %s", file, strerror(errno));

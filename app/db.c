@@ -40,6 +40,8 @@ static const char *const audit_names[AUDIT__MAX] = {
 	"password.change",
 	"session.revoke",
 	"role.change",
+	"user.import",
+	"user.delete",
 };
 
 static const char *const event_names[EVENT__MAX] = {
@@ -49,6 +51,7 @@ static const char *const event_names[EVENT__MAX] = {
 	"user.password_changed",
 	"session.revoked",
 	"token.reuse_detected",
+	"user.deleted",
 };
 
 const char *
@@ -98,6 +101,8 @@ enum stmt {
 	ST_USER_SET_PASSWORD,
 	ST_USER_SET_ROLES,
 	ST_USER_IMPORT,
+	ST_USER_IMPORT_CHECK,
+	ST_USER_DELETE,
 	ST_AUDIT,
 	ST_OUTBOX_CLAIM,
 	ST_OUTBOX_DONE,
@@ -168,10 +173,55 @@ static const struct {
 	    " SELECT $11::uuid, $12, $13::jsonb FROM u"
 	    " WHERE $12::text IS NOT NULL RETURNING 1)"
 	    " SELECT u.*, " NOTIFY_OUTBOX " FROM u" },
-	[ST_USER_IMPORT] = { "fa_user_import", 5,
-	    "INSERT INTO auth.users (email, password_hash, first_name,"
-	    " last_name, roles) VALUES ($1, $2, $3, $4,"
-	    " coalesce(string_to_array($5, ','), '{user}'))" },
+	/* $1: the rows of db_user_import, $2 the audit event, $3 "by" */
+	[ST_USER_IMPORT] = { "fa_user_import", 3,
+	    "WITH r AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x("
+	    " line bigint, id uuid, email text, hash text, \"firstName\" text,"
+	    " \"lastName\" text, roles text, disabled boolean,"
+	    " \"createdAt\" timestamptz, \"updatedAt\" timestamptz)),"
+	    " u AS (INSERT INTO auth.users (id, email, password_hash,"
+	    " first_name, last_name, roles, disabled, created_at, updated_at)"
+	    " SELECT id, email, hash, \"firstName\", \"lastName\","
+	    " string_to_array(roles, ','), disabled,"
+	    " coalesce(\"createdAt\", now()),"
+	    " coalesce(\"updatedAt\", \"createdAt\", now())"
+	    " FROM r ORDER BY line RETURNING id, email, roles, disabled),"
+	    " a AS (" AUDIT_INSERT
+	    " SELECT $2, u.id, u.email, NULL::uuid, NULL, NULL, true,"
+	    " jsonb_build_object('by', $3::text, 'roles', u.roles,"
+	    " 'disabled', u.disabled) FROM u)"
+	    " SELECT count(*) FROM u" },
+	/* ids and emails taken in the table or by an earlier line */
+	[ST_USER_IMPORT_CHECK] = { "fa_user_import_check", 1,
+	    "WITH r AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x("
+	    " line bigint, id uuid, email text)),"
+	    " d AS (SELECT line, id, email,"
+	    " row_number() OVER (PARTITION BY id ORDER BY line) AS nid,"
+	    " row_number() OVER (PARTITION BY email ORDER BY line)"
+	    " AS nemail FROM r)"
+	    " SELECT line, CASE WHEN nid > 1 OR EXISTS (SELECT 1 FROM"
+	    " auth.users u WHERE u.id = d.id) THEN 'id' ELSE 'email' END"
+	    " FROM d WHERE nid > 1 OR nemail > 1"
+	    " OR EXISTS (SELECT 1 FROM auth.users u WHERE u.id = d.id)"
+	    " OR EXISTS (SELECT 1 FROM auth.users u"
+	    " WHERE u.email = d.email) ORDER BY line" },
+	/* API.md, Account deletion; 003_audit_erase.sql allows the UPDATE */
+	[ST_USER_DELETE] = { "fa_user_delete", 1 + AUDIT_NPARAMS,
+	    "WITH u AS (DELETE FROM auth.users WHERE id = $1::uuid"
+	    " RETURNING id, email),"
+	    /* by id, and the rows of its email without one (login failures) */
+	    " e AS (UPDATE auth.audit_log SET email = NULL, ip = NULL,"
+	    " user_agent = NULL WHERE (user_id IN (SELECT id FROM u)"
+	    " OR lower(email) IN (SELECT lower(email) FROM u))"
+	    " AND (email IS NOT NULL OR ip IS NOT NULL"
+	    " OR user_agent IS NOT NULL)),"
+	    " a AS (" AUDIT_INSERT
+	    " SELECT $2, $3::uuid, $4, $5::uuid, $6, $7, $8::boolean,"
+	    " coalesce($9::jsonb, '{}') FROM u WHERE $2::text IS NOT NULL),"
+	    " o AS (" OUTBOX_INSERT
+	    " SELECT $10::uuid, $11, $12::jsonb FROM u"
+	    " WHERE $11::text IS NOT NULL RETURNING 1)"
+	    " SELECT u.id::text, " NOTIFY_OUTBOX " FROM u" },
 	[ST_AUDIT] = { "fa_audit", AUDIT_NPARAMS,
 	    "WITH a AS (" AUDIT_INSERT
 	    " VALUES ($1, $2::uuid, $3, $4::uuid, $5, $6, $7::boolean,"
@@ -1236,22 +1286,61 @@ out:
 }
 
 int
-db_user_import(const char *email, const char *hash, const char *first,
-    const char *last, const char *roles_csv)
+db_user_import(json_t *users, const char *by, int dry_run, json_t **clashes)
 {
 	PGresult	*res = NULL;
-	const char	*v[5];
-	char		*f, *l;
-	int		 rc;
+	const char	*v[3];
+	char		*rows;
+	int		 r, rc;
 
-	f = text_clean_dup(first, FA_NAME_BYTES);
-	l = text_clean_dup(last, FA_NAME_BYTES);
-	v[0] = email;
-	v[1] = hash;
-	v[2] = f;
-	v[3] = l;
-	v[4] = roles_csv;
-	rc = db_run(ST_USER_IMPORT, NULL, 5, v, &res);
+	*clashes = NULL;
+	if ((rows = json_dumps(users, JSON_COMPACT)) == NULL)
+		return DB_ERROR;
+	v[0] = rows;
+	rc = db_run(ST_USER_IMPORT_CHECK, NULL, 1, v, &res);
+	if (rc != DB_OK)
+		goto out;
+	if (PQntuples(res) > 0) {
+		*clashes = json_array();
+		for (r = 0; r < PQntuples(res); r++)
+			json_array_append_new(*clashes, json_pack("{s:I, s:s}",
+			    "line", (json_int_t)strtoll(PQgetvalue(res, r, 0),
+			    NULL, 10), "field", PQgetvalue(res, r, 1)));
+		rc = DB_CONFLICT;
+		goto out;
+	}
+	if (dry_run)
+		goto out;
+	PQclear(res);
+	v[1] = audit_event_name(AUDIT_USER_IMPORT);
+	v[2] = by;
+	rc = db_run(ST_USER_IMPORT, NULL, 3, v, &res);
+out:
+	PQclear(res);
+	free(rows);
+	return rc;
+}
+
+int
+db_user_delete(const char *id, const struct audit *a)
+{
+	struct audit_params	 ap;
+	PGresult		*res = NULL;
+	const char		*v[1 + AUDIT_NPARAMS];
+	int			 rc = DB_ERROR;
+
+	if (!is_uuid(id))
+		return DB_NOTFOUND;
+	if (audit_params(&ap, a, id, NULL) == -1)
+		return DB_ERROR;
+	v[0] = id;
+	memcpy(v + 1, ap.v, sizeof(ap.v));
+	rc = db_run(ST_USER_DELETE, NULL, 1 + AUDIT_NPARAMS, v, &res);
+	if (rc == DB_OK && PQntuples(res) != 1)
+		rc = DB_NOTFOUND;
+	if (rc == DB_OK && ap.outbox)
+		event_kick();
+	audit_params_free(&ap);
 	PQclear(res);
 	free(f);
 	free(l);

@@ -131,8 +131,9 @@ struct config {
 	long		 backend_timeout_ms;	/* connect and command */
 	/* tokens */
 	char		*jwt_alg;	/* HS256 | RS256 | ES256 */
-	char		*jwt_secret;	/* secret, >= 32 bytes, always required */
+	char		*jwt_secret;	/* secret, >= 32 bytes, see below */
 	size_t		 jwt_secret_len;
+	int		 secret_optional;	/* CONFIG_SECRET_OPTIONAL */
 	char		*jwt_issuer;
 	char		*jwt_audience;
 	long		 jwt_leeway;	/* seconds */
@@ -181,8 +182,15 @@ int		 config_parse(struct config *, const char *buf, size_t len,
 int		 config_env(struct config *, char *const *env, char **errstr);
 /* Cross-key checks (secret length, algorithms, ranges). */
 int		 config_validate(struct config *, char **errstr);
-/* defaults + file (NULL: default path, absent is fine) + env + validate */
-int		 config_load(struct config *, const char *path, char **errstr);
+/*
+ * defaults + file (NULL: default path, absent is fine) + env + validate.
+ * CONFIG_SECRET_OPTIONAL: for commands that sign nothing (migrate, user,
+ * import-users, outbox), jwt_secret may be missing, short or in a file not
+ * readable yet; serve and check-config require it.
+ */
+#define CONFIG_SECRET_OPTIONAL	0x01
+int		 config_load(struct config *, const char *path, int flags,
+		    char **errstr);
 void		 config_print(const struct config *, FILE *);	/* secrets masked */
 void		 config_free(struct config *);
 
@@ -219,6 +227,8 @@ enum audit_event {
 	AUDIT_PASSWORD_CHANGE,
 	AUDIT_SESSION_REVOKE,
 	AUDIT_ROLE_CHANGE,
+	AUDIT_USER_IMPORT,
+	AUDIT_USER_DELETE,
 	AUDIT__MAX
 };
 const char	*audit_event_name(enum audit_event);	/* "login.success" */
@@ -232,6 +242,7 @@ enum event_kind {
 	EVENT_USER_PASSWORD_CHANGED,
 	EVENT_SESSION_REVOKED,
 	EVENT_TOKEN_REUSE_DETECTED,
+	EVENT_USER_DELETED,
 	EVENT__MAX
 };
 const char	*event_kind_name(enum event_kind);	/* "user.registered" */
@@ -285,8 +296,24 @@ int		 db_user_set_roles(const char *id, const char *roles_csv,
 		    const struct audit *, struct user *out);
 int		 db_audit(const struct audit *);
 int		 db_audit_list(const struct audit_query *, json_t **entries);
-int		 db_user_import(const char *email, const char *hash,
-		    const char *first, const char *last, const char *roles_csv);
+/*
+ * Import users all or nothing.  users: a JSON array of {"line", "id",
+ * "email", "hash", "firstName"?, "lastName"?, "roles" ("a,b"), "disabled",
+ * "createdAt"?, "updatedAt"?}, all checked by the caller.  An id or email
+ * taken in the database or by an earlier element is DB_CONFLICT with
+ * *clashes (caller frees) a JSON array of {"line", "field": "id"|"email"},
+ * and nothing written; else every user is inserted with a "user.import"
+ * audit row ({"by": by, ...}) in one statement.  dry_run: the check only.
+ */
+int		 db_user_import(json_t *users, const char *by, int dry_run,
+		    json_t **clashes);
+/*
+ * Delete the user id (API.md, Account deletion) in one statement: the row
+ * goes, the user's audit rows keep user_id but lose email, ip and user
+ * agent, and a's audit row and outbox event are written.  DB_NOTFOUND when
+ * there is no such user.
+ */
+int		 db_user_delete(const char *id, const struct audit *a);
 /*
  * Outbox relay API.  A batch holds one pooled connection and one open
  * transaction: db_outbox_begin claims up to limit unpublished rows (oldest
@@ -540,6 +567,8 @@ int		 token_seal(char **out, const unsigned char *in, size_t len);
 int		 token_open(unsigned char *out, size_t outsz, size_t *outlen,
 		    const char *hex);
 /* alg "rs256" | "es256": DIR/KID.pem (0600), DIR/KID.pub.pem; no overwrite */
+int		 token_keygen_check(const char *alg, const char *kid,
+		    char **errstr);	/* the values only: 0, or -1 (usage) */
 int		 token_keygen(const char *alg, const char *kid,
 		    const char *dir, char **errstr);
 
@@ -646,6 +675,46 @@ int		 email_canon(const char *in, size_t len,
 size_t		 text_clean(char *out, size_t outsz, const char *in,
 		    size_t len);
 char		*text_clean_dup(const char *in, size_t max);
+ * csv.c: RFC 4180 records from memory.  csv_next parses the record at
+ * buf[*off], advancing *off and *line (lines consumed, quoted line breaks
+ * included): 1 a record in *r (caller frees with csv_record_free), 0 the
+ * end, -1 malformed (*why says how, r->line where the record starts).
+ */
+#define CSV_FIELD_MAX		8192	/* bytes of one field */
+#define CSV_FIELDS_MAX		64	/* fields of one record */
+#define CSV_RECORD_MAX		65536	/* bytes of one record */
+struct csv_record {
+	char		**field;	/* owned, NUL-terminated */
+	size_t		 nfield;
+	size_t		 line;		/* 1-based line the record starts on */
+};
+int		 csv_next(const char *buf, size_t len, size_t *off,
+		    size_t *line, struct csv_record *r, const char **why);
+void		 csv_record_free(struct csv_record *);
+
+/*
+ * hashfmt.c: could a stored hash ever verify?  bcrypt $2a$/$2b$/$2y$ (cost,
+ * 53 characters, canonical) or an Argon2id PHC string within the bounds
+ * below; HASHFMT_BAD (and *why) for anything else.
+ */
+enum hashfmt {
+	HASHFMT_BAD = -1,
+	HASHFMT_BCRYPT,
+	HASHFMT_ARGON2ID
+};
+#define HASHFMT_BCRYPT_LEN	60
+#define HASHFMT_BCRYPT_COST_MIN	4
+#define HASHFMT_BCRYPT_COST_MAX	31
+#define HASHFMT_ARGON2ID_PREFIX	"$argon2id$"
+/* costs beyond these would stall the hash pool at the first login */
+#define HASHFMT_ARGON2_M_MAX	(1024 * 1024)	/* KiB: 1 GiB */
+#define HASHFMT_ARGON2_T_MAX	16	/* passes */
+#define HASHFMT_ARGON2_P_MAX	16	/* lanes (libsodium runs them all) */
+#define HASHFMT_ARGON2_SALT_MIN	8	/* bytes, Argon2's minimum */
+#define HASHFMT_ARGON2_SALT_MAX	64
+#define HASHFMT_ARGON2_OUT_MIN	16	/* bytes, libsodium's minimum */
+#define HASHFMT_ARGON2_OUT_MAX	64
+int		 hashfmt_check(const char *h, size_t len, const char **why);
 
 /* request.c / response.c: what handlers see of HTTP. */
 enum method {

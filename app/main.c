@@ -27,7 +27,8 @@ static const char *const usage_top =
 "  user add|list|show|disable|enable ... manage users (fcgi-auth user --help)\n"
 "  user grant|revoke EMAIL ROLE          change a user's roles\n"
 "  user sessions|logout EMAIL            list or end a user's sessions\n"
-"  import-users FILE                     import users (JSON lines or CSV)\n"
+"  user set-password|delete EMAIL        set a password (stdin), delete\n"
+"  import-users [--dry-run] FILE|-       import users (JSON lines or CSV)\n"
 "  outbox status|replay                  inspect or re-send events\n"
 "  keygen rs256|es256 --kid ID [--dir D] write a signing key pair\n"
 "\n"
@@ -60,13 +61,13 @@ want_help(int argc, char **argv, const char *text)
 }
 
 static int
-load_config(const char *path)
+load_config(const char *path, int flags)
 {
 	char		*err = NULL;
 	enum log_level	 l;
 
 	cfg = xcalloc(1, sizeof(*cfg));
-	if (config_load(cfg, path, &err) == -1) {
+	if (config_load(cfg, path, flags, &err) == -1) {
 		fprintf(stderr, "fcgi-auth: %s\n", err);
 		free(err);
 		config_free(cfg);
@@ -238,6 +239,11 @@ cmd_keygen(int argc, char **argv)
 		    "[--dir DIR]\n");
 		return 2;
 	}
+	if (token_keygen_check(argv[optind], kid, &err) == -1) {
+		fprintf(stderr, "fcgi-auth: keygen: %s\n", err);
+		free(err);
+		return 2;
+	}
 	if (token_keygen(argv[optind], kid, dir, &err) == -1) {
 		fprintf(stderr, "fcgi-auth: keygen: %s\n", err);
 		free(err);
@@ -249,41 +255,35 @@ cmd_keygen(int argc, char **argv)
 int	 cli_user(int, char **);
 extern const char cli_user_usage[];
 int	 cli_import(int, char **);
+extern const char cli_import_usage[];
 int	 cli_outbox(int, char **);
+extern const char cli_outbox_usage[];
+
+/* What a command needs loaded before it runs. */
+#define CMD_CONFIG	0x01	/* the configuration */
+#define CMD_SECRET	0x02	/* and jwt_secret: it signs */
 
 static const struct command {
 	const char	*name;
 	int		(*fn)(int, char **);
-	int		 needs_config;
+	int		 needs;
 	const char	*help;
 } commands[] = {
-	{ "serve", cmd_serve, 1,
+	{ "serve", cmd_serve, CMD_CONFIG | CMD_SECRET,
 	    "usage: fcgi-auth serve [--listen PATH|HOST:PORT] [--workers N]\n"
 	    "Without a listen address, the socket on fd 0 (spawn-fcgi, "
 	    "lighttpd bin-path)\nor systemd's LISTEN_FDS is used.\n" },
-	{ "migrate", cmd_migrate, 1,
+	{ "migrate", cmd_migrate, CMD_CONFIG,
 	    "usage: fcgi-auth migrate [status]\n"
 	    "Applies sql_dir/NNN_*.sql in order, each in a transaction, once;\n"
 	    "refuses a file whose checksum changed after it was applied.\n" },
-	{ "check-config", cmd_check_config, 1,
+	{ "check-config", cmd_check_config, CMD_CONFIG | CMD_SECRET,
 	    "usage: fcgi-auth check-config\n"
 	    "Validates the configuration and prints the effective values, "
 	    "secrets masked.\n" },
-	{ "user", cli_user, 1, cli_user_usage },
-	{ "outbox", cli_outbox, 1,
-	    "usage: fcgi-auth outbox status [--json]\n"
-	    "       fcgi-auth outbox replay --event-id UUID | --from ID "
-	    "[--to ID]\n"
-	    "replay marks kept events unpublished again; a running service "
-	    "sends them\nagain within a second.  Exit status: 0 done, 1 "
-	    "PostgreSQL failed, 2 usage,\n3 no such event.\n" },
-	{ "import-users", cli_import, 1,
-	    "usage: fcgi-auth import-users FILE|-\n"
-	    "Each line: a JSON object {\"email\", \"passwordHash\", "
-	    "\"firstName\"?, \"lastName\"?, \"roles\"?}\n"
-	    "or CSV email,password_hash[,first_name,last_name]. bcrypt "
-	    "($2a/$2b/$2y) and\nArgon2id hashes are accepted; bcrypt ones "
-	    "become Argon2id at the next login.\n" },
+	{ "user", cli_user, CMD_CONFIG, cli_user_usage },
+	{ "outbox", cli_outbox, CMD_CONFIG, cli_outbox_usage },
+	{ "import-users", cli_import, CMD_CONFIG, cli_import_usage },
 	{ "keygen", cmd_keygen, 0,
 	    "usage: fcgi-auth keygen rs256|es256 --kid ID [--dir DIR]\n"
 	    "Writes DIR/ID.pem (private, 0600) and DIR/ID.pub.pem.\n" },
@@ -341,7 +341,8 @@ main(int argc, char **argv)
 	if (want_help(argc, argv, c->help))
 		return 0;
 	config_path = path;
-	if (c->needs_config && load_config(path) == -1)
+	if ((c->needs & CMD_CONFIG) && load_config(path,
+	    (c->needs & CMD_SECRET) ? 0 : CONFIG_SECRET_OPTIONAL) == -1)
 		return 1;
 	rc = c->fn(argc, argv);
 	unload_config();

@@ -888,6 +888,24 @@ pem_write(const char *path, mode_t mode, EVP_PKEY *k, int private)
 }
 
 int
+token_keygen_check(const char *alg, const char *kid, char **errstr)
+{
+	*errstr = NULL;
+	if (kid == NULL || !kid_ok(kid, strlen(kid))) {
+		xasprintf(errstr, "kid: 1 to %d of A-Z a-z 0-9 . _ : -, not "
+		    "starting with '.'", TOKEN_KID_MAX);
+		return -1;
+	}
+	if (alg == NULL || (strcasecmp(alg, "rs256") != 0 &&
+	    strcasecmp(alg, "es256") != 0)) {
+		xasprintf(errstr, "alg: \"%s\" is not rs256 or es256",
+		    alg != NULL ? alg : "");
+		return -1;
+	}
+	return 0;
+}
+
+int
 token_keygen(const char *alg, const char *kid, const char *dir,
     char **errstr)
 {
@@ -895,21 +913,12 @@ token_keygen(const char *alg, const char *kid, const char *dir,
 	char		*priv = NULL, *pub = NULL;
 	int		 rc = -1;
 
-	*errstr = NULL;
-	if (kid == NULL || !kid_ok(kid, strlen(kid))) {
-		xasprintf(errstr, "kid: 1 to %d of A-Z a-z 0-9 . _ : -, not "
-		    "starting with '.'", TOKEN_KID_MAX);
+	if (token_keygen_check(alg, kid, errstr) == -1)
 		return -1;
-	}
-	if (alg != NULL && strcasecmp(alg, "rs256") == 0)
+	if (strcasecmp(alg, "rs256") == 0)
 		k = EVP_RSA_gen(TOKEN_RSA_BITS);
-	else if (alg != NULL && strcasecmp(alg, "es256") == 0)
+	else
 		k = EVP_EC_gen(SN_X9_62_prime256v1);
-	else {
-		xasprintf(errstr, "alg: \"%s\" is not rs256 or es256",
-		    alg != NULL ? alg : "");
-		return -1;
-	}
 	if (k == NULL) {
 		xasprintf(errstr, "%s: key generation failed", alg);
 		goto out;

@@ -38,11 +38,16 @@ def test_imported_bcrypt_users_log_in_and_are_rehashed(stack):
     with open(path, "w") as f:
         f.write(json.dumps({"email": users[0][0], "passwordHash": bcrypt(users[0][1], users[0][2]),
                             "firstName": "Ada", "roles": ["user", "editor"]}) + "\n")
+    csv_path = os.path.join(stack.state, "users.csv")
+    with open(csv_path, "w") as f:
         f.write("%s,%s,Bob,Builder\n" % (users[1][0], bcrypt(users[1][1], users[1][2])))
         f.write("%s,%s\n" % (users[2][0], bcrypt(users[2][1], users[2][2])))
     r = stack.run_cli("import-users", path)
     assert r.returncode == 0, "import-users: rc %d\n%s%s" % (r.returncode, r.stdout, r.stderr)
-    assert "imported 3 users" in r.stdout, r.stdout
+    assert "imported 1 users" in r.stdout, r.stdout
+    r = stack.run_cli("import-users", csv_path)
+    assert r.returncode == 0, "import-users: rc %d\n%s%s" % (r.returncode, r.stdout, r.stderr)
+    assert "imported 2 users" in r.stdout, r.stdout
     assert stored_hash(stack, users[0][0]).startswith("$2b$10$")
 
     for email, password, prefix in users:
@@ -60,10 +65,10 @@ def test_imported_bcrypt_users_log_in_and_are_rehashed(stack):
         r.json["accessToken"].split(".")[1] + "==="))
     assert claims["roles"] == ["user", "editor"], claims
 
-    # an existing email is skipped, not overwritten
-    r = stack.run_cli("import-users", path)
-    assert r.returncode == 1 and "imported 0 users, skipped 3" in r.stdout, (r.stdout, r.stderr)
-    assert stored_hash(stack, users[0][0]).startswith("$argon2id$")
+    # an existing email is refused, not overwritten, and nothing is imported
+    r = stack.run_cli("import-users", csv_path)
+    assert r.returncode == 1 and "refused 2 lines, nothing imported" in r.stdout, (r.stdout, r.stderr)
+    assert stored_hash(stack, users[1][0]).startswith("$argon2id$")
 
 
 def test_outdated_argon2_cost_is_rehashed_on_login(stack):

@@ -3,7 +3,8 @@ command documented), the OpenAPI document checked against the running
 service (every documented route and method answers with a documented
 status and a body of the documented shape), the Prometheus metrics format
 and counts, the admin CLI (user add/list/show/disable/enable/grant/revoke/
-sessions/logout, outbox status/replay, exit codes, --json), and
+sessions/logout/set-password/delete, outbox status/replay, exit codes,
+--json, which commands need jwt_secret), and
 `make install` into a staging directory."""
 
 import json
@@ -73,7 +74,8 @@ def test_man8_documents_every_command_and_exit_status():
     with open(MAN_PAGES[0]) as f:
         page = f.read()
     for cmd in ["serve", "migrate", "check-config", "user add", "user list", "user show", "user disable",
-                "user enable", "user grant", "user sessions", "user logout", "import-users", "outbox status",
+                "user enable", "user grant", "user sessions", "user logout", "user set-password",
+                "user delete", "import-users", "outbox status",
                 "outbox replay", "keygen"]:
         words = cmd.split()
         pat = r"\.It Cm " + r"\s+(?:Cm\s+)?".join(re.escape(w) for w in words)
@@ -790,6 +792,134 @@ def test_cli_usage_and_help_exit_codes():
     r = subprocess.run([FA_BIN, "--config", "/nonexistent/fcgi-auth.conf", "user", "list"],
                        capture_output=True, text=True)
     assert r.returncode == EXIT_FAIL and "/nonexistent/fcgi-auth.conf" in r.stderr, (r.returncode, r.stderr)
+
+
+def test_cli_commands_that_sign_nothing_need_no_secret(stack):
+    """Issue 13 item 6: migrate, migrate status, user list, outbox status and
+    import-users run without jwt_secret, or with a jwt_secret_file not
+    readable yet (a systemd credential before the unit runs); serve and
+    check-config still refuse."""
+    for over in ({"jwt_secret_file": None},
+                 {"jwt_secret_file": os.path.join(stack.state, "no-such-dir", "jwt_secret")}):
+        for args in (["migrate"], ["migrate", "status"], ["user", "list"], ["outbox", "status"]):
+            r = stack.run_cli(*args, overrides=over)
+            assert r.returncode == 0, "%s with %r: rc %d\n%s" % (" ".join(args), over, r.returncode, r.stderr)
+        r = stack.run_cli("check-config", overrides=over)
+        assert r.returncode == EXIT_FAIL and "jwt_secret" in r.stderr, (over, r.returncode, r.stderr)
+        conf = stack.write_config(over, path=os.path.join(stack.state, "nosecret.conf"))
+        try:
+            r = subprocess.run([FA_BIN, "--config", conf, "serve", "--listen", "127.0.0.1:1"],
+                               stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                               env=stack.app_env(), timeout=10)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("serve without a secret kept running")
+        assert r.returncode != 0 and "jwt_secret" in r.stderr, (over, r.returncode, r.stderr)
+
+
+def test_cli_keygen_invalid_values_exit_2(stack):
+    d = tempfile.mkdtemp(dir=stack.state)
+    for args in (["keygen", "hs256", "--kid", "k1", "--dir", d],
+                 ["keygen", "rs256", "--kid", ".hidden", "--dir", d],
+                 ["keygen", "es256", "--kid", "a b", "--dir", d],
+                 ["keygen", "rs256", "--dir", d]):
+        r = subprocess.run([FA_BIN] + args, capture_output=True, text=True)
+        assert r.returncode == EXIT_USAGE and r.stderr.strip(), (args, r.returncode, r.stderr)
+    assert os.listdir(d) == [], "an invalid keygen wrote files: %s" % os.listdir(d)
+    r = subprocess.run([FA_BIN, "keygen", "es256", "--kid", "ok-1", "--dir", d], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+RFC3339_FULL = re.compile(r"\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z\b")
+
+
+def test_cli_text_timestamps_whole_and_logout_json(stack):
+    u = User(stack, "stamps")
+    r = cli_ok(stack, "user", "list")
+    line = [l for l in r.stdout.splitlines() if u.email in l][0]
+    assert RFC3339_FULL.search(line), "user list cuts the timestamp: %r" % line
+    r = cli_ok(stack, "user", "sessions", u.email)
+    line = r.stdout.splitlines()[1]
+    assert len(RFC3339_FULL.findall(line)) == 2, "user sessions cuts the timestamps: %r" % line
+    j = cli_json(stack, "user", "logout", u.email)
+    assert j == {"userId": u.id, "email": u.email, "sessionsEnded": 1}, j
+    assert_access_dead(stack, u.access, "token after `user logout --json`")
+    pair = u.login()
+    sid = jwt_parts(pair["accessToken"])[1]["sid"]
+    j = cli_json(stack, "user", "logout", u.email, "--session", sid)
+    assert j["sessionId"] == sid and j["sessionsEnded"] == 1, j
+
+
+def test_cli_one_usage_text_per_command(stack):
+    for cmd, bad in (("import-users", ["import-users"]), ("outbox", ["outbox", "frob"]),
+                     ("user", ["user", "frob"])):
+        h = subprocess.run([FA_BIN, cmd, "--help"], capture_output=True, text=True)
+        r = cli(stack, *bad)
+        assert h.returncode == 0 and r.returncode == EXIT_USAGE, (cmd, h.returncode, r.returncode)
+        assert h.stdout.strip() and h.stdout.strip() in r.stderr, \
+            "%s: --help and the usage error differ:\n%s\n---\n%s" % (cmd, h.stdout, r.stderr)
+    top = subprocess.run([FA_BIN, "--help"], capture_output=True, text=True).stdout
+    h = subprocess.run([FA_BIN, "import-users", "--help"], capture_output=True, text=True).stdout
+    assert "import-users [--dry-run] FILE|-" in top and "import-users [--dry-run] FILE|-" in h, (top, h)
+
+
+def test_cli_user_set_password(stack):
+    u = User(stack, "setpw")
+    other = u.login(ua="second device")
+    new = "a brand new password"
+    r = cli_ok(stack, "user", "set-password", u.email, input=new + "\n")
+    assert "2 sessions ended" in r.stdout, r.stdout
+    assert_error(login_raw(stack, u.email, u.password), 401, "invalid_credentials", "old password")
+    assert_access_dead(stack, u.access, "token from before `user set-password`")
+    assert_access_dead(stack, other["accessToken"], "other device after `user set-password`")
+    assert_error(refresh(stack, other["refreshToken"]), 401, "invalid_token", "refresh after set-password")
+    pair = login(stack, u.email, new)
+    assert_access_alive(stack, pair["accessToken"], "token with the new password")
+    assert stack.psql_value("SELECT password_hash FROM auth.users WHERE id = '%s'" % u.id).startswith(
+        "$argon2id$")
+    rows = stack.psql("SELECT detail->>'by' FROM auth.audit_log WHERE user_id = '%s' AND "
+                      "event = 'password.change'" % u.id)
+    assert rows == [["cli"]], rows
+    assert outbox_rows(stack, "user.password_changed", "payload->'data'->>'userId' = %s", (u.id,))
+    # the register policy; nothing changes on a refused password
+    cli_fails(stack, EXIT_USAGE, "user", "set-password", u.email, input="short\n", want_err="password")
+    cli_fails(stack, EXIT_USAGE, "user", "set-password", u.email, input="", want_err="password")
+    cli_fails(stack, EXIT_NOTFOUND, "user", "set-password", uniq_email("ghost"), input=new + "\n")
+    login(stack, u.email, new)
+
+
+def test_cli_user_delete(stack):
+    u = User(stack, "delete")
+    login_raw(stack, u.email, "a wrong password", ua="attacker UA")
+    rows = stack.psql("SELECT count(*) FROM auth.audit_log WHERE user_id = '%s' AND "
+                      "(email IS NOT NULL OR ip IS NOT NULL OR user_agent IS NOT NULL)" % u.id)
+    assert int(rows[0][0]) >= 2, rows
+    j = cli_json(stack, "user", "delete", u.email)
+    assert j["userId"] == u.id and j["deleted"] is True, j
+    assert stack.psql_value("SELECT count(*) FROM auth.users WHERE id = '%s'" % u.id) == "0"
+    rows = stack.psql("SELECT event, email, ip, user_agent FROM auth.audit_log WHERE user_id = '%s' "
+                      "ORDER BY id" % u.id)
+    assert len(rows) >= 3 and rows[-1][0] == "user.delete", rows
+    assert all(r[1:] == [None, None, None] for r in rows), "audit rows keep personal data: %r" % rows
+    assert not stack.psql("SELECT 1 FROM auth.audit_log WHERE email = '%s'" % u.email), \
+        "the email survives in the audit log"
+    assert_access_dead(stack, u.access, "token of a deleted user")
+    assert_error(refresh(stack, u.refresh_token), 401, "invalid_token", "refresh of a deleted user")
+    assert_error(login_raw(stack, u.email), 401, "invalid_credentials", "login of a deleted user")
+    ev = outbox_rows(stack, "user.deleted", "payload->'data'->>'userId' = %s", (u.id,))
+    assert len(ev) == 1, ev
+    data = ev[0]["payload"]["data"]
+    assert set(data) == {"eventId", "userId", "at"} and data["eventId"] == ev[0]["event_id"], data
+    cli_fails(stack, EXIT_NOTFOUND, "user", "delete", u.email, want_err="no user")
+    # the append-only log still refuses any other change
+    for sql in ("UPDATE auth.audit_log SET event = 'x' WHERE user_id = '%s'" % u.id,
+                "UPDATE auth.audit_log SET email = 'x@y.z' WHERE user_id = '%s'" % u.id,
+                "DELETE FROM auth.audit_log WHERE user_id = '%s'" % u.id):
+        try:
+            stack.psql(sql)
+        except Exception as e:
+            assert "append-only" in str(e), e
+        else:
+            raise AssertionError("audit_log accepted: %s" % sql)
 
 
 # ------------------------------------------------------------- packaging

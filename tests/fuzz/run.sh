@@ -17,7 +17,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
 build=${FUZZ_BUILDDIR:-$src}
 work=${FUZZ_WORKDIR:-$build/tests/fuzz/work}
-harnesses=${*:-fuzz_json fuzz_token fuzz_config fuzz_request}
+harnesses=${*:-fuzz_json fuzz_token fuzz_config fuzz_request fuzz_csv}
 
 case $secs in
 ''|*[!0-9]*) echo "usage: $0 [SECONDS] [HARNESS...]" >&2; exit 2 ;;
@@ -29,6 +29,7 @@ max_len() {
 	fuzz_json) echo 16384 ;;
 	fuzz_token) echo 12288 ;;
 	fuzz_config) echo 8192 ;;
+	fuzz_csv) echo 16384 ;;
 	*) echo 4096 ;;
 	esac
 }

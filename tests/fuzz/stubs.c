@@ -29,12 +29,13 @@ struct fuzz_backend	 stub;
 static const char *const audit_names[AUDIT__MAX] = {
 	"register", "login.success", "login.failure", "refresh",
 	"refresh.reuse_detected", "logout", "logout_all", "password.change",
-	"session.revoke", "role.change",
+	"session.revoke", "role.change", "user.import", "user.delete",
 };
 
 static const char *const event_names[EVENT__MAX] = {
 	"user.registered", "user.logged_in", "user.logged_out",
 	"user.password_changed", "session.revoked", "token.reuse_detected",
+	"user.deleted",
 };
 
 /* ---- contract checks ------------------------------------------------ */
@@ -273,11 +274,19 @@ db_audit_list(const struct audit_query *q, json_t **entries)
 }
 
 int
-db_user_import(const char *email, const char *hash, const char *first,
-    const char *last, const char *roles_csv)
+db_user_import(json_t *users, const char *by, int dry_run, json_t **clashes)
 {
-	(void)email; (void)hash; (void)first; (void)last; (void)roles_csv;
+	(void)users; (void)by; (void)dry_run;
+	*clashes = NULL;
 	return DB_ERROR;
+}
+
+int
+db_user_delete(const char *id, const struct audit *a)
+{
+	need_uuid("db_user_delete id", id);
+	need_audit(a);
+	return DB_OK;
 }
 
 int

@@ -120,6 +120,28 @@ missing_or_short_secret_refuses_to_start(void **state)
 	config_free(&c);
 }
 
+/* migrate, user, outbox, import-users: config_load(CONFIG_SECRET_OPTIONAL) */
+static void
+commands_that_sign_nothing_load_without_a_secret(void **state)
+{
+	struct config	 c;
+	const char	*text = "jwt_secret_file = /nonexistent/secret\n";
+	char		*err = NULL;
+
+	(void)state;
+	config_defaults(&c);
+	c.secret_optional = 1;
+	assert_int_equal(config_parse(&c, text, strlen(text), &err), 0);
+	assert_null(c.jwt_secret);
+	assert_int_equal(config_validate(&c, &err), 0);
+	config_free(&c);
+	config_defaults(&c);
+	assert_int_equal(config_parse(&c, text, strlen(text), &err), -1);
+	assert_non_null(strstr(err, "jwt_secret_file"));
+	free(err);
+	config_free(&c);
+}
+
 static void
 environment_overrides_the_file(void **state)
 {
@@ -232,6 +254,8 @@ main(void)
 		cmocka_unit_test(unknown_key_is_named_in_the_error),
 		cmocka_unit_test(malformed_numbers_are_refused),
 		cmocka_unit_test(missing_or_short_secret_refuses_to_start),
+		cmocka_unit_test(
+		    commands_that_sign_nothing_load_without_a_secret),
 		cmocka_unit_test(environment_overrides_the_file),
 		cmocka_unit_test(secret_may_come_from_a_file),
 		cmocka_unit_test(print_masks_secrets),
