@@ -1342,8 +1342,6 @@ db_user_delete(const char *id, const struct audit *a)
 		event_kick();
 	audit_params_free(&ap);
 	PQclear(res);
-	free(f);
-	free(l);
 	return rc;
 }
 

@@ -675,6 +675,8 @@ int		 email_canon(const char *in, size_t len,
 size_t		 text_clean(char *out, size_t outsz, const char *in,
 		    size_t len);
 char		*text_clean_dup(const char *in, size_t max);
+
+/*
  * csv.c: RFC 4180 records from memory.  csv_next parses the record at
  * buf[*off], advancing *off and *line (lines consumed, quoted line breaks
  * included): 1 a record in *r (caller frees with csv_record_free), 0 the

@@ -820,7 +820,7 @@ server_reload(const char *path)
 	enum log_level	 l;
 	char		*err = NULL;
 
-	if (config_load(&c, path, &err) == -1 ||
+	if (config_load(&c, path, 0, &err) == -1 ||
 	    log_level_parse(c.log_level, &l) == -1 ||
 	    log_open(c.log_file, &err) == -1) {
 		log_error(NULL, "SIGHUP: %s; running configuration kept",
