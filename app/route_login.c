@@ -19,11 +19,13 @@ enum login_fail {
 	LOGIN_BAD_PASSWORD,
 	LOGIN_DISABLED,
 	LOGIN_RATE_LIMITED,
+	LOGIN_CHANGED,		/* password or state changed during the login */
 	LOGIN__MAX
 };
 
 static const char *const login_reasons[LOGIN__MAX] = {
-	"unknown_email", "bad_password", "disabled", "rate_limited"
+	"unknown_email", "bad_password", "disabled", "rate_limited",
+	"changed_during_login"
 };
 
 static void
@@ -79,10 +81,36 @@ login_trimmed(struct request *r, const struct user *u, char **sids,
 	free(sids);
 }
 
-/* Create the session and answer with the pair; -1 when a backend failed. */
+/*
+ * The user as it is now that the session holds the revocation generation.
+ * The row read before the hash may be stale: a role or password change that
+ * ran meanwhile cut off before it committed, so a change committed before
+ * this read is in it, and one committed after ends the session by its own
+ * cut-off.  1 when the password checked is no longer the user's, or the
+ * user was disabled or deleted; -1 PostgreSQL down.
+ */
+static int
+login_recheck(const struct user *u, struct user *now)
+{
+	int	 rc;
+
+	if ((rc = db_user_by_id(u->id, now)) == DB_ERROR)
+		return -1;
+	if (rc != DB_OK || now->disabled || now->password_hash == NULL ||
+	    u->password_hash == NULL ||
+	    strcmp(now->password_hash, u->password_hash) != 0)
+		return 1;
+	return 0;
+}
+
+/*
+ * Create the session and answer with the pair: 0, -1 when a backend failed,
+ * 1 when the user changed under the login (login_recheck).
+ */
 static int
 login_session(struct request *r, const struct user *u)
 {
+	struct user	 now;
 	struct refresh	 rt;
 	struct audit	 a;
 	unsigned char	 sidb[16];
@@ -101,6 +129,15 @@ login_session(struct request *r, const struct user *u)
 	    cfg->refresh_ttl, cfg->max_sessions_per_user, &trim, &ntrim,
 	    &cutoff) == -1)
 		return -1;
+	memset(&now, 0, sizeof(now));
+	if ((rc = login_recheck(u, &now)) != 0) {
+		(void)store_session_revoke(u->id, sid, cfg->access_ttl);
+		if (trim != NULL)
+			login_trimmed(r, u, trim, ntrim);
+		user_free(&now);
+		sodium_memzero(&rt, sizeof(rt));
+		return rc;
+	}
 	data = json_pack("{s:s, s:s, s:s, s:s}", "userId", u->id,
 	    "sessionId", sid, "ip", r->ip, "userAgent", ua);
 	memset(&a, 0, sizeof(a));
@@ -120,12 +157,14 @@ login_session(struct request *r, const struct user *u)
 		(void)store_session_revoke(u->id, sid, cfg->access_ttl);
 		if (trim != NULL)
 			login_trimmed(r, u, trim, ntrim);
+		user_free(&now);
 		return -1;
 	}
 	if (trim != NULL)
 		login_trimmed(r, u, trim, ntrim);
-	refresh_pair(r, u, sid, rt.text, cutoff);
+	refresh_pair(r, &now, sid, rt.text, cutoff);
 	sodium_memzero(&rt, sizeof(rt));
+	user_free(&now);
 	return 0;
 }
 
@@ -194,14 +233,23 @@ route_login(struct request *r)
 		resp_error(r, ERR_INVALID_CREDENTIALS, NULL);
 		goto out;
 	}
-	if (rehash && password_hash(pw, pwlen, hash) == 0 &&
-	    db_user_set_password(u.id, hash, NULL) != DB_OK)
-		log_warn(r->id, "password rehash not stored");
+	if (rehash && password_hash(pw, pwlen, hash) == 0) {
+		if (db_user_set_password(u.id, hash, NULL) != DB_OK)
+			log_warn(r->id, "password rehash not stored");
+		else {
+			free(u.password_hash);
+			u.password_hash = xstrdup(hash);
+		}
+	}
 	/* Redis down: answer now, not after a second timeout in the session */
 	if (ratelimit_guess_settle(&g, GUESS_RIGHT) == -1 ||
-	    login_session(r, &u) == -1)
+	    (rc = login_session(r, &u)) == -1)
 		resp_unavailable(r);
-	else
+	else if (rc == 1) {
+		metrics_login(0);
+		login_audit_failure(r, &u, email, LOGIN_CHANGED);
+		resp_error(r, ERR_INVALID_CREDENTIALS, NULL);
+	} else
 		metrics_login(1);
 out:
 	json_decref(body);

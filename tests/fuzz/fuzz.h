@@ -64,6 +64,7 @@ struct fuzz_backend {
 	int		 email_taken;	/* db_user_create: DB_CONFLICT */
 	int		 pw_mismatch;	/* password_verify: 1 */
 	int		 rehash;	/* password_verify sets *rehash */
+	char		 stored_hash[256];	/* set by db_user_set_password */
 	int		 hash_fail;	/* password_hash/verify: -1 (500) */
 	int		 limited;	/* rate limits: over */
 	int		 revoked;	/* store_token_revoked: 1 */

@@ -91,7 +91,8 @@ fill_user(struct user *u, const char *id, const char *email)
 	snprintf(u->id, sizeof(u->id), "%s", id != NULL ? id : FUZZ_UID);
 	snprintf(u->email, sizeof(u->email), "%s",
 	    email != NULL ? email : "user@example.test");
-	u->password_hash = xstrdup(STUB_HASH);
+	u->password_hash = xstrdup(stub.stored_hash[0] != '\0' ?
+	    stub.stored_hash : STUB_HASH);
 	u->first_name = xstrdup("Ada");
 	u->last_name = NULL;
 	snprintf(u->roles, sizeof(u->roles), "%s",
@@ -221,6 +222,7 @@ db_user_set_password(const char *id, const char *hash,
 	need_audit(a);
 	if (stub.pg_down)
 		return DB_ERROR;
+	snprintf(stub.stored_hash, sizeof(stub.stored_hash), "%s", hash);
 	stub.wrote++;
 	return DB_OK;
 }
