@@ -680,6 +680,8 @@ void		 route_dispatch(struct request *);
 
 /* route_*.c: one file per group; each handler answers through resp_*. */
 void		 route_health(struct request *);
+void		 route_health_live(struct request *);
+void		 route_health_ready(struct request *);
 void		 route_register(struct request *);
 void		 route_login(struct request *);
 void		 route_refresh(struct request *);

@@ -23,6 +23,8 @@ static const struct {
 	const char	*label;
 } mroutes[] = {
 	{ "/health",			"/health" },
+	{ "/health/live",		"/health/live" },
+	{ "/health/ready",		"/health/ready" },
 	{ "/register",			"/register" },
 	{ "/login",			"/login" },
 	{ "/refresh",			"/refresh" },
