@@ -414,6 +414,11 @@ int		 store_session_revoke_refresh(const char *uid, const char *sid,
 /* Revoke all sessions except keep_sid (NULL = all); raise the generation. */
 int		 store_user_revoke_all(const char *uid, const char *keep_sid,
 		    long access_ttl, long long *cutoff);
+/* As store_user_revoke_all, and the ids of the sessions it ended (caller
+ * frees the array and strings; NULL and 0 when none). */
+int		 store_user_revoke_sessions(const char *uid,
+		    const char *keep_sid, long access_ttl, long long *cutoff,
+		    char ***sids, size_t *nsids);
 int		 store_user_cutoff(const char *uid, long access_ttl,
 		    long long *cutoff);	/* role change */
 int		 store_session_list(const char *uid,
@@ -716,6 +721,28 @@ int		 event_init(const struct config *);
 void		 event_shutdown(void);
 void		 event_kick(void);	/* wake the relay after a commit */
 enum event_kind	 event_enabled(enum event_kind);	/* or EVENT_NONE */
+
+/* session.c: the end of a session, recorded (API.md "more session detail"). */
+enum session_end {
+	SESSION_END_USER,		/* DELETE /sessions/{id} */
+	SESSION_END_LOGOUT_ALL,
+	SESSION_END_PASSWORD_CHANGE,
+	SESSION_END_PASSWORD_RESET,
+	SESSION_END_REUSE,
+	SESSION_END_DISABLED,
+	SESSION_END_DELETED,
+	SESSION_END_ADMIN,
+	SESSION_END_LIMIT,		/* past max_sessions_per_user */
+	SESSION_END__MAX
+};
+const char	*session_end_reason(enum session_end);	/* "logout_all" */
+/*
+ * One session.revoke audit row and its session.revoked event (data userId,
+ * sessionId, reason) in one transaction.  r may be NULL (no ip, user agent
+ * or request id); email may be NULL.  0, or -1 (logged: not recorded).
+ */
+int		 session_revoked(struct request *r, const char *uid,
+		    const char *email, const char *sid, enum session_end);
 
 /* revoke.c: in-memory revocation cache (see revoke.c). */
 #define REVOKE_PING_MS		25	/* heartbeat on the subscription */

@@ -198,8 +198,11 @@ static const char *const scripts[SC__MAX] = {
 	"local revoked = {}\n"
 	"for _, m in ipairs(redis.call('ZRANGE', z, 0, -1)) do\n"
 	"  if m ~= ARGV[2] then\n"
+	/* a session whose key expired already ended: not reported */
+	"    if redis.call('EXISTS', p .. 'sess:' .. m) == 1 then\n"
+	"      revoked[#revoked + 1] = m\n"
+	"    end\n"
 	"    revoke(m, rttl)\n"
-	"    revoked[#revoked + 1] = m\n"
 	"  end\n"
 	"end\n"
 	"return {raise_cutoff(tonumber(ARGV[3]), rttl), revoked}\n"),
@@ -997,7 +1000,7 @@ store_session_revoke_refresh(const char *uid, const char *sid,
  */
 static int
 cutoff_script(enum script sc, const char *uid, const char *keep_sid,
-    long access_ttl, long long *cutoff)
+    long access_ttl, long long *cutoff, char ***sids, size_t *nsids)
 {
 	struct rop	 op;
 	redisReply	*r = NULL, *c, *list = NULL;
@@ -1039,10 +1042,16 @@ cutoff_script(enum script sc, const char *uid, const char *keep_sid,
 		goto out;
 	}
 	revoke_note_cutoff(uid, *cutoff, revoke_ttl(access_ttl));
+	if (sids != NULL && list != NULL && list->elements > 0)
+		*sids = xcalloc(list->elements, sizeof(**sids));
 	for (i = 0; list != NULL && i < list->elements; i++)
-		if (list->element[i]->type == REDIS_REPLY_STRING)
+		if (list->element[i]->type == REDIS_REPLY_STRING) {
 			revoke_note_session(uid, list->element[i]->str,
 			    revoke_ttl(access_ttl));
+			if (sids != NULL)
+				(*sids)[(*nsids)++] =
+				    xstrdup(list->element[i]->str);
+		}
 	rc = 0;
 out:
 	freeReplyObject(r);
@@ -1054,13 +1063,25 @@ int
 store_user_revoke_all(const char *uid, const char *keep_sid, long access_ttl,
     long long *cutoff)
 {
-	return cutoff_script(SC_REVOKE_ALL, uid, keep_sid, access_ttl, cutoff);
+	return cutoff_script(SC_REVOKE_ALL, uid, keep_sid, access_ttl, cutoff,
+	    NULL, NULL);
+}
+
+int
+store_user_revoke_sessions(const char *uid, const char *keep_sid,
+    long access_ttl, long long *cutoff, char ***sids, size_t *nsids)
+{
+	*sids = NULL;
+	*nsids = 0;
+	return cutoff_script(SC_REVOKE_ALL, uid, keep_sid, access_ttl, cutoff,
+	    sids, nsids);
 }
 
 int
 store_user_cutoff(const char *uid, long access_ttl, long long *cutoff)
 {
-	return cutoff_script(SC_CUTOFF, uid, NULL, access_ttl, cutoff);
+	return cutoff_script(SC_CUTOFF, uid, NULL, access_ttl, cutoff, NULL,
+	    NULL);
 }
 
 int

@@ -515,6 +515,23 @@ store_user_revoke_all(const char *uid, const char *keep_sid,
 	return 0;
 }
 
+/* As the service: the other session ended, unless none is left. */
+int
+store_user_revoke_sessions(const char *uid, const char *keep_sid,
+    long access_ttl, long long *cutoff, char ***sids, size_t *nsids)
+{
+	*sids = NULL;
+	*nsids = 0;
+	if (store_user_revoke_all(uid, keep_sid, access_ttl, cutoff) == -1)
+		return -1;
+	if (stub.no_session)
+		return 0;
+	*sids = xcalloc(1, sizeof(**sids));
+	(*sids)[0] = xstrdup(STUB_OTHER_SID);
+	*nsids = 1;
+	return 0;
+}
+
 int
 store_user_cutoff(const char *uid, long access_ttl, long long *cutoff)
 {
