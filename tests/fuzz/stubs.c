@@ -749,6 +749,70 @@ store_sub_close(struct store_sub *sub)
 	(void)sub;
 }
 
+/* The RPC responder: never started by the fuzzers (rpc_init), likewise. */
+int
+store_rpc_open(struct store_rpc **rpc, const char *channel)
+{
+	(void)channel;
+	*rpc = NULL;
+	return -1;
+}
+
+int
+store_rpc_ping(struct store_rpc *rpc)
+{
+	(void)rpc;
+	return -1;
+}
+
+int
+store_rpc_read(struct store_rpc *rpc, long timeout_ms, size_t max,
+    store_msg_fn fn, void *arg)
+{
+	(void)rpc;
+	(void)timeout_ms;
+	(void)max;
+	(void)fn;
+	(void)arg;
+	return -1;
+}
+
+int
+store_rpc_claim(struct store_rpc *rpc, const char *const *keys, size_t n,
+    long ttl, int *won)
+{
+	(void)rpc;
+	(void)keys;
+	(void)n;
+	(void)ttl;
+	(void)won;
+	return -1;
+}
+
+int
+store_rpc_publish(struct store_rpc *rpc, const char *channel,
+    char *const *msgs, size_t n)
+{
+	(void)rpc;
+	(void)channel;
+	(void)msgs;
+	(void)n;
+	return -1;
+}
+
+const char *
+store_rpc_error(const struct store_rpc *rpc)
+{
+	(void)rpc;
+	return "fuzz stub";
+}
+
+void
+store_rpc_close(struct store_rpc *rpc)
+{
+	(void)rpc;
+}
+
 int
 store_revocations_load(store_rev_fn fn, void *arg, char *err, size_t errsz)
 {
