@@ -843,12 +843,14 @@ size_t		 rtab_buckets(const struct rtab *);
 #define RPC_CLAIM_PREFIX	"fa:rpc:"
 #define RPC_REPLY_SUFFIX	".reply"
 #define RPC_PATTERN_MAX		200	/* rpc_validate_pattern bytes */
+#define RPC_POLL_MS		25	/* longest wait for requests: a stop
+					   is seen within this */
 #define RPC_PING_MS		1000	/* heartbeat on the subscription */
 #define RPC_DEAD_MS		3000	/* no PONG this long: reconnect */
 #define RPC_BACKOFF_MIN_MS	50	/* reconnect backoff, doubling */
 #define RPC_BACKOFF_MAX_MS	2000
 #define RPC_LOG_EVERY_MS	10000	/* one drop line per this, with count */
-#define RPC_NICE		5	/* the responder yields to the workers */
+#define RPC_NICE		5	/* the responder yields to workers */
 #define RPC_AAL			1	/* XXX until MFA: password only */
 enum rpc_parse {
 	RPC_OK,

@@ -45,7 +45,7 @@ struct rpc_batch {
 	int		 won[RPC_BATCH_MAX];
 	long long	 t0[RPC_BATCH_MAX];	/* us, when read */
 	size_t		 n;
-	long long	 ping_sent;	/* mono ms of the PING in flight, or 0 */
+	long long	 ping_sent;	/* mono ms of the PING out, or 0 */
 };
 
 static struct {
@@ -254,7 +254,6 @@ static const char *
 rpc_serve(struct store_rpc *conn, struct rpc_batch *b)
 {
 	long long	 now, last_ping = mono_ms();
-	long		 wait;
 
 	b->ping_sent = 0;
 	while (!atomic_load(&rp.stop)) {
@@ -266,10 +265,8 @@ rpc_serve(struct store_rpc *conn, struct rpc_batch *b)
 		} else if (b->ping_sent != 0 &&
 		    now - b->ping_sent > RPC_DEAD_MS)
 			return "no answer to PING";
-		/* short waits: a stop is seen within REVOKE_PING_MS */
-		wait = REVOKE_PING_MS;
-		if (store_rpc_read(conn, wait, RPC_BATCH_MAX, on_message,
-		    b) == -1)
+		if (store_rpc_read(conn, RPC_POLL_MS, RPC_BATCH_MAX,
+		    on_message, b) == -1)
 			return store_rpc_error(conn);
 		if (b->n > 0 && batch_run(conn, b) == -1) {
 			batch_clear(b);
@@ -287,7 +284,7 @@ rpc_sleep(long ms)
 	long		 step;
 
 	while (ms > 0 && !atomic_load(&rp.stop)) {
-		step = ms < REVOKE_PING_MS ? ms : REVOKE_PING_MS;
+		step = ms < RPC_POLL_MS ? ms : RPC_POLL_MS;
 		ts.tv_sec = 0;
 		ts.tv_nsec = step * 1000000L;
 		nanosleep(&ts, NULL);

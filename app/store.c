@@ -1858,8 +1858,6 @@ store_rpc_claim(struct store_rpc *rpc, const char *const *keys, size_t n,
 
 	if (rpc->cmd == NULL)
 		return -1;
-	if (redisSetTimeout(rpc->cmd, ms_tv(pool.timeout_ms)) != REDIS_OK)
-		return -1;
 	snprintf(sttl, sizeof(sttl), "%ld", ttl);
 	for (i = 0; i < n; i++) {
 		won[i] = 0;
