@@ -850,7 +850,7 @@ size_t		 rtab_buckets(const struct rtab *);
 #define RPC_BACKOFF_MIN_MS	50	/* reconnect backoff, doubling */
 #define RPC_BACKOFF_MAX_MS	2000
 #define RPC_LOG_EVERY_MS	10000	/* one drop line per this, with count */
-#define RPC_NICE		5	/* the responder yields to workers */
+#define RPC_NICE		10	/* the responder yields to workers */
 #define RPC_AAL			1	/* XXX until MFA: password only */
 enum rpc_parse {
 	RPC_OK,

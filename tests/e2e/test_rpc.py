@@ -270,7 +270,7 @@ def test_nestjs_client_valid_revoked_forged(stack):
     with Nest(stack, "client") as c, \
             Nest(stack, "server", nest_pattern,
                  env={"FA_JWT_SECRET": stack_secret(stack).decode()}):
-        ok = wait_for(lambda: redis_call(stack, "PUBSUB", "NUMSUB", nest_pattern)[1] >= 1, 10)
+        ok = wait_for(lambda: redis_call(stack, "PUBSUB", "NUMSUB", nest_pattern)[1] >= 1, 30)
         assert ok, "the NestJS server did not subscribe"
         r = c.send({"token": u.access})
         assert r["ok"], "valid token: %r" % r
