@@ -3,6 +3,7 @@ replayed with its id, another caller's id reused, a reply forged on the
 reply channel, a huge token.  The flood and the three-instance reply storm
 are in test_rpc."""
 
+import json
 import os
 import time
 
@@ -58,12 +59,22 @@ def test_another_callers_id_reused_gets_no_answer(stack):
 def test_forged_reply_needs_publish_rights_on_the_reply_channel(stack):
     """The NestJS transport has no signature: whoever may PUBLISH on
     auth.validate_token.reply can answer for fcgi-auth.  The defence is a
-    Redis ACL: a service user limited to the request channel is refused
-    (NOPERM) on the reply channel, and fcgi-auth still answers it."""
+    Redis ACL with selectors (Redis 7): a service user may PUBLISH on the
+    request channel and SUBSCRIBE to the reply channel, nothing else; its
+    PUBLISH on the reply channel is refused (NOPERM), and its requests are
+    answered."""
     wait_log(app_log(stack), READY_RE)
     stack.redis_cli("ACL", "SETUSER", "mallory", "on", ">mallory-pw", "resetchannels",
-                    "&" + PATTERN, "-@all", "+publish", "+subscribe")
+                    "-@all", "(+publish &%s)" % PATTERN, "(+subscribe &%s)" % REPLY)
     try:
+        sub = Resp(stack.redis_port)
+        try:
+            assert sub.call("AUTH", "mallory", "mallory-pw") == "OK"
+            assert sub.call("SUBSCRIBE", REPLY)[0] == b"subscribe"
+            sub.sock.settimeout(5)
+        except BaseException:
+            sub.close()
+            raise
         c = Resp(stack.redis_port)
         try:
             assert c.call("AUTH", "mallory", "mallory-pw") == "OK"
@@ -75,8 +86,12 @@ def test_forged_reply_needs_publish_rights_on_the_reply_channel(stack):
                 raise AssertionError("an ACL user without reply rights published a reply")
             # the request channel stays open to it, and is answered
             assert c.call("PUBLISH", PATTERN, envelope("x.y.z", "mallory-1")) >= 1
+            m = sub.read()
+            assert m[0] == b"message" and json.loads(m[2]) == {
+                "id": "mallory-1", "response": {"valid": False}, "isDisposed": True}, m
         finally:
             c.close()
+            sub.close()
     finally:
         stack.redis_cli("ACL", "DELUSER", "mallory")
 
