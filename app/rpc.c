@@ -115,6 +115,10 @@ on_message(void *arg, const char *msg, size_t len)
 		return 0;
 	}
 	metrics_rpc_request();
+	if (i >= RPC_BATCH_MAX) {	/* store_rpc_read hands at most that */
+		rpc_dropped("batch full");
+		return 0;
+	}
 	if (rpc_parse(msg, len, &b->req[i], &b->root[i], &why) == RPC_DROP) {
 		rpc_dropped(why);
 		return 0;
