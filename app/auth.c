@@ -15,10 +15,19 @@ auth_check(const char *authorization, struct claims *c)
 {
 	const char	*tok;
 	size_t		 len;
+
+	if (request_bearer(authorization, &tok, &len) == -1)
+		return 1;
+	return auth_check_token(tok, len, c);
+}
+
+/* The same, for a token without the header around it (introspect, RPC). */
+int
+auth_check_token(const char *tok, size_t len, struct claims *c)
+{
 	int		 rc;
 
-	if (request_bearer(authorization, &tok, &len) == -1 ||
-	    tcache_verify(tok, len, c) == -1)
+	if (len > FA_TOKEN_MAX || tcache_verify(tok, len, c) == -1)
 		return 1;
 	/* from memory while the revocation cache is live, else Redis */
 	if ((rc = revoke_check(c->sub, c->sid, c->jti, c->gen)) == -1)

@@ -99,6 +99,8 @@ static const struct ckey ckeys[] = {
 	S(events_stream, ""),
 	L(events_stream_maxlen, 10000, 1, 100000000),
 	L(outbox_retention, 86400, 0, 31536000),
+	B(rpc_enabled, "on"),
+	S(rpc_validate_pattern, "auth.validate_token"),
 };
 #define CKEYS_MAX	(sizeof(ckeys) / sizeof(ckeys[0]))
 
@@ -377,6 +379,20 @@ config_env(struct config *c, char *const *env, char **errstr)
 	return 0;
 }
 
+/* A Redis channel name we subscribe to literally: visible ASCII. */
+static int
+config_rpc_pattern(const char *p)
+{
+	size_t	 i, n = strlen(p);
+
+	if (n == 0 || n > RPC_PATTERN_MAX)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (p[i] <= ' ' || p[i] > '~')
+			return -1;
+	return 0;
+}
+
 int
 config_validate(struct config *c, char **errstr)
 {
@@ -430,6 +446,11 @@ nosecret:
 	if (sentinel_check(c->redis_sentinels, c->redis_master_name,
 	    errstr) == -1)
 		return -1;
+	if (config_rpc_pattern(c->rpc_validate_pattern) == -1) {
+		xasprintf(errstr, "rpc_validate_pattern: 1 to %d visible "
+		    "ASCII characters", RPC_PATTERN_MAX);
+		return -1;
+	}
 	if (c->database_url == NULL)
 		c->database_url = xstrdup("");
 	if (c->redis_password == NULL)

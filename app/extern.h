@@ -165,6 +165,9 @@ struct config {
 	char		*events_stream;		/* "" = no XADD */
 	long		 events_stream_maxlen;
 	long		 outbox_retention;	/* seconds */
+	/* service-to-service RPC (NestJS Redis transport) */
+	int		 rpc_enabled;	/* bool */
+	char		*rpc_validate_pattern;	/* request channel */
 };
 
 extern struct config	*cfg;	/* the running configuration */
@@ -452,6 +455,11 @@ int		 store_session_revoke_refresh(const char *uid, const char *sid,
 /* Revoke all sessions except keep_sid (NULL = all); raise the generation. */
 int		 store_user_revoke_all(const char *uid, const char *keep_sid,
 		    long access_ttl, long long *cutoff);
+/* As store_user_revoke_all, and the ids of the sessions it ended (caller
+ * frees the array and strings; NULL and 0 when none). */
+int		 store_user_revoke_sessions(const char *uid,
+		    const char *keep_sid, long access_ttl, long long *cutoff,
+		    char ***sids, size_t *nsids);
 int		 store_user_cutoff(const char *uid, long access_ttl,
 		    long long *cutoff);	/* role change */
 int		 store_session_list(const char *uid,
@@ -523,6 +531,28 @@ void		 store_sub_close(struct store_sub *);
 /* Every revocation in Redis to fn, NULL after each SCAN batch. */
 int		 store_revocations_load(store_rev_fn fn, void *arg, char *err,
 		    size_t errsz);
+/*
+ * The RPC responder's two connections (rpc.c), outside the pool: one
+ * subscribed to the request channel, one for claims and replies.
+ * store_rpc_read hands each message published on the channel to fn (NULL
+ * for a PONG), at most max of them per call; -1 once the subscription is
+ * lost.  store_rpc_claim pipelines SET key 1 NX EX ttl for n keys: won[i]
+ * is 1 when this process took keys[i] first.  store_rpc_publish pipelines
+ * PUBLISH channel msgs[i].  All 0 or -1 (see store_rpc_error).
+ */
+typedef int	(*store_msg_fn)(void *arg, const char *msg, size_t len);
+struct store_rpc;
+/* Always sets *rpc (free with store_rpc_close). */
+int		 store_rpc_open(struct store_rpc **rpc, const char *channel);
+int		 store_rpc_ping(struct store_rpc *);
+int		 store_rpc_read(struct store_rpc *, long timeout_ms, size_t max,
+		    store_msg_fn fn, void *arg);
+int		 store_rpc_claim(struct store_rpc *, const char *const *keys,
+		    size_t n, long ttl, int *won);
+int		 store_rpc_publish(struct store_rpc *, const char *channel,
+		    char *const *msgs, size_t n);
+const char	*store_rpc_error(const struct store_rpc *);
+void		 store_rpc_close(struct store_rpc *);
 
 /* token.c: JWT issue/verify with a pinned algorithm, keys by kid. */
 #define TOKEN_TYP		"JWT"
@@ -826,6 +856,8 @@ void		 route_label(struct request *);
 
 /* route_*.c: one file per group; each handler answers through resp_*. */
 void		 route_health(struct request *);
+void		 route_health_live(struct request *);
+void		 route_health_ready(struct request *);
 void		 route_register(struct request *);
 void		 route_login(struct request *);
 void		 route_refresh(struct request *);
@@ -846,6 +878,8 @@ void		 route_openapi(struct request *);
 /* auth.c: Bearer check shared by routes */
 /* 0 live, 1 invalid or revoked, -1 could not check (503) */
 int		 auth_check(const char *authorization, struct claims *);
+/* auth_check for a bare token (no "Bearer "): the same three answers */
+int		 auth_check_token(const char *tok, size_t len, struct claims *);
 /* 0 ok, -1 the error answer is set */
 int		 auth_bearer(struct request *, struct claims *);
 int		 auth_has_role(const struct claims *, const char *role);
@@ -868,6 +902,28 @@ int		 event_init(const struct config *);
 void		 event_shutdown(void);
 void		 event_kick(void);	/* wake the relay after a commit */
 enum event_kind	 event_enabled(enum event_kind);	/* or EVENT_NONE */
+
+/* session.c: the end of a session, recorded (API.md "more session detail"). */
+enum session_end {
+	SESSION_END_USER,		/* DELETE /sessions/{id} */
+	SESSION_END_LOGOUT_ALL,
+	SESSION_END_PASSWORD_CHANGE,
+	SESSION_END_PASSWORD_RESET,
+	SESSION_END_REUSE,
+	SESSION_END_DISABLED,
+	SESSION_END_DELETED,
+	SESSION_END_ADMIN,
+	SESSION_END_LIMIT,		/* past max_sessions_per_user */
+	SESSION_END__MAX
+};
+const char	*session_end_reason(enum session_end);	/* "logout_all" */
+/*
+ * One session.revoke audit row and its session.revoked event (data userId,
+ * sessionId, reason) in one transaction.  r may be NULL (no ip, user agent
+ * or request id); email may be NULL.  0, or -1 (logged: not recorded).
+ */
+int		 session_revoked(struct request *r, const char *uid,
+		    const char *email, const char *sid, enum session_end);
 
 /* revoke.c: in-memory revocation cache (see revoke.c). */
 #define REVOKE_PING_MS		25	/* heartbeat on the subscription */
@@ -926,6 +982,48 @@ size_t		 rtab_sweep(struct rtab *, long long now_ms, size_t budget);
 size_t		 rtab_count(const struct rtab *);
 size_t		 rtab_buckets(const struct rtab *);
 
+/*
+ * rpc.c: auth.validate_token over the NestJS Redis transport.  A thread of
+ * its own with its own Redis connections answers {"pattern", "data":
+ * {"token"}, "id"} on <pattern>.reply with {"id", "response",
+ * "isDisposed": true}; the checks are auth_check_token's.  rpc_parse is the
+ * envelope parser, pure: RPC_OK (id and token), RPC_NO_TOKEN (answer
+ * {"valid": false}) or RPC_DROP (*why says which rule).
+ */
+#define RPC_ID_MAX		128	/* bytes of the id as JSON text */
+#define RPC_MSG_MAX		(FA_TOKEN_MAX + 1024)	/* bytes of a request */
+#define RPC_BATCH_MAX		256	/* requests read per round */
+#define RPC_CLAIM_TTL		30	/* s: fa:rpc:<id> keeps others quiet */
+#define RPC_CLAIM_PREFIX	"fa:rpc:"
+#define RPC_REPLY_SUFFIX	".reply"
+#define RPC_PATTERN_MAX		200	/* rpc_validate_pattern bytes */
+#define RPC_POLL_MS		25	/* longest wait for requests: a stop
+					   is seen within this */
+#define RPC_PING_MS		1000	/* heartbeat on the subscription */
+#define RPC_DEAD_MS		3000	/* no PONG this long: reconnect */
+#define RPC_BACKOFF_MIN_MS	50	/* reconnect backoff, doubling */
+#define RPC_BACKOFF_MAX_MS	2000
+#define RPC_LOG_EVERY_MS	10000	/* one drop line per this, with count */
+#define RPC_NICE		10	/* the responder yields to workers */
+#define RPC_AAL			1	/* XXX until MFA: password only */
+enum rpc_parse {
+	RPC_OK,
+	RPC_NO_TOKEN,
+	RPC_DROP
+};
+struct rpc_req {
+	char		 id[RPC_ID_MAX + 1];	/* JSON text: "\"abc\"" or 42 */
+	const char	*token;		/* into the parsed JSON; NULL: none */
+	size_t		 toklen;
+};
+/* *root (owned, json_decref) keeps token alive; set whenever not DROP. */
+enum rpc_parse	 rpc_parse(const char *msg, size_t len, struct rpc_req *,
+		    json_t **root, const char **why);
+/* The answer for claims (NULL: {"valid": false}), a new reference. */
+json_t		*rpc_answer(const struct claims *);
+int		 rpc_init(const struct config *);	/* no-op when off */
+void		 rpc_shutdown(void);
+
 /* metrics.c: Prometheus counters (see metrics.c). */
 /*
  * Lock-free counters (C11 atomics) bumped on the request path and rendered
@@ -944,6 +1042,11 @@ void		 metrics_login(int ok);
 void		 metrics_refresh(void);
 void		 metrics_reuse(void);
 void		 metrics_backend_error(enum metrics_backend);
+/* RPC responder: a request read, answered (usec from read to reply), or
+ * dropped as malformed. */
+void		 metrics_rpc_request(void);
+void		 metrics_rpc_answer(long usec);
+void		 metrics_rpc_drop(void);
 /* The exposition text, owned by the caller; asks PostgreSQL for the outbox
  * lag (omitted when PostgreSQL is down). */
 char		*metrics_render(size_t *len);

@@ -156,8 +156,14 @@ cmd_serve(int argc, char **argv)
 		    "listener\n");
 		goto out_events;
 	}
+	if (rpc_init(cfg) == -1) {
+		fprintf(stderr, "fcgi-auth: cannot start the RPC responder\n");
+		goto out_revoke;
+	}
 	if (server_run(cfg, listen, config_path) == 0)
 		rc = 0;
+	rpc_shutdown();
+out_revoke:
 	revoke_shutdown();
 out_events:
 	event_shutdown();

@@ -23,6 +23,8 @@ static const struct {
 	const char	*label;
 } mroutes[] = {
 	{ "/health",			"/health" },
+	{ "/health/live",		"/health/live" },
+	{ "/health/ready",		"/health/ready" },
 	{ "/register",			"/register" },
 	{ "/login",			"/login" },
 	{ "/refresh",			"/refresh" },
@@ -73,6 +75,11 @@ static struct {
 	counter_t	 refreshes;
 	counter_t	 reuse;
 	counter_t	 backend_errors[METRICS_BACKEND__MAX];
+	counter_t	 rpc_requests;
+	counter_t	 rpc_answers;
+	counter_t	 rpc_drops;
+	counter_t	 rpc_buckets[MBUCKETS + 1];	/* last: +Inf */
+	counter_t	 rpc_usec_sum;
 } m;
 
 static void
@@ -144,6 +151,33 @@ metrics_backend_error(enum metrics_backend b)
 		bump(&m.backend_errors[b], 1);
 }
 
+void
+metrics_rpc_request(void)
+{
+	bump(&m.rpc_requests, 1);
+}
+
+void
+metrics_rpc_drop(void)
+{
+	bump(&m.rpc_drops, 1);
+}
+
+void
+metrics_rpc_answer(long usec)
+{
+	size_t	 bi;
+
+	if (usec < 0)
+		usec = 0;
+	for (bi = 0; bi < MBUCKETS; bi++)
+		if (usec <= mbuckets[bi].usec)
+			break;
+	bump(&m.rpc_answers, 1);
+	bump(&m.rpc_buckets[bi], 1);
+	bump(&m.rpc_usec_sum, (unsigned long long)usec);
+}
+
 static void
 meta(FILE *f, const char *name, const char *type, const char *help)
 {
@@ -197,6 +231,39 @@ render_requests(FILE *f)
 }
 
 static void
+render_rpc(FILE *f)
+{
+	unsigned long long	 v, cum, b[MBUCKETS + 1];
+	size_t			 bi;
+
+	meta(f, "rpc_requests_total", "counter",
+	    "Messages on the RPC request channel (auth.validate_token).");
+	fprintf(f, METRICS_PREFIX "rpc_requests_total %llu\n",
+	    get(&m.rpc_requests));
+	meta(f, "rpc_answers_total", "counter",
+	    "RPC requests answered by this instance (claimed first).");
+	fprintf(f, METRICS_PREFIX "rpc_answers_total %llu\n",
+	    get(&m.rpc_answers));
+	meta(f, "rpc_drops_total", "counter",
+	    "Malformed RPC requests dropped unanswered.");
+	fprintf(f, METRICS_PREFIX "rpc_drops_total %llu\n", get(&m.rpc_drops));
+	meta(f, "rpc_duration_seconds", "histogram",
+	    "Time from reading an RPC request to its reply being published.");
+	for (bi = 0, cum = 0; bi <= MBUCKETS; bi++)
+		cum += b[bi] = get(&m.rpc_buckets[bi]);
+	for (bi = 0, cum = 0; bi <= MBUCKETS; bi++) {
+		cum += b[bi];
+		fprintf(f, METRICS_PREFIX "rpc_duration_seconds_bucket"
+		    "{le=\"%s\"} %llu\n", bi < MBUCKETS ? mbuckets[bi].le :
+		    "+Inf", cum);
+	}
+	v = get(&m.rpc_usec_sum);
+	fprintf(f, METRICS_PREFIX "rpc_duration_seconds_sum %llu.%06llu\n",
+	    v / 1000000, v % 1000000);
+	fprintf(f, METRICS_PREFIX "rpc_duration_seconds_count %llu\n", cum);
+}
+
+static void
 render_outbox(FILE *f)
 {
 	long long	 pending;
@@ -243,6 +310,7 @@ metrics_render(size_t *len)
 	for (i = 0; i < METRICS_BACKEND__MAX; i++)
 		fprintf(f, METRICS_PREFIX "backend_errors_total{backend=\"%s\"} "
 		    "%llu\n", mbackends[i], get(&m.backend_errors[i]));
+	render_rpc(f);
 	render_outbox(f);
 	if (fclose(f) != 0 || buf == NULL)
 		abort();

@@ -15,6 +15,8 @@
 
 static const struct route routes[] = {
 	{ METHOD_GET,	 "/health",			route_health },
+	{ METHOD_GET,	 "/health/live",		route_health_live },
+	{ METHOD_GET,	 "/health/ready",		route_health_ready },
 	{ METHOD_POST,	 "/register",			route_register },
 	{ METHOD_POST,	 "/login",			route_login },
 	{ METHOD_POST,	 "/refresh",			route_refresh },

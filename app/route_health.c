@@ -1,4 +1,9 @@
-/* GET /auth/health: 200 when PostgreSQL and Redis answer, 503 otherwise. */
+/*
+ * GET /auth/health and /auth/health/ready: 200 when PostgreSQL and Redis
+ * answer, 503 otherwise.  GET /auth/health/live: 200 while the process
+ * serves requests, whatever the backends (a liveness probe must not
+ * restart a healthy process because Redis is away).
+ */
 #include "config.h"
 
 #include "extern.h"
@@ -12,6 +17,20 @@ route_health(struct request *r)
 	    "status", pg && rd ? "ok" : "degraded",
 	    "postgres", pg ? "ok" : "down",
 	    "redis", rd ? "ok" : "down",
+	    "version", VERSION));
+	resp_header(r, "Cache-Control", "no-store");
+}
+
+void
+route_health_ready(struct request *r)
+{
+	route_health(r);
+}
+
+void
+route_health_live(struct request *r)
+{
+	resp_json(r, 200, json_pack("{s:s, s:s}", "status", "ok",
 	    "version", VERSION));
 	resp_header(r, "Cache-Control", "no-store");
 }

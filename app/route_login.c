@@ -54,28 +54,11 @@ static void
 login_trimmed(struct request *r, const struct user *u, char **sids,
     size_t n)
 {
-	struct audit	 a;
-	json_t		*data, *detail;
 	size_t		 i;
 
 	for (i = 0; i < n; i++) {
-		detail = json_pack("{s:s}", "reason", "max_sessions");
-		data = json_pack("{s:s, s:s, s:s}", "userId", u->id,
-		    "sessionId", sids[i], "reason", "max_sessions");
-		memset(&a, 0, sizeof(a));
-		a.event = AUDIT_SESSION_REVOKE;
-		a.user_id = u->id;
-		a.email = u->email;
-		a.session_id = sids[i];
-		a.ip = r->ip;
-		a.success = 1;
-		a.detail = detail;
-		a.outbox_event = event_enabled(EVENT_SESSION_REVOKED);
-		a.outbox_data = data;
-		if (db_audit(&a) != DB_OK)
-			log_warn(r->id, "session trim not audited");
-		json_decref(detail);
-		json_decref(data);
+		(void)session_revoked(r, u->id, u->email, sids[i],
+		    SESSION_END_LIMIT);
 		free(sids[i]);
 	}
 	free(sids);

@@ -13,7 +13,7 @@
 
 static void
 logout_audit(struct request *r, const char *uid, const char *sid,
-    enum audit_event ev)
+    enum audit_event ev, enum event_kind kind)
 {
 	struct audit	 a;
 	json_t		*data;
@@ -26,7 +26,7 @@ logout_audit(struct request *r, const char *uid, const char *sid,
 	a.ip = r->ip;
 	a.user_agent = r->user_agent;
 	a.success = 1;
-	a.outbox_event = event_enabled(EVENT_USER_LOGGED_OUT);
+	a.outbox_event = event_enabled(kind);
 	a.outbox_data = data;
 	if (db_audit(&a) != DB_OK)
 		log_warn(r->id, "logout not audited");
@@ -64,7 +64,8 @@ logout_refresh(struct request *r)
 	else if (rc == 1)
 		resp_error(r, ERR_INVALID_TOKEN, NULL);
 	else {
-		logout_audit(r, rt.uid, rt.sid, AUDIT_LOGOUT);
+		logout_audit(r, rt.uid, rt.sid, AUDIT_LOGOUT,
+		    EVENT_USER_LOGGED_OUT);
 		resp_empty(r, 204);
 	}
 out:
@@ -88,7 +89,7 @@ route_logout(struct request *r)
 		resp_unavailable(r);
 		return;
 	}
-	logout_audit(r, c.sub, c.sid, AUDIT_LOGOUT);
+	logout_audit(r, c.sub, c.sid, AUDIT_LOGOUT, EVENT_USER_LOGGED_OUT);
 	resp_empty(r, 204);
 }
 
@@ -97,14 +98,23 @@ route_logout_all(struct request *r)
 {
 	struct claims	 c;
 	long long	 cutoff;
+	char		**sids;
+	size_t		 i, n;
 
 	if (auth_bearer(r, &c) == -1)
 		return;
-	if (store_user_revoke_all(c.sub, NULL, cfg->access_ttl,
-	    &cutoff) == -1) {
+	if (store_user_revoke_sessions(c.sub, NULL, cfg->access_ttl,
+	    &cutoff, &sids, &n) == -1) {
 		resp_unavailable(r);
 		return;
 	}
-	logout_audit(r, c.sub, c.sid, AUDIT_LOGOUT_ALL);
+	/* one session.revoked per session, the caller's included */
+	logout_audit(r, c.sub, c.sid, AUDIT_LOGOUT_ALL, EVENT_NONE);
+	for (i = 0; i < n; i++) {
+		(void)session_revoked(r, c.sub, c.email, sids[i],
+		    SESSION_END_LOGOUT_ALL);
+		free(sids[i]);
+	}
+	free(sids);
 	resp_empty(r, 204);
 }

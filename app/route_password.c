@@ -23,6 +23,8 @@ route_password(struct request *r)
 	const char		*why;
 	long long		 cutoff;
 	long			 retry;
+	char			**sids = NULL;
+	size_t			 i, n = 0;
 	int			 rc, rehash;
 
 	memset(&u, 0, sizeof(u));
@@ -92,13 +94,25 @@ route_password(struct request *r)
 	a.outbox_data = data;
 	/* revoke first: a retry after a failure is safe, a live old
 	 * session after a changed password is not */
-	if (store_user_revoke_all(u.id, c.sid, cfg->access_ttl,
-	    &cutoff) == -1 || db_user_set_password(u.id, hash, &a) != DB_OK) {
+	if (store_user_revoke_sessions(u.id, c.sid, cfg->access_ttl,
+	    &cutoff, &sids, &n) == -1) {
+		resp_unavailable(r);
+		goto out;
+	}
+	rc = db_user_set_password(u.id, hash, &a);
+	/* ended either way: each gets its session.revoked */
+	for (i = 0; i < n; i++)
+		(void)session_revoked(r, u.id, u.email, sids[i],
+		    SESSION_END_PASSWORD_CHANGE);
+	if (rc != DB_OK) {
 		resp_unavailable(r);
 		goto out;
 	}
 	resp_empty(r, 204);
 out:
+	for (i = 0; i < n; i++)
+		free(sids[i]);
+	free(sids);
 	json_decref(data);
 	json_decref(body);
 	user_free(&u);

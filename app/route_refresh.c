@@ -41,6 +41,7 @@ refresh_audit_reuse(struct request *r, const char *uid, const char *sid)
 	if (db_audit(&a) != DB_OK)
 		log_warn(r->id, "refresh reuse not audited");
 	json_decref(data);
+	(void)session_revoked(r, uid, NULL, sid, SESSION_END_REUSE);
 }
 
 void

@@ -40,10 +40,8 @@ void
 route_sessions_revoke(struct request *r)
 {
 	struct claims	 c;
-	struct audit	 a;
 	unsigned char	 b[16];
 	const char	*sid = request_param(r, "id");
-	json_t		*data, *detail;
 	int		 rc;
 
 	if (auth_bearer(r, &c) == -1)
@@ -61,23 +59,6 @@ route_sessions_revoke(struct request *r)
 		resp_error(r, ERR_NOT_FOUND, NULL);
 		return;
 	}
-	data = json_pack("{s:s, s:s, s:s}", "userId", c.sub, "sessionId", sid,
-	    "reason", "user");
-	detail = json_pack("{s:s}", "reason", "user");
-	memset(&a, 0, sizeof(a));
-	a.event = AUDIT_SESSION_REVOKE;
-	a.user_id = c.sub;
-	a.email = c.email;
-	a.session_id = sid;
-	a.ip = r->ip;
-	a.user_agent = r->user_agent;
-	a.success = 1;
-	a.detail = detail;
-	a.outbox_event = event_enabled(EVENT_SESSION_REVOKED);
-	a.outbox_data = data;
-	if (db_audit(&a) != DB_OK)
-		log_warn(r->id, "session revoke not audited");
-	json_decref(data);
-	json_decref(detail);
+	(void)session_revoked(r, c.sub, c.email, sid, SESSION_END_USER);
 	resp_empty(r, 204);
 }

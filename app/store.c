@@ -200,8 +200,11 @@ static const char *const scripts[SC__MAX] = {
 	"local revoked = {}\n"
 	"for _, m in ipairs(redis.call('ZRANGE', z, 0, -1)) do\n"
 	"  if m ~= ARGV[2] then\n"
+	/* a session whose key expired already ended: not reported */
+	"    if redis.call('EXISTS', p .. 'sess:' .. m) == 1 then\n"
+	"      revoked[#revoked + 1] = m\n"
+	"    end\n"
 	"    revoke(m, rttl)\n"
-	"    revoked[#revoked + 1] = m\n"
 	"  end\n"
 	"end\n"
 	"return {raise_cutoff(tonumber(ARGV[3]), rttl), revoked}\n"),
@@ -1037,7 +1040,7 @@ store_session_revoke_refresh(const char *uid, const char *sid,
  */
 static int
 cutoff_script(enum script sc, const char *uid, const char *keep_sid,
-    long access_ttl, long long *cutoff)
+    long access_ttl, long long *cutoff, char ***sids, size_t *nsids)
 {
 	struct rop	 op;
 	redisReply	*r = NULL, *c, *list = NULL;
@@ -1079,10 +1082,16 @@ cutoff_script(enum script sc, const char *uid, const char *keep_sid,
 		goto out;
 	}
 	revoke_note_cutoff(uid, *cutoff, revoke_ttl(access_ttl));
+	if (sids != NULL && list != NULL && list->elements > 0)
+		*sids = xcalloc(list->elements, sizeof(**sids));
 	for (i = 0; list != NULL && i < list->elements; i++)
-		if (list->element[i]->type == REDIS_REPLY_STRING)
+		if (list->element[i]->type == REDIS_REPLY_STRING) {
 			revoke_note_session(uid, list->element[i]->str,
 			    revoke_ttl(access_ttl));
+			if (sids != NULL)
+				(*sids)[(*nsids)++] =
+				    xstrdup(list->element[i]->str);
+		}
 	rc = 0;
 out:
 	freeReplyObject(r);
@@ -1094,13 +1103,25 @@ int
 store_user_revoke_all(const char *uid, const char *keep_sid, long access_ttl,
     long long *cutoff)
 {
-	return cutoff_script(SC_REVOKE_ALL, uid, keep_sid, access_ttl, cutoff);
+	return cutoff_script(SC_REVOKE_ALL, uid, keep_sid, access_ttl, cutoff,
+	    NULL, NULL);
+}
+
+int
+store_user_revoke_sessions(const char *uid, const char *keep_sid,
+    long access_ttl, long long *cutoff, char ***sids, size_t *nsids)
+{
+	*sids = NULL;
+	*nsids = 0;
+	return cutoff_script(SC_REVOKE_ALL, uid, keep_sid, access_ttl, cutoff,
+	    sids, nsids);
 }
 
 int
 store_user_cutoff(const char *uid, long access_ttl, long long *cutoff)
 {
-	return cutoff_script(SC_CUTOFF, uid, NULL, access_ttl, cutoff);
+	return cutoff_script(SC_CUTOFF, uid, NULL, access_ttl, cutoff, NULL,
+	    NULL);
 }
 
 int
@@ -1742,6 +1763,233 @@ store_sub_close(struct store_sub *sub)
 	if (sub->c != NULL)
 		redisFree(sub->c);
 	free(sub);
+}
+
+/*
+ * The RPC responder's connections (rpc.c): sub is subscribed to the request
+ * channel, cmd claims requests and publishes replies.  Both are private to
+ * the responder thread.
+ */
+struct store_rpc {
+	redisContext	*sub;
+	redisContext	*cmd;
+	char		 err[128];
+};
+
+int
+store_rpc_open(struct store_rpc **out, const char *channel)
+{
+	struct store_rpc	*rpc;
+	redisReply		*r = NULL;
+	int			 rc = -1;
+
+	rpc = *out = xcalloc(1, sizeof(*rpc));
+	if (pool.host == NULL) {
+		snprintf(rpc->err, sizeof(rpc->err), "store not initialised");
+		return -1;
+	}
+	if ((rpc->cmd = ctx_open(mono_ms() + pool.timeout_ms, rpc->err,
+	    sizeof(rpc->err))) == NULL ||
+	    (rpc->sub = ctx_open(mono_ms() + pool.timeout_ms, rpc->err,
+	    sizeof(rpc->err))) == NULL)
+		return -1;
+	if ((r = redisCommand(rpc->sub, "SUBSCRIBE %s", channel)) == NULL) {
+		snprintf(rpc->err, sizeof(rpc->err), "SUBSCRIBE: %.96s",
+		    rpc->sub->errstr);
+		goto out;
+	}
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+	    r->element[0]->type != REDIS_REPLY_STRING ||
+	    strcmp(r->element[0]->str, "subscribe") != 0) {
+		snprintf(rpc->err, sizeof(rpc->err), "SUBSCRIBE: %.96s",
+		    r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+		goto out;
+	}
+	rc = 0;
+out:
+	freeReplyObject(r);
+	return rc;
+}
+
+int
+store_rpc_ping(struct store_rpc *rpc)
+{
+	int	 done = 0;
+
+	if (rpc->sub == NULL || redisAppendCommand(rpc->sub, "PING") !=
+	    REDIS_OK)
+		goto fail;
+	while (!done)
+		if (redisBufferWrite(rpc->sub, &done) != REDIS_OK)
+			goto fail;
+	return 0;
+fail:
+	snprintf(rpc->err, sizeof(rpc->err), "PING: %.96s",
+	    rpc->sub != NULL ? rpc->sub->errstr : "not connected");
+	return -1;
+}
+
+/* One reply on the subscribed connection to fn; -1 to resubscribe. */
+static int
+rpc_reply(struct store_rpc *rpc, redisReply *r, store_msg_fn fn, void *arg)
+{
+	redisReply	*kind;
+
+	if (r->type == REDIS_REPLY_STATUS && strcasecmp(r->str, "PONG") == 0)
+		return fn(arg, NULL, 0);
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
+	    (kind = r->element[0])->type != REDIS_REPLY_STRING)
+		goto bad;
+	if (strcmp(kind->str, "pong") == 0)
+		return fn(arg, NULL, 0);
+	if (strcmp(kind->str, "message") != 0 || r->elements != 3 ||
+	    r->element[2]->type != REDIS_REPLY_STRING)
+		goto bad;
+	return fn(arg, r->element[2]->str, r->element[2]->len);
+bad:
+	snprintf(rpc->err, sizeof(rpc->err), "unexpected reply");
+	return -1;
+}
+
+/*
+ * Up to max messages to fn, waiting up to timeout_ms when none is
+ * buffered; what is left stays buffered for the next call.  The number
+ * handed over, or -1 when the subscription is lost.
+ */
+int
+store_rpc_read(struct store_rpc *rpc, long timeout_ms, size_t max,
+    store_msg_fn fn, void *arg)
+{
+	struct pollfd	 pfd;
+	void		*r;
+	size_t		 got = 0;
+	int		 n, waited = 0;
+
+	if (rpc->sub == NULL)
+		return -1;
+	while (got < max) {
+		r = NULL;
+		if (redisGetReplyFromReader(rpc->sub, &r) != REDIS_OK) {
+			snprintf(rpc->err, sizeof(rpc->err), "read: %.96s",
+			    rpc->sub->errstr);
+			return -1;
+		}
+		if (r != NULL) {
+			n = rpc_reply(rpc, r, fn, arg);
+			freeReplyObject(r);
+			if (n == -1)
+				return -1;
+			got++;
+			continue;
+		}
+		if (waited || got > 0)
+			break;
+		pfd.fd = rpc->sub->fd;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		n = poll(&pfd, 1, timeout_ms > 0 ? (int)timeout_ms : 0);
+		if (n == 0 || (n == -1 && errno == EINTR))
+			break;
+		if (n == -1) {
+			snprintf(rpc->err, sizeof(rpc->err), "poll: %s",
+			    strerror(errno));
+			return -1;
+		}
+		if (redisBufferRead(rpc->sub) != REDIS_OK) {
+			snprintf(rpc->err, sizeof(rpc->err), "read: %.96s",
+			    rpc->sub->errstr);
+			return -1;
+		}
+		waited = 1;
+	}
+	return (int)got;
+}
+
+/* n pipelined commands on cmd, built by the caller; replies to fn. */
+static int
+rpc_pipeline(struct store_rpc *rpc, size_t n, const char *what,
+    int (*check)(const redisReply *, size_t, void *), void *arg)
+{
+	redisReply	*r;
+	size_t		 i;
+	int		 rc = 0;
+
+	for (i = 0; i < n; i++) {
+		r = NULL;
+		if (redisGetReply(rpc->cmd, (void **)&r) != REDIS_OK ||
+		    r == NULL) {
+			snprintf(rpc->err, sizeof(rpc->err), "%s: %.96s", what,
+			    rpc->cmd->errstr);
+			return -1;	/* the context is unusable now */
+		}
+		if (r->type == REDIS_REPLY_ERROR) {
+			snprintf(rpc->err, sizeof(rpc->err), "%s: %.96s", what,
+			    r->str);
+			store_note_error(r->str);
+			rc = -1;
+		} else if (check != NULL && check(r, i, arg) == -1)
+			rc = -1;
+		freeReplyObject(r);
+	}
+	return rc;
+}
+
+static int
+rpc_claimed(const redisReply *r, size_t i, void *arg)
+{
+	int	*won = arg;
+
+	won[i] = r->type == REDIS_REPLY_STATUS;	/* OK; nil: taken */
+	return 0;
+}
+
+int
+store_rpc_claim(struct store_rpc *rpc, const char *const *keys, size_t n,
+    long ttl, int *won)
+{
+	char	 sttl[24];
+	size_t	 i;
+
+	if (rpc->cmd == NULL)
+		return -1;
+	snprintf(sttl, sizeof(sttl), "%ld", ttl);
+	for (i = 0; i < n; i++) {
+		won[i] = 0;
+		redisAppendCommand(rpc->cmd, "SET %s 1 NX EX %s", keys[i],
+		    sttl);
+	}
+	return rpc_pipeline(rpc, n, "SET NX", rpc_claimed, won);
+}
+
+int
+store_rpc_publish(struct store_rpc *rpc, const char *channel,
+    char *const *msgs, size_t n)
+{
+	size_t	 i;
+
+	if (rpc->cmd == NULL)
+		return -1;
+	for (i = 0; i < n; i++)
+		redisAppendCommand(rpc->cmd, "PUBLISH %s %s", channel, msgs[i]);
+	return rpc_pipeline(rpc, n, "PUBLISH", NULL, NULL);
+}
+
+const char *
+store_rpc_error(const struct store_rpc *rpc)
+{
+	return rpc != NULL && rpc->err[0] != '\0' ? rpc->err : "unknown";
+}
+
+void
+store_rpc_close(struct store_rpc *rpc)
+{
+	if (rpc == NULL)
+		return;
+	if (rpc->sub != NULL)
+		redisFree(rpc->sub);
+	if (rpc->cmd != NULL)
+		redisFree(rpc->cmd);
+	free(rpc);
 }
 
 /*

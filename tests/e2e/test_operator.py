@@ -320,6 +320,8 @@ def test_openapi_every_operation_answers_as_documented(stack):
     assert r.json == {"active": False}, r.json
     c.call("get", "/.well-known/jwks.json", 200)
     c.call("get", "/health", 200)
+    c.call("get", "/health/live", 200)
+    c.call("get", "/health/ready", 200)
     c.call("get", "/admin/audit", 200, query="?limit=5", token=admin)
     c.call("get", "/admin/audit", 403, token=u.access)
     c.call("get", "/admin/audit", 400, query="?limit=9999", token=admin)
@@ -382,6 +384,8 @@ def test_openapi_backend_down_answers_documented_503(stack):
     stack.stop_redis()
     try:
         c.call("get", "/health", 503)
+        c.call("get", "/health/ready", 503)
+        c.call("get", "/health/live", 200)
         c.call("get", "/me", 503, token=u.access)
         c.call("post", "/login", 503, body={"email": u.email, "password": PASSWORD})
         c.call("get", "/metrics", 200)

@@ -10,7 +10,11 @@
  *    100 code points; a role matches [a-z][a-z0-9_-]{0,31};
  *  - cleaned text (text.c) is valid UTF-8 without C0, DEL or C1, fits, and
  *    is its own cleaned form;
- *  - a parsed object never holds a duplicate key or a NUL in a string.
+ *  - a parsed object never holds a duplicate key or a NUL in a string;
+ *  - rpc_parse (the NestJS request envelope) answers only with an id of at
+ *    most RPC_ID_MAX bytes that, echoed into the reply envelope as rpc.c
+ *    does, makes one JSON object whose id equals the request's, and a
+ *    token of 1..FA_TOKEN_MAX bytes.
  */
 #include "config.h"
 
@@ -158,6 +162,40 @@ walk(json_t *j, int depth)
 			walk(v, depth + 1);
 }
 
+static void
+check_rpc(const char *buf, size_t size)
+{
+	struct rpc_req	 req;
+	json_t		*root, *reply;
+	const char	*why;
+	char		*msg;
+	enum rpc_parse	 rc;
+
+	rc = rpc_parse(buf, size, &req, &root, &why);
+	if (rc == RPC_DROP) {
+		if (root != NULL || why == NULL)
+			fuzz_fail("rpc_parse: a drop with a root or no reason");
+		return;
+	}
+	if (root == NULL || req.id[0] == '\0' ||
+	    strlen(req.id) > RPC_ID_MAX)
+		fuzz_fail("rpc_parse: accepted without a root or an id");
+	if (rc == RPC_OK && (req.token == NULL || req.toklen == 0 ||
+	    req.toklen > FA_TOKEN_MAX))
+		fuzz_fail("rpc_parse: token of %zu bytes", req.toklen);
+	if (xasprintf(&msg, "{\"id\":%s,\"response\":{\"valid\":false},"
+	    "\"isDisposed\":true}", req.id) == -1)
+		fuzz_fail("xasprintf");
+	if ((reply = json_parse_object(msg, strlen(msg))) == NULL ||
+	    json_object_size(reply) != 3 ||
+	    !json_equal(json_object_get(reply, "id"),
+	    json_object_get(root, "id")))
+		fuzz_fail("rpc reply envelope does not echo the id: %s", msg);
+	json_decref(reply);
+	free(msg);
+	json_decref(root);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -181,6 +219,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(dump);
 		json_decref(j);
 	}
+	check_rpc(buf, size);
 	/* the validators on the raw bytes too (bounded, they are linear) */
 	if (size <= 4 * FA_PASSWORD_MAX)
 		check_string(buf, size);

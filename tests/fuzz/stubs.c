@@ -533,6 +533,23 @@ store_user_revoke_all(const char *uid, const char *keep_sid,
 	return 0;
 }
 
+/* As the service: the other session ended, unless none is left. */
+int
+store_user_revoke_sessions(const char *uid, const char *keep_sid,
+    long access_ttl, long long *cutoff, char ***sids, size_t *nsids)
+{
+	*sids = NULL;
+	*nsids = 0;
+	if (store_user_revoke_all(uid, keep_sid, access_ttl, cutoff) == -1)
+		return -1;
+	if (stub.no_session)
+		return 0;
+	*sids = xcalloc(1, sizeof(**sids));
+	(*sids)[0] = xstrdup(STUB_OTHER_SID);
+	*nsids = 1;
+	return 0;
+}
+
 int
 store_user_cutoff(const char *uid, long access_ttl, long long *cutoff)
 {
@@ -759,6 +776,70 @@ void
 store_sub_close(struct store_sub *sub)
 {
 	(void)sub;
+}
+
+/* The RPC responder: never started by the fuzzers (rpc_init), likewise. */
+int
+store_rpc_open(struct store_rpc **rpc, const char *channel)
+{
+	(void)channel;
+	*rpc = NULL;
+	return -1;
+}
+
+int
+store_rpc_ping(struct store_rpc *rpc)
+{
+	(void)rpc;
+	return -1;
+}
+
+int
+store_rpc_read(struct store_rpc *rpc, long timeout_ms, size_t max,
+    store_msg_fn fn, void *arg)
+{
+	(void)rpc;
+	(void)timeout_ms;
+	(void)max;
+	(void)fn;
+	(void)arg;
+	return -1;
+}
+
+int
+store_rpc_claim(struct store_rpc *rpc, const char *const *keys, size_t n,
+    long ttl, int *won)
+{
+	(void)rpc;
+	(void)keys;
+	(void)n;
+	(void)ttl;
+	(void)won;
+	return -1;
+}
+
+int
+store_rpc_publish(struct store_rpc *rpc, const char *channel,
+    char *const *msgs, size_t n)
+{
+	(void)rpc;
+	(void)channel;
+	(void)msgs;
+	(void)n;
+	return -1;
+}
+
+const char *
+store_rpc_error(const struct store_rpc *rpc)
+{
+	(void)rpc;
+	return "fuzz stub";
+}
+
+void
+store_rpc_close(struct store_rpc *rpc)
+{
+	(void)rpc;
 }
 
 int
