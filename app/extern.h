@@ -339,7 +339,7 @@ int		 db_outbox_replay(const char *event_id, long long from,
  * sentinel.c: the Redis master by Redis Sentinel.  sentinel_master asks
  * the sentinels of redis_sentinels in turn for redis_master_name and
  * checks with ROLE that the server named is a master; 0 and host/port, or
- * -1 (no sentinel answered with a master), all within backend_timeout_ms.
+ * -1 (no sentinel answered with a master), all within the deadline given.
  * Thread-safe.  sentinel_next parses one "host:port" (or "[v6]:port") off
  * a comma list: 1 one parsed, 0 end, -1 malformed; no I/O.
  * sentinel_check validates both keys (0 ok; -1 and *errstr owned).
@@ -347,8 +347,8 @@ int		 db_outbox_replay(const char *event_id, long long from,
 #define SENTINEL_MAX		16	/* sentinels in redis_sentinels */
 #define SENTINEL_HOST_MAX	256	/* host name, with its NUL */
 #define SENTINEL_NAME_MAX	64	/* redis_master_name */
-int		 sentinel_master(const struct config *, char *host,
-		    size_t hostsz, int *port);
+int		 sentinel_master(const struct config *, long long deadline,
+		    char *host, size_t hostsz, int *port);
 int		 sentinel_next(const char **list, char *host, size_t hostsz,
 		    int *port);
 int		 sentinel_check(const char *list, const char *master_name,
@@ -802,5 +802,9 @@ long long	 now_us(void);
 void		 rfc3339(char out[40], long long ms);
 long long	 mono_ms(void);		/* monotonic, for deadlines */
 struct timeval	 ms_tv(long long ms);
+/* the request's backend deadline (util.c): armed at the first backend wait */
+void		 deadline_start(void);
+void		 deadline_rearm(void);
+long long	 deadline_at(long timeout_ms);
 
 #endif /* FA_EXTERN_H */

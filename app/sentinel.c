@@ -4,15 +4,16 @@
  * SENTINEL get-master-addr-by-name <redis_master_name>; the first address
  * whose server answers ROLE with "master" wins (a sentinel that has not yet
  * seen a failover, or one cut off from the others, may name a server that
- * is a replica now: that answer is skipped).  All of it is bounded by one
- * deadline of backend_timeout_ms, split among the sentinels left, so a
- * sentinel that hangs cannot eat the time of the others.
+ * is a replica now: that answer is skipped).  All of it is bounded by the
+ * caller's deadline, split among the sentinels left, so a sentinel that
+ * hangs cannot eat the time of the others.
  *
- * store.c calls sentinel_master() each time it makes a connection; it drops
- * a connection on any error reply (READONLY included) and on a connection
- * error, so the next borrow asks the sentinels again: that is the whole of
- * failover handling.  No state is kept here but the last master seen, for
- * the log line that says it changed.
+ * store.c calls sentinel_master() each time it makes a connection, with
+ * the deadline of the borrow (the request's); it drops a connection on any
+ * error reply (READONLY included) and on a connection error, so the next
+ * borrow asks the sentinels again: that is the whole of failover handling.
+ * No state is kept here but the last master seen, for the log line that
+ * says it changed.
  */
 #include "config.h"
 
@@ -190,7 +191,7 @@ out:
  * asked.  With a password, AUTH goes first (ROLE needs it).
  */
 static int
-is_master(const struct config *cfg, const char *host, int port,
+is_master(const struct config *conf, const char *host, int port,
     long long deadline, const char **why)
 {
 	redisContext	*c;
@@ -202,8 +203,8 @@ is_master(const struct config *cfg, const char *host, int port,
 		*why = "master unreachable";
 		return -1;
 	}
-	if (cfg->redis_password != NULL && *cfg->redis_password != '\0') {
-		redisAppendCommand(c, "AUTH %s", cfg->redis_password);
+	if (conf->redis_password != NULL && *conf->redis_password != '\0') {
+		redisAppendCommand(c, "AUTH %s", conf->redis_password);
 		nsent++;
 	}
 	redisAppendCommand(c, "ROLE");
@@ -233,22 +234,18 @@ out:
 }
 
 int
-sentinel_master(const struct config *cfg, char *host, size_t hostsz,
-    int *port)
+sentinel_master(const struct config *conf, long long deadline, char *host,
+    size_t hostsz, int *port)
 {
 	char		 shost[SENTINEL_HOST_MAX], mhost[SENTINEL_HOST_MAX];
 	const char	*list, *why = "no sentinel configured";
-	long long	 start, deadline, slice, now;
-	long		 tmo;
+	long long	 slice, now;
 	int		 sport, mport, nleft = 0, changed, was;
 
-	list = cfg->redis_sentinels != NULL ? cfg->redis_sentinels : "";
+	list = conf->redis_sentinels != NULL ? conf->redis_sentinels : "";
 	while (sentinel_next(&list, shost, sizeof(shost), &sport) == 1)
 		nleft++;
-	tmo = cfg->backend_timeout_ms > 0 ? cfg->backend_timeout_ms : 1;
-	start = mono_ms();
-	deadline = start + tmo;
-	list = cfg->redis_sentinels != NULL ? cfg->redis_sentinels : "";
+	list = conf->redis_sentinels != NULL ? conf->redis_sentinels : "";
 	while (nleft > 0 &&
 	    sentinel_next(&list, shost, sizeof(shost), &sport) == 1) {
 		if ((now = mono_ms()) >= deadline) {
@@ -259,12 +256,12 @@ sentinel_master(const struct config *cfg, char *host, size_t hostsz,
 		   starve the others */
 		slice = now + (deadline - now) / nleft;
 		nleft--;
-		if (ask_sentinel(shost, sport, cfg->redis_master_name, slice,
+		if (ask_sentinel(shost, sport, conf->redis_master_name, slice,
 		    mhost, sizeof(mhost), &mport, &why) == -1) {
 			log_debug(NULL, "sentinel %s:%d: %s", shost, sport, why);
 			continue;
 		}
-		if (is_master(cfg, mhost, mport, slice, &why) == -1) {
+		if (is_master(conf, mhost, mport, slice, &why) == -1) {
 			log_debug(NULL, "sentinel %s:%d: %s:%d: %s", shost, sport,
 			    mhost, mport, why);
 			continue;
@@ -286,7 +283,7 @@ sentinel_master(const struct config *cfg, char *host, size_t hostsz,
 		pthread_mutex_unlock(&last.mu);
 		if (changed || was)
 			log_info(NULL, "sentinel: master %s is %s:%d (from "
-			    "%s:%d)", cfg->redis_master_name, mhost, mport,
+			    "%s:%d)", conf->redis_master_name, mhost, mport,
 			    shost, sport);
 		return 0;
 	}
@@ -296,6 +293,7 @@ sentinel_master(const struct config *cfg, char *host, size_t hostsz,
 	pthread_mutex_unlock(&last.mu);
 	if (!was)
 		log_warn(NULL, "sentinel: no master for %s: %s",
-		    cfg->redis_master_name ? cfg->redis_master_name : "", why);
+		    conf->redis_master_name ? conf->redis_master_name : "", why);
 	return -1;
 }
+

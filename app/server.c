@@ -430,6 +430,7 @@ worker_main(void *arg)
 			continue;
 		}
 		worker_set(w, WORKER_BUSY, fr.ipcFd);
+		deadline_start();
 		server_handle(&fr);
 		FCGX_Finish_r(&fr);
 	}

@@ -33,6 +33,9 @@
  * next borrow and the next connect asks the sentinels again.  Connection
  * errors drop their context as always, so they rediscover too.
  *
+ * Every wait of a request meets the request's one deadline (deadline_at):
+ * a frozen Redis costs a request one backend_timeout_ms, not one per call.
+ *
  * Reply ownership: each redisReply is freed once, by
  * the function that received it, on every path.  Tokens and refresh hashes
  * are never logged.
@@ -330,7 +333,8 @@ store_note_error(const char *err)
 /*
  * Connect to the master: the sentinels' answer with redis_sentinels, else
  * redis_host (a unix socket path when it starts with '/') and redis_port.
- * NULL if the sentinels name none; otherwise hiredis' context (check err).
+ * NULL if the sentinels name none or no time is left; otherwise hiredis'
+ * context (check err).
  */
 static redisContext *
 store_connect(long long deadline)
@@ -340,14 +344,13 @@ store_connect(long long deadline)
 	int		 port;
 
 	if (pool.cfg != NULL) {
-		if (sentinel_master(pool.cfg, host, sizeof(host), &port) == -1)
+		if (sentinel_master(pool.cfg, deadline, host, sizeof(host),
+		    &port) == -1 || (left = deadline - mono_ms()) <= 0)
 			return NULL;
-		if ((left = deadline - mono_ms()) <= 0)
-			left = 1;
 		return redisConnectWithTimeout(host, port, ms_tv(left));
 	}
 	if ((left = deadline - mono_ms()) <= 0)
-		left = 1;
+		return NULL;
 	if (pool.host[0] == '/')
 		return redisConnectUnixWithTimeout(pool.host, ms_tv(left));
 	return redisConnectWithTimeout(pool.host, pool.port, ms_tv(left));
@@ -462,8 +465,8 @@ conn_open(struct rconn *rc, long long deadline)
 	rc->c = store_connect(deadline);
 	if (rc->c == NULL || rc->c->err) {
 		store_note_down("connect", rc->c ? rc->c->errstr :
-		    pool.cfg != NULL ? "no master from the sentinels" :
-		    "no memory");
+		    pool.cfg != NULL ? "no master from the sentinels in time" :
+		    "no time left");
 		goto fail;
 	}
 	if ((left = deadline - mono_ms()) <= 0 ||
@@ -525,7 +528,10 @@ conn_stale(struct rconn *rc)
 	return poll(&p, 1, 0) != 0;
 }
 
-/* Borrow a ready context before op->deadline: 0, or -1 (unavailable). */
+/*
+ * Borrow a ready context before the request's deadline (deadline_at):
+ * 0, or -1 (unavailable, or the deadline passed already).
+ */
 static int
 pool_get(struct rop *op)
 {
@@ -537,9 +543,13 @@ pool_get(struct rop *op)
 
 	op->rc = NULL;
 	op->broken = 0;
-	op->deadline = mono_ms() + pool.timeout_ms;
+	op->deadline = deadline_at(pool.timeout_ms);
 	if (pool.slot == NULL)
 		return -1;
+	if (op->deadline - mono_ms() <= 0) {
+		log_debug(NULL, "redis: the request's deadline passed");
+		return -1;
+	}
 	pthread_mutex_lock(&pool.mu);
 	for (;;) {
 		for (i = 0; i < pool.n; i++) {
@@ -1458,7 +1468,7 @@ ctx_open(long long deadline, char *err, size_t errsz)
 	if (c == NULL || c->err) {
 		snprintf(err, errsz, "connect: %.96s",
 		    c != NULL ? c->errstr : pool.cfg != NULL ?
-		    "no master from the sentinels" : "no memory");
+		    "no master from the sentinels in time" : "no time left");
 		goto fail;
 	}
 	if (redisSetTimeout(c, ms_tv(pool.timeout_ms)) != REDIS_OK) {
