@@ -119,6 +119,7 @@ struct config {
 	long		 redis_pool;
 	char		*redis_sentinels;	/* "host:port,..."; "" = none */
 	char		*redis_master_name;	/* with redis_sentinels */
+	long		 redis_revoke_replicas;	/* WAIT for so many; 0 = off */
 	long		 backend_timeout_ms;	/* connect and command */
 	/* tokens */
 	char		*jwt_alg;	/* HS256 | RS256 | ES256 */
@@ -349,6 +350,23 @@ int		 db_outbox_replay(const char *event_id, long long from,
 #define SENTINEL_NAME_MAX	64	/* redis_master_name */
 int		 sentinel_master(const struct config *, long long deadline,
 		    char *host, size_t hostsz, int *port);
+/*
+ * The failover watcher (serve only): a thread subscribed to one sentinel's
+ * +switch-master and +promoted-slave that calls fn (store_failover) for
+ * redis_master_name.  sentinel_event_names: 1 if a message of that channel
+ * is about the master called name; no I/O.
+ */
+typedef void	(*sentinel_failover_fn)(const char *why);
+int		 sentinel_watch_start(const struct config *,
+		    sentinel_failover_fn);
+void		 sentinel_watch_stop(void);
+int		 sentinel_event_names(const char *chan, const char *msg,
+		    size_t len, const char *name);
+#define SENTINEL_SWITCH_CHANNEL		"+switch-master"
+#define SENTINEL_PROMOTED_CHANNEL	"+promoted-slave"
+#define SENTINEL_WATCH_PING_MS	1000	/* PING the sentinel this often */
+#define SENTINEL_WATCH_TICK_MS	100	/* poll step, to see stop */
+#define SENTINEL_WATCH_RETRY_MS	500	/* between two failed subscribes */
 int		 sentinel_next(const char **list, char *host, size_t hostsz,
 		    int *port);
 int		 sentinel_check(const char *list, const char *master_name,
@@ -375,6 +393,10 @@ enum rotate_result {
 
 int		 store_init(const struct config *);
 void		 store_shutdown(void);
+/* A failover was announced (why, for the log): the pool moves to a new
+   epoch, every context made before is dropped, and a revocation written on
+   one is not acknowledged. */
+void		 store_failover(const char *why);
 int		 store_ping(void);
 /*
  * Create a session holding refresh hash rhash; trims the user's sessions to
