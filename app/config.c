@@ -70,6 +70,7 @@ static const struct ckey ckeys[] = {
 	L(redis_pool, 16, 1, 1024),
 	S(redis_sentinels, ""),
 	S(redis_master_name, ""),
+	L(redis_revoke_replicas, 0, 0, 16),
 	L(backend_timeout_ms, 1000, 50, 60000),
 	S(jwt_alg, "HS256"),
 	X(jwt_secret),

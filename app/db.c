@@ -1,9 +1,10 @@
 /*
  * db.c: the PostgreSQL backend.  A small pool of libpq connections made on
  * first borrow, prepared statements made lazily per connection, and every
- * wait (pool, connect, query) bounded by one deadline of backend_timeout_ms
- * so a stopped or unreachable server turns into DB_ERROR (503) in about a
- * second, never a hang.  A connection that failed or timed out is dropped
+ * wait (pool, connect, query) bounded by the request's one deadline of
+ * backend_timeout_ms (deadline_at, shared with store.c) so a stopped or
+ * unreachable server turns into DB_ERROR (503) in about a second, never a
+ * hang.  A connection that failed or timed out is dropped
  * and re-made by the next borrow, so the service recovers by itself.
  *
  * Writes commit the change, its audit row and its outbox row in one
@@ -539,6 +540,11 @@ pool_get(long long deadline)
 
 	if (pool.slot == NULL)
 		return NULL;
+	/* the request's deadline has passed: fail before borrowing */
+	if (deadline - mono_ms() <= 0) {
+		log_debug(NULL, "postgresql: the request's deadline passed");
+		return NULL;
+	}
 	pthread_mutex_lock(&pool.mu);
 	for (;;) {
 		for (i = 0; i < pool.n; i++) {
@@ -760,7 +766,7 @@ db_run_retry(enum stmt st, const char *sql, int n, const char *const *v,
     PGresult **res, int ambiguous_ok, int *ambiguous)
 {
 	struct db_conn	*dc;
-	long long	 deadline = mono_ms() + pool.timeout_ms;
+	long long	 deadline = deadline_at(pool.timeout_ms);
 	int		 rc, try, lost, readonly, unsure;
 
 	*res = NULL;

@@ -128,6 +128,7 @@ struct config {
 	long		 redis_pool;
 	char		*redis_sentinels;	/* "host:port,..."; "" = none */
 	char		*redis_master_name;	/* with redis_sentinels */
+	long		 redis_revoke_replicas;	/* WAIT for so many; 0 = off */
 	long		 backend_timeout_ms;	/* connect and command */
 	/* tokens */
 	char		*jwt_alg;	/* HS256 | RS256 | ES256 */
@@ -380,7 +381,7 @@ int		 db_outbox_replay(const char *event_id, long long from,
  * sentinel.c: the Redis master by Redis Sentinel.  sentinel_master asks
  * the sentinels of redis_sentinels in turn for redis_master_name and
  * checks with ROLE that the server named is a master; 0 and host/port, or
- * -1 (no sentinel answered with a master), all within backend_timeout_ms.
+ * -1 (no sentinel answered with a master), all within the deadline given.
  * Thread-safe.  sentinel_next parses one "host:port" (or "[v6]:port") off
  * a comma list: 1 one parsed, 0 end, -1 malformed; no I/O.
  * sentinel_check validates both keys (0 ok; -1 and *errstr owned).
@@ -388,8 +389,25 @@ int		 db_outbox_replay(const char *event_id, long long from,
 #define SENTINEL_MAX		16	/* sentinels in redis_sentinels */
 #define SENTINEL_HOST_MAX	256	/* host name, with its NUL */
 #define SENTINEL_NAME_MAX	64	/* redis_master_name */
-int		 sentinel_master(const struct config *, char *host,
-		    size_t hostsz, int *port);
+int		 sentinel_master(const struct config *, long long deadline,
+		    char *host, size_t hostsz, int *port);
+/*
+ * The failover watcher (serve only): a thread subscribed to one sentinel's
+ * +switch-master and +promoted-slave that calls fn (store_failover) for
+ * redis_master_name.  sentinel_event_names: 1 if a message of that channel
+ * is about the master called name; no I/O.
+ */
+typedef void	(*sentinel_failover_fn)(const char *why);
+int		 sentinel_watch_start(const struct config *,
+		    sentinel_failover_fn);
+void		 sentinel_watch_stop(void);
+int		 sentinel_event_names(const char *chan, const char *msg,
+		    size_t len, const char *name);
+#define SENTINEL_SWITCH_CHANNEL		"+switch-master"
+#define SENTINEL_PROMOTED_CHANNEL	"+promoted-slave"
+#define SENTINEL_WATCH_PING_MS	1000	/* PING the sentinel this often */
+#define SENTINEL_WATCH_TICK_MS	100	/* poll step, to see stop */
+#define SENTINEL_WATCH_RETRY_MS	500	/* between two failed subscribes */
 int		 sentinel_next(const char **list, char *host, size_t hostsz,
 		    int *port);
 int		 sentinel_check(const char *list, const char *master_name,
@@ -416,6 +434,10 @@ enum rotate_result {
 
 int		 store_init(const struct config *);
 void		 store_shutdown(void);
+/* A failover was announced (why, for the log): the pool moves to a new
+   epoch, every context made before is dropped, and a revocation written on
+   one is not acknowledged. */
+void		 store_failover(const char *why);
 int		 store_ping(void);
 /*
  * Create a session holding refresh hash rhash; trims the user's sessions to
@@ -1059,5 +1081,9 @@ long long	 now_us(void);
 void		 rfc3339(char out[40], long long ms);
 long long	 mono_ms(void);		/* monotonic, for deadlines */
 struct timeval	 ms_tv(long long ms);
+/* the request's backend deadline (util.c): armed at the first backend wait */
+void		 deadline_start(void);
+void		 deadline_rearm(void);
+long long	 deadline_at(long timeout_ms);
 
 #endif /* FA_EXTERN_H */

@@ -151,6 +151,11 @@ cmd_serve(int argc, char **argv)
 		fprintf(stderr, "fcgi-auth: cannot start the event relay\n");
 		goto out_backends;
 	}
+	if (sentinel_watch_start(cfg, store_failover) == -1) {
+		fprintf(stderr, "fcgi-auth: cannot start the failover "
+		    "watcher\n");
+		goto out_events;
+	}
 	if (revoke_init(cfg) == -1) {
 		fprintf(stderr, "fcgi-auth: cannot start the revocation "
 		    "listener\n");
@@ -166,6 +171,7 @@ cmd_serve(int argc, char **argv)
 out_revoke:
 	revoke_shutdown();
 out_events:
+	sentinel_watch_stop();
 	event_shutdown();
 out_backends:
 	store_shutdown();

@@ -728,6 +728,7 @@ worker_main(void *arg)
 				    "request_timeout: connection closed");
 			continue;
 		}
+		deadline_start();
 		if (server_handle(w, &fr) == 0)
 			worker_finish(w, &fr);
 	}

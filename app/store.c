@@ -1,7 +1,7 @@
 /*
  * store.c: the Redis backend.  A pool of hiredis contexts made on first
- * borrow (AUTH, SELECT and SCRIPT LOAD pipelined in one round trip), every
- * wait bounded by one deadline of backend_timeout_ms so a stopped or
+ * borrow (AUTH, SELECT, ROLE and SCRIPT LOAD pipelined in one round trip),
+ * every wait bounded by one deadline of backend_timeout_ms so a stopped or
  * unreachable Redis is -1 (503) in about a second, never a hang.  A context
  * that failed, timed out or got an error reply is dropped and re-made by the
  * next borrow.  Session changes are Lua scripts run by EVALSHA, atomic and
@@ -28,11 +28,18 @@
  * store_revocations_load (SCAN on a connection of its own).
  *
  * With redis_sentinels set, every connection (pool, subscriber, loader) is
- * made to the master the sentinels name (sentinel.c).  A READONLY or
- * MASTERDOWN reply means the server is no master any more (a failover): the
- * pool moves to a new epoch, so every context made before is dropped on its
- * next borrow and the next connect asks the sentinels again.  Connection
- * errors drop their context as always, so they rediscover too.
+ * made to the master the sentinels name (sentinel.c), and every pool
+ * connection checks ROLE before use.  A READONLY or MASTERDOWN reply, or a
+ * failover announced by the sentinels (store_failover), moves the pool to a
+ * new epoch, so every context made before is dropped on its next borrow and
+ * the next connect asks the sentinels again.  Connection errors drop their
+ * context as always, so they rediscover too.  A revocation is acknowledged
+ * only if no failover was announced while it was written and, with
+ * redis_revoke_replicas, once WAIT says that many replicas have it: a logout
+ * answered 204 is never undone by a failover's resync.
+ *
+ * Every wait of a request meets the request's one deadline (deadline_at):
+ * a frozen Redis costs a request one backend_timeout_ms, not one per call.
  *
  * Reply ownership: each redisReply is freed once, by
  * the function that received it, on every path.  Tokens and refresh hashes
@@ -310,7 +317,9 @@ static struct {
 	char		 chan[STORE_KEY_MAX];	/* the revocation channel */
 	int		 down;		/* logged as down; under mu */
 	const struct config *cfg;	/* with redis_sentinels, else NULL */
-	unsigned	 epoch;		/* raised by READONLY; under mu */
+	unsigned	 epoch;		/* raised by READONLY or a failover;
+					   under mu */
+	long		 ack_replicas;	/* redis_revoke_replicas */
 } pool = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
 static void
@@ -359,10 +368,21 @@ store_note_error(const char *err)
 	    "reconnecting%s", pool.cfg != NULL ? " through the sentinels" : "");
 }
 
+void
+store_failover(const char *why)
+{
+	pthread_mutex_lock(&pool.mu);
+	pool.epoch++;
+	pthread_mutex_unlock(&pool.mu);
+	log_warn(NULL, "redis: failover (%s); reconnecting through the "
+	    "sentinels", why);
+}
+
 /*
  * Connect to the master: the sentinels' answer with redis_sentinels, else
  * redis_host (a unix socket path when it starts with '/') and redis_port.
- * NULL if the sentinels name none; otherwise hiredis' context (check err).
+ * NULL if the sentinels name none or no time is left; otherwise hiredis'
+ * context (check err).
  */
 static redisContext *
 store_connect(long long deadline)
@@ -372,14 +392,13 @@ store_connect(long long deadline)
 	int		 port;
 
 	if (pool.cfg != NULL) {
-		if (sentinel_master(pool.cfg, host, sizeof(host), &port) == -1)
+		if (sentinel_master(pool.cfg, deadline, host, sizeof(host),
+		    &port) == -1 || (left = deadline - mono_ms()) <= 0)
 			return NULL;
-		if ((left = deadline - mono_ms()) <= 0)
-			left = 1;
 		return redisConnectWithTimeout(host, port, ms_tv(left));
 	}
 	if ((left = deadline - mono_ms()) <= 0)
-		left = 1;
+		return NULL;
 	if (pool.host[0] == '/')
 		return redisConnectUnixWithTimeout(pool.host, ms_tv(left));
 	return redisConnectWithTimeout(pool.host, pool.port, ms_tv(left));
@@ -414,6 +433,7 @@ store_init(const struct config *c)
 	pool.password = c->redis_password != NULL && *c->redis_password ?
 	    xstrdup(c->redis_password) : NULL;
 	pool.db = c->redis_db;
+	pool.ack_replicas = c->redis_revoke_replicas;
 	snprintf(pool.chan, sizeof(pool.chan), "%s:%ld", STORE_REVOKE_CHANNEL,
 	    pool.db);
 	/* the config outlives the pool (main.c keeps it to exit) */
@@ -472,9 +492,18 @@ get_reply(struct rconn *rc, redisReply **out, const char *what)
 	return 0;
 }
 
+/* 1 if r is ROLE's answer of a master. */
+static int
+reply_master(const redisReply *r)
+{
+	return r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+	    r->element[0]->type == REDIS_REPLY_STRING &&
+	    strcmp(r->element[0]->str, "master") == 0;
+}
+
 /*
- * Connect, authenticate, select and load the scripts, all before the
- * deadline: the commands are pipelined, one round trip.
+ * Connect, authenticate, select, check ROLE and load the scripts, all
+ * before the deadline: the commands are pipelined, one round trip.
  */
 static int
 conn_open(struct rconn *rc, long long deadline)
@@ -482,7 +511,7 @@ conn_open(struct rconn *rc, long long deadline)
 	redisReply	*r = NULL;
 	char		 dbnum[24];
 	long long	 left;
-	int		 i, nsent = 0, rcv = 0, ok = 1;
+	int		 i, role, nsent = 0, rcv = 0, ok = 1;
 
 	if ((left = deadline - mono_ms()) <= 0) {
 		store_note_down("connect", "no time left");
@@ -494,8 +523,8 @@ conn_open(struct rconn *rc, long long deadline)
 	rc->c = store_connect(deadline);
 	if (rc->c == NULL || rc->c->err) {
 		store_note_down("connect", rc->c ? rc->c->errstr :
-		    pool.cfg != NULL ? "no master from the sentinels" :
-		    "no memory");
+		    pool.cfg != NULL ? "no master from the sentinels in time" :
+		    "no time left");
 		goto fail;
 	}
 	if ((left = deadline - mono_ms()) <= 0 ||
@@ -513,6 +542,10 @@ conn_open(struct rconn *rc, long long deadline)
 		redisAppendCommand(rc->c, "SELECT %s", dbnum);
 		nsent++;
 	}
+	/* only a master takes our writes: a sentinel's stale answer, a
+	   replica at redis_host or a failover under way are refused here */
+	role = nsent++;
+	redisAppendCommand(rc->c, "ROLE");
 	for (i = 0; i < SC__MAX; i++)
 		redisAppendCommand(rc->c, "SCRIPT LOAD %s", scripts[i]);
 	for (i = 0; i < nsent + SC__MAX; i++, rcv++) {
@@ -523,6 +556,12 @@ conn_open(struct rconn *rc, long long deadline)
 			log_error(NULL, "redis: setup: %s", r->str);
 			store_note_error(r->str);
 			ok = 0;
+		} else if (i == role) {
+			if (!reply_master(r)) {
+				store_note_down("connect", "the server is no "
+				    "master (ROLE)");
+				ok = 0;
+			}
 		} else if (i >= nsent) {
 			if (r->type != REDIS_REPLY_STRING ||
 			    r->len != SHA_HEX) {
@@ -557,7 +596,10 @@ conn_stale(struct rconn *rc)
 	return poll(&p, 1, 0) != 0;
 }
 
-/* Borrow a ready context before op->deadline: 0, or -1 (unavailable). */
+/*
+ * Borrow a ready context before the request's deadline (deadline_at):
+ * 0, or -1 (unavailable, or the deadline passed already).
+ */
 static int
 pool_get(struct rop *op)
 {
@@ -569,9 +611,13 @@ pool_get(struct rop *op)
 
 	op->rc = NULL;
 	op->broken = 0;
-	op->deadline = mono_ms() + pool.timeout_ms;
+	op->deadline = deadline_at(pool.timeout_ms);
 	if (pool.slot == NULL)
 		return -1;
+	if (op->deadline - mono_ms() <= 0) {
+		log_debug(NULL, "redis: the request's deadline passed");
+		return -1;
+	}
 	pthread_mutex_lock(&pool.mu);
 	for (;;) {
 		for (i = 0; i < pool.n; i++) {
@@ -824,6 +870,56 @@ reply_int(const redisReply *r, long long *v)
 	return -1;
 }
 
+/*
+ * Whether a revocation just written may be acknowledged (0) or must be
+ * answered 503 (-1).  With redis_revoke_replicas, WAIT until that many
+ * replicas have it, within the deadline: a write taken by a master that a
+ * failover is replacing reaches no replica and would be lost on resync.
+ * And no failover may have been announced since this context was made.
+ */
+static int
+op_ack(struct rop *op)
+{
+	redisReply	*r = NULL;
+	char		 n[24], ms[24];
+	const char	*argv[3];
+	size_t		 len[3];
+	long long	 left, got = 0;
+	unsigned	 epoch;
+
+	if (pool.ack_replicas > 0) {
+		left = op->deadline - mono_ms() - STORE_TIMEOUT_SLACK_MS;
+		argv[0] = "WAIT";
+		argv[1] = n;
+		argv[2] = ms;
+		len[0] = 4;
+		len[1] = (size_t)snprintf(n, sizeof(n), "%ld", pool.ack_replicas);
+		/* WAIT 0 would block for ever */
+		len[2] = (size_t)snprintf(ms, sizeof(ms), "%lld",
+		    left > 0 ? left : 1);
+		if (op_cmd(op, 3, argv, len, &r, "WAIT") == -1)
+			return -1;
+		if (reply_int(r, &got) == -1 || got < pool.ack_replicas) {
+			log_warn(NULL, "redis: a revocation reached %lld of "
+			    "%ld replicas in time: not acknowledged", got,
+			    pool.ack_replicas);
+			freeReplyObject(r);
+			return -1;
+		}
+		freeReplyObject(r);
+	}
+	pthread_mutex_lock(&pool.mu);
+	epoch = pool.epoch;
+	pthread_mutex_unlock(&pool.mu);
+	if (epoch != op->rc->epoch) {
+		log_warn(NULL, "redis: failover during a revocation: not "
+		    "acknowledged");
+		op->broken = 1;
+		return -1;
+	}
+	return 0;
+}
+
 int
 store_ping(void)
 {
@@ -1006,7 +1102,7 @@ session_revoke(enum script sc, const char *uid, const char *sid,
 	args[n++] = pool.chan;
 	if (pool_get(&op) == -1)
 		return -1;
-	if (op_eval(&op, sc, z, n, args, &r) == -1)
+	if (op_eval(&op, sc, z, n, args, &r) == -1 || op_ack(&op) == -1)
 		goto out;
 	if (reply_int(r, &v) == -1) {
 		op.broken = 1;
@@ -1065,7 +1161,7 @@ cutoff_script(enum script sc, const char *uid, const char *keep_sid,
 	args[n++] = pool.chan;
 	if (pool_get(&op) == -1)
 		return -1;
-	if (op_eval(&op, sc, z, n, args, &r) == -1)
+	if (op_eval(&op, sc, z, n, args, &r) == -1 || op_ack(&op) == -1)
 		goto out;
 	c = r;
 	if (sc == SC_REVOKE_ALL) {
@@ -1199,7 +1295,8 @@ store_blacklist(const char *uid, const char *jti, long ttl)
 	args[1] = pool.chan;
 	if (pool_get(&op) == -1)
 		return -1;
-	if (op_eval(&op, SC_BLACKLIST, key, 2, args, &r) == 0) {
+	if (op_eval(&op, SC_BLACKLIST, key, 2, args, &r) == 0 &&
+	    op_ack(&op) == 0) {
 		revoke_note_jti(uid, jti, ttl);
 		rc = 0;
 	}
@@ -1573,7 +1670,7 @@ ctx_open(long long deadline, char *err, size_t errsz)
 	if (c == NULL || c->err) {
 		snprintf(err, errsz, "connect: %.96s",
 		    c != NULL ? c->errstr : pool.cfg != NULL ?
-		    "no master from the sentinels" : "no memory");
+		    "no master from the sentinels in time" : "no time left");
 		goto fail;
 	}
 	if (redisSetTimeout(c, ms_tv(pool.timeout_ms)) != REDIS_OK) {

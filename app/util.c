@@ -59,3 +59,41 @@ ms_tv(long long ms)
 	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
 	return tv;
 }
+
+/*
+ * One backend deadline per request.  server.c calls deadline_start when a
+ * request begins; the first backend wait after that (pool borrow, connect,
+ * command, Sentinel lookup) arms the deadline at now + timeout_ms, and every
+ * later wait of the request meets that same deadline, so a frozen backend
+ * costs a request one backend_timeout_ms in all, never one per call.  A
+ * password hash re-arms it (deadline_rearm): queueing for Argon2 is not
+ * backend time.  Outside a request (relay, subscriber, CLI) each call gets
+ * a deadline of its own.  Thread-local: a worker serves one request at once.
+ */
+static __thread int		 dl_active;
+static __thread long long	 dl_at;		/* 0: not armed yet */
+
+void
+deadline_start(void)
+{
+	dl_active = 1;
+	dl_at = 0;
+}
+
+void
+deadline_rearm(void)
+{
+	dl_at = 0;
+}
+
+long long
+deadline_at(long timeout_ms)
+{
+	long long	 d = mono_ms() + (timeout_ms > 0 ? timeout_ms : 1);
+
+	if (!dl_active)
+		return d;
+	if (dl_at == 0)
+		dl_at = d;
+	return dl_at;
+}
