@@ -96,6 +96,8 @@ static const struct ckey ckeys[] = {
 	S(events_stream, ""),
 	L(events_stream_maxlen, 10000, 1, 100000000),
 	L(outbox_retention, 86400, 0, 31536000),
+	S(mfa_issuer, ""),
+	L(mfa_token_ttl, 300, 1, 3600),
 };
 #define CKEYS_MAX	(sizeof(ckeys) / sizeof(ckeys[0]))
 

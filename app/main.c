@@ -26,6 +26,7 @@ static const char *const usage_top =
 "  user add|list|show|disable|enable ... manage users (fcgi-auth user --help)\n"
 "  user grant|revoke EMAIL ROLE          change a user's roles\n"
 "  user sessions|logout EMAIL            list or end a user's sessions\n"
+"  user mfa-reset EMAIL                  turn off a user's second factor\n"
 "  import-users FILE                     import users (JSON lines or CSV)\n"
 "  outbox status|replay                  inspect or re-send events\n"
 "  keygen rs256|es256 --kid ID [--dir D] write a signing key pair\n"

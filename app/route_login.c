@@ -112,9 +112,13 @@ login_ua(char out[FA_UA_MAX + 1], const char *ua)
 	out[o] = '\0';
 }
 
-/* Create the session and answer with the pair; -1 when a backend failed. */
-static int
-login_session(struct request *r, const struct user *u)
+/*
+ * Create the session (ip and ua: the client's at the password step) with
+ * its aal and answer with the pair; -1 when a backend failed.
+ */
+int
+route_login_session(struct request *r, const struct user *u, const char *ip,
+    const char *rawua, int aal)
 {
 	struct refresh	 rt;
 	struct audit	 a;
@@ -122,19 +126,20 @@ login_session(struct request *r, const struct user *u)
 	char		 sid[FA_UUID_LEN + 1], ua[FA_UA_MAX + 1], **trim = NULL;
 	size_t		 ntrim = 0;
 	long long	 cutoff = 0;
-	json_t		*data;
+	json_t		*data, *detail;
 	int		 rc;
 
 	uuid_random(sidb);
 	uuid_format(sid, sidb);
 	refresh_new(&rt, u->id, sid);
-	login_ua(ua, r->user_agent);
-	if (store_session_create(u->id, sid, rt.hash, r->ip, ua,
+	login_ua(ua, rawua);
+	if (store_session_create(u->id, sid, rt.hash, ip, ua, aal,
 	    cfg->refresh_ttl, cfg->max_sessions_per_user, &trim, &ntrim,
 	    &cutoff) == -1)
 		return -1;
 	data = json_pack("{s:s, s:s, s:s, s:s}", "userId", u->id,
-	    "sessionId", sid, "ip", r->ip, "userAgent", ua);
+	    "sessionId", sid, "ip", ip, "userAgent", ua);
+	detail = json_pack("{s:o, s:i}", "amr", token_amr(aal), "aal", aal);
 	memset(&a, 0, sizeof(a));
 	a.event = AUDIT_LOGIN_SUCCESS;
 	a.user_id = u->id;
@@ -143,10 +148,12 @@ login_session(struct request *r, const struct user *u)
 	a.ip = r->ip;
 	a.user_agent = r->user_agent;
 	a.success = 1;
+	a.detail = detail;
 	a.outbox_event = event_enabled(EVENT_USER_LOGGED_IN);
 	a.outbox_data = data;
 	rc = db_audit(&a);
 	json_decref(data);
+	json_decref(detail);
 	if (rc != DB_OK) {
 		/* not recorded, so not granted */
 		(void)store_session_revoke(u->id, sid, cfg->access_ttl);
@@ -156,8 +163,38 @@ login_session(struct request *r, const struct user *u)
 	}
 	if (trim != NULL)
 		login_trimmed(r, u, trim, ntrim);
-	refresh_pair(r, u, sid, rt.text, cutoff);
+	refresh_pair(r, u, sid, rt.text, cutoff, aal);
 	sodium_memzero(&rt, sizeof(rt));
+	return 0;
+}
+
+/*
+ * The password was right and the user has MFA: no session yet, but an
+ * mfaToken for POST /mfa/verify, bound to the user and to this client's
+ * address and agent for the session it may become.  -1: Redis failed.
+ */
+static int
+login_mfa_challenge(struct request *r, const struct user *u)
+{
+	struct store_mfa	 m;
+	char			 text[OTP_MFA_TOKEN_LEN + 1];
+	char			 hash[FA_HASH_HEX + 1];
+
+	memset(&m, 0, sizeof(m));
+	snprintf(m.uid, sizeof(m.uid), "%s", u->id);
+	snprintf(m.ip, sizeof(m.ip), "%s", r->ip);
+	login_ua(m.ua, r->user_agent);
+	otp_token_new(text, hash);
+	if (hash[0] == '\0' ||
+	    store_mfa_create(hash, &m, cfg->mfa_token_ttl) == -1)
+		return -1;
+	resp_json(r, err_status(ERR_MFA_REQUIRED), json_pack("{s:s, s:s, "
+	    "s:s, s:I}", "error", err_code(ERR_MFA_REQUIRED), "message",
+	    "A second factor is required: send a code with this mfaToken "
+	    "to /mfa/verify.", "mfaToken", text,
+	    "expiresIn", (json_int_t)cfg->mfa_token_ttl));
+	resp_header(r, "Cache-Control", "no-store");
+	sodium_memzero(text, sizeof(text));
 	return 0;
 }
 
@@ -228,9 +265,19 @@ route_login(struct request *r)
 	if (rehash && password_hash(pw, pwlen, hash) == 0 &&
 	    db_user_set_password(u.id, hash, NULL) != DB_OK)
 		log_warn(r->id, "password rehash not stored");
-	/* Redis down: answer now, not after a second timeout in the session */
-	if (ratelimit_guess_settle(&g, GUESS_RIGHT) == -1 ||
-	    login_session(r, &u) == -1)
+	/*
+	 * Redis down: answer now, not after a second timeout in the session.
+	 * With MFA the login is not done: the guess is given back without
+	 * clearing the counters, where wrong codes keep counting.
+	 */
+	if (ratelimit_guess_settle(&g, u.mfa_enabled ? GUESS_UNCHECKED :
+	    GUESS_RIGHT) == -1)
+		resp_unavailable(r);
+	else if (u.mfa_enabled) {
+		if (login_mfa_challenge(r, &u) == -1)
+			resp_unavailable(r);
+	} else if (route_login_session(r, &u, r->ip, r->user_agent,
+	    TOKEN_AAL_MIN) == -1)
 		resp_unavailable(r);
 	else
 		metrics_login(1);

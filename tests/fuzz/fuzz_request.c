@@ -64,6 +64,9 @@
 #define C2_REQUIRED	0x40	/* AUTH_REQUIRED_ROLE=admin */
 #define C2_HASH_FAIL	0x80
 /* control byte 3: bits 0-1 client address, 2-3 events_enabled */
+#define C3_MFA		0x10	/* the user has MFA on */
+#define C3_MFA_PENDING	0x20	/* a TOTP secret is pending */
+#define C3_AAL		0x40	/* AUTH_REQUIRED_AAL=2 */
 
 static const char *const ips[] = {
 	"203.0.113.7", "2001:db8::1", "", "198.51.100.250"
@@ -388,6 +391,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	stub.nsessions = c[2] & 3;
 	stub.user_admin = (c[2] & C2_ADMIN) != 0;
 	stub.hash_fail = (c[2] & C2_HASH_FAIL) != 0;
+	stub.mfa = (c[3] & C3_MFA) != 0;
+	stub.mfa_pending = (c[3] & C3_MFA_PENDING) != 0;
 	fuzz_conf.verify_preset = (enum verify_preset)(((c[2] >> 2) & 3) %
 	    VERIFY_PRESET__MAX);
 	fuzz_conf.ratelimit = (c[2] & C2_RATELIMIT_OFF) == 0;
@@ -401,6 +406,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r.user_agent = ua != NULL && *ua != '\0' ? ua : NULL;
 	stub.user_agent = r.user_agent;
 	r.required_role = (c[2] & C2_REQUIRED) ? "admin" : NULL;
+	r.required_aal = (c[3] & C3_AAL) ? "2" : NULL;
 	r.authorizer = (c[0] & C0_AUTHORIZER) != 0;
 	snprintf(r.ip, sizeof(r.ip), "%s", ips[c[3] & 3]);
 	if (auth != NULL && auth[0] == '@') {
