@@ -641,7 +641,8 @@ def cli_fails(stack, code, *args, want_err=None, input=None):
     return r
 
 
-USER_KEYS = {"id", "email", "firstName", "lastName", "roles", "createdAt", "disabled"}
+USER_KEYS = {"id", "email", "firstName", "lastName", "roles", "createdAt", "disabled",
+             "emailVerified", "mfaEnabled"}
 
 
 def test_cli_user_add_list_show(stack):
