@@ -36,7 +36,10 @@ mfa_issuer(void)
 	    cfg->mfa_issuer : cfg->jwt_issuer;
 }
 
-/* The Bearer's user, live and enabled: 0, or -1 with the answer set. */
+/*
+ * The Bearer's user, live and enabled, into u (the caller frees it): 0, or
+ * -1 with the answer set and nothing held.
+ */
 static int
 mfa_user(struct request *r, struct claims *c, struct user *u)
 {
@@ -47,6 +50,7 @@ mfa_user(struct request *r, struct claims *c, struct user *u)
 		return -1;
 	if ((rc = db_user_by_id(c->sub, u)) == DB_OK && !u->disabled)
 		return 0;
+	user_free(u);
 	if (rc == DB_ERROR)
 		resp_unavailable(r);
 	else
