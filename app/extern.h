@@ -549,7 +549,8 @@ int		 store_revocations_load(store_rev_fn fn, void *arg, char *err,
 #define TOKEN_CTX_REFRESH	"fcgi-auth refresh-hash v1"
 #define TOKEN_CTX_SEAL		"fcgi-auth seal v1"
 #define TOKEN_AAL_MIN		1	/* aal of a token without the claim */
-#define TOKEN_AAL_MAX		2
+#define TOKEN_AAL_MFA		2	/* the password and a second factor */
+#define TOKEN_AAL_MAX		TOKEN_AAL_MFA
 struct claims {
 	char		 sub[FA_UUID_LEN + 1];
 	char		 sid[FA_UUID_LEN + 1];
@@ -791,6 +792,8 @@ const char	*err_code(enum err);
 #define OTP_MFA_WRONG_MAX	5	/* wrong codes that void an mfaToken */
 #define OTP_QR_MARGIN		4	/* quiet zone, in modules */
 #define OTP_QR_SCALE		8	/* SVG user units per module */
+#define OTP_SVG_HEAD_MAX	512	/* bytes of the SVG around the rects */
+#define OTP_SVG_RECT_MAX	64	/* bytes of one "<rect .../>" */
 #define OTP_CTX_SEAL		"fcgi-auth totp-seal v1"
 #define OTP_CTX_HASH		"fcgi-auth mfa-hash v1"
 void		 otp_secret_new(unsigned char out[OTP_SECRET_BYTES]);

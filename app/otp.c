@@ -29,7 +29,6 @@
 #define OTP_SEALED_BYTES \
 	(crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + \
 	OTP_SECRET_BYTES)
-#define OTP_SVG_RECT_MAX	64	/* bytes of one "<rect .../>" */
 
 static const char otp_b32[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
@@ -290,7 +289,7 @@ otp_qr_svg(const char *text, char **out, size_t *len)
 		return -1;
 	w = (size_t)qr->width;
 	side = (w + 2 * OTP_QR_MARGIN) * OTP_QR_SCALE;
-	cap = 512 + w * w * OTP_SVG_RECT_MAX;
+	cap = OTP_SVG_HEAD_MAX + w * w * OTP_SVG_RECT_MAX;
 	p = svg = xmalloc(cap);
 	n = snprintf(p, cap, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 	    "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" "

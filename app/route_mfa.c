@@ -20,8 +20,6 @@
 
 #include "extern.h"
 
-#define MFA_AAL		2	/* a session that passed the second factor */
-
 /* A code or a recovery code, as the body gave it. */
 struct mfa_proof {
 	int		 recovery;
@@ -62,7 +60,7 @@ int
 route_mfa_step_up(struct request *r, const struct claims *c,
     const struct user *u)
 {
-	if (!u->mfa_enabled || c->aal >= MFA_AAL)
+	if (!u->mfa_enabled || c->aal >= TOKEN_AAL_MFA)
 		return 0;
 	resp_error(r, ERR_FORBIDDEN, "This change needs a second factor: "
 	    "sign in again with your authenticator code first.");
@@ -486,7 +484,7 @@ route_mfa_verify(struct request *r)
 			resp_unavailable(r);
 		goto out;
 	}
-	if (route_login_session(r, &u, m.ip, m.ua, MFA_AAL) == -1)
+	if (route_login_session(r, &u, m.ip, m.ua, TOKEN_AAL_MFA) == -1)
 		resp_unavailable(r);
 	else
 		metrics_login(1);

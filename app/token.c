@@ -545,7 +545,7 @@ token_shutdown(void)
 json_t *
 token_amr(int aal)
 {
-	return aal >= 2 ? json_pack("[s, s]", "pwd", "otp") :
+	return aal >= TOKEN_AAL_MFA ? json_pack("[s, s]", "pwd", "otp") :
 	    json_pack("[s]", "pwd");
 }
 
