@@ -38,6 +38,7 @@
 int	 cli_user(int, char **);
 int	 cli_import(int, char **);
 extern const char cli_import_usage[];
+int	 cli_user_mfa_reset(int, char **);
 
 /* The one usage text of `user`: its --help (main.c) and its errors. */
 const char cli_user_usage[] =
@@ -52,6 +53,7 @@ const char cli_user_usage[] =
 "       fcgi-auth user logout EMAIL [--session ID] [--json]\n"
 "       fcgi-auth user set-password EMAIL [--password-file FILE|-] [--json]\n"
 "       fcgi-auth user delete EMAIL [--json]\n"
+"       fcgi-auth user mfa-reset EMAIL\n"
 "Without --password-file, user add and set-password read the password from\n"
 "standard input (prompting without echo on a terminal).  disable refuses\n"
 "login and refresh and ends every session and access token at once; so do\n"
@@ -891,6 +893,8 @@ cli_user(int argc, char **argv)
 		fputs(cli_user_usage, stderr);
 		return CLI_USAGE;
 	}
+	if (strcmp(argv[1], "mfa-reset") == 0)
+		return cli_user_mfa_reset(argc - 1, argv + 1);
 	for (i = 0; i < sizeof(ucmds) / sizeof(ucmds[0]); i++)
 		if (strcmp(argv[1], ucmds[i].name) == 0)
 			c = &ucmds[i];
@@ -1504,5 +1508,58 @@ out:
 	json_decref(im.users);
 	json_decref(im.warned);
 	free(buf);
+	return rc;
+}
+
+/*
+ * user mfa-reset EMAIL: a lost device.  MFA off, secret and recovery codes
+ * gone, with the mfa.disable audit row and the user.mfa_disabled event.
+ */
+int
+cli_user_mfa_reset(int argc, char **argv)
+{
+	struct audit	 a;
+	struct user	 u;
+	json_t		*detail = NULL, *data = NULL;
+	int		 rc;
+
+	if (argc != 2) {
+		fputs(cli_user_usage, stderr);
+		return CLI_USAGE;
+	}
+	if (db_init(cfg) == -1)
+		return cli_fail(CLI_FAIL, "cannot set up PostgreSQL");
+	if ((rc = user_by_email_arg(argv[1], &u)) != CLI_OK)
+		goto out;
+	detail = json_pack("{s:s}", "by", "cli");
+	data = json_pack("{s:s}", "userId", u.id);
+	memset(&a, 0, sizeof(a));
+	a.event = AUDIT_MFA_DISABLE;
+	a.user_id = u.id;
+	a.email = u.email;
+	a.success = 1;
+	a.detail = detail;
+	a.outbox_event = event_enabled(EVENT_USER_MFA_DISABLED);
+	a.outbox_data = data;
+	switch (db_mfa_disable(u.id, &a)) {
+	case DB_OK:
+		printf("%s: second factor off; the user may enrol again\n",
+		    u.email);
+		rc = CLI_OK;
+		break;
+	case DB_NOTFOUND:
+		rc = cli_fail(CLI_NOTFOUND, "%s has no second factor "
+		    "enabled", u.email);
+		break;
+	default:
+		rc = cli_fail(CLI_FAIL, "PostgreSQL is unavailable (check "
+		    "database_url and that the server is up)");
+		break;
+	}
+out:
+	json_decref(detail);
+	json_decref(data);
+	user_free(&u);
+	db_shutdown();
 	return rc;
 }

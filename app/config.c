@@ -102,6 +102,8 @@ static const struct ckey ckeys[] = {
 	L(outbox_retention, 86400, 0, 31536000),
 	B(rpc_enabled, "on"),
 	S(rpc_validate_pattern, "auth.validate_token"),
+	S(mfa_issuer, ""),
+	L(mfa_token_ttl, 300, 1, 3600),
 };
 #define CKEYS_MAX	(sizeof(ckeys) / sizeof(ckeys[0]))
 

@@ -169,6 +169,9 @@ struct config {
 	/* service-to-service RPC (NestJS Redis transport) */
 	int		 rpc_enabled;	/* bool */
 	char		*rpc_validate_pattern;	/* request channel */
+	/* second factor */
+	char		*mfa_issuer;	/* "" = jwt_issuer */
+	long		 mfa_token_ttl;	/* seconds an mfaToken lives */
 };
 
 extern struct config	*cfg;	/* the running configuration */
@@ -215,6 +218,8 @@ struct user {
 	char		 roles[FA_ROLES_LEN];	/* "user,admin" */
 	char		 created_at[40];	/* RFC 3339 UTC */
 	int		 disabled;
+	int		 email_verified;
+	int		 mfa_enabled;
 };
 void		 user_free(struct user *);	/* frees members, not the struct */
 json_t		*user_json(const struct user *);	/* API.md user object */
@@ -233,6 +238,9 @@ enum audit_event {
 	AUDIT_ROLE_CHANGE,
 	AUDIT_USER_IMPORT,
 	AUDIT_USER_DELETE,
+	AUDIT_MFA_ENABLE,
+	AUDIT_MFA_DISABLE,
+	AUDIT_MFA_FAILURE,
 	AUDIT__MAX
 };
 const char	*audit_event_name(enum audit_event);	/* "login.success" */
@@ -247,6 +255,8 @@ enum event_kind {
 	EVENT_SESSION_REVOKED,
 	EVENT_TOKEN_REUSE_DETECTED,
 	EVENT_USER_DELETED,
+	EVENT_USER_MFA_ENABLED,
+	EVENT_USER_MFA_DISABLED,
 	EVENT__MAX
 };
 const char	*event_kind_name(enum event_kind);	/* "user.registered" */
@@ -376,6 +386,30 @@ int		 db_outbox_status(json_t **status);
 int		 db_outbox_replay(const char *event_id, long long from,
 		    long long to, long long *count);
 #define DB_USER_LIST_MAX	100000	/* rows per db_user_list */
+/*
+ * Second factor (end of db.c).  Secrets arrive and leave sealed (otp.c).
+ * pending: DB_CONFLICT when MFA is on.  enable moves the pending secret
+ * (only if it is still pending_hex) to the active one with the step of the
+ * confirming code and replaces the recovery hashes; DB_CONFLICT when MFA
+ * is on or the pending secret changed.  use_step is a compare-and-set: DB_OK
+ * only when step is above the last one used (a code is accepted once);
+ * use_recovery marks an unused code used: DB_OK once, else DB_NOTFOUND.
+ * disable: DB_NOTFOUND when MFA is off.
+ */
+struct db_mfa {
+	int		 enabled;
+	char		*secret;	/* sealed hex, owned, may be NULL */
+	char		*pending;	/* sealed hex, owned, may be NULL */
+};
+void		 db_mfa_free(struct db_mfa *);
+int		 db_mfa_get(const char *uid, struct db_mfa *);
+int		 db_mfa_pending(const char *uid, const char *sealed);
+int		 db_mfa_enable(const char *uid, const char *pending_hex,
+		    long long step, char hashes[][FA_HASH_HEX + 1], size_t n,
+		    const struct audit *);
+int		 db_mfa_use_step(const char *uid, long long step);
+int		 db_mfa_use_recovery(const char *uid, const char *hash);
+int		 db_mfa_disable(const char *uid, const struct audit *);
 
 /*
  * sentinel.c: the Redis master by Redis Sentinel.  sentinel_master asks
@@ -451,8 +485,8 @@ int		 store_ping(void);
  */
 int		 store_session_create(const char *uid, const char *sid,
 		    const char *rhash, const char *ip, const char *ua,
-		    long ttl, long max, char ***revoked, size_t *nrevoked,
-		    long long *cutoff);
+		    int aal, long ttl, long max, char ***revoked,
+		    size_t *nrevoked, long long *cutoff);
 /*
  * Rotate presented hash to new hash (with new_enc the encrypted new token)
  * atomically.  On ROTATE_GRACE, *child_enc (owned by caller) holds the
@@ -462,7 +496,7 @@ int		 store_session_rotate(const char *uid, const char *sid,
 		    const char *presented, const char *newhash,
 		    const char *new_enc, long grace, long ttl,
 		    enum rotate_result *res, char **child_enc,
-		    long long *cutoff);
+		    long long *cutoff, int *aal);
 /* 0 revoked, 1 no such session, -1 unavailable */
 int		 store_session_revoke(const char *uid, const char *sid,
 		    long access_ttl);
@@ -512,6 +546,22 @@ int		 store_rate_reserve(const struct store_rate *, size_t n,
 int		 store_rate_release(const struct store_rate *, size_t n);
 int		 store_publish(const char *channel, const char *msg,
 		    const char *stream, long maxlen);
+/*
+ * mfaTokens: fa:mfa:<keyed hash> holds what the second step needs, for
+ * ttl seconds.  get: 0 found, 1 none, -1 down.  wrong counts a wrong code
+ * and deletes the token at max (*voided).  take deletes it: 0 taken by
+ * this call, 1 already gone (single use), -1 down.
+ */
+struct store_mfa {
+	char		 uid[FA_UUID_LEN + 1];
+	char		 ip[FA_IP_MAX + 1];
+	char		 ua[FA_UA_MAX + 1];
+};
+int		 store_mfa_create(const char *hash, const struct store_mfa *,
+		    long ttl);
+int		 store_mfa_get(const char *hash, struct store_mfa *);
+int		 store_mfa_wrong(const char *hash, long max, int *voided);
+int		 store_mfa_take(const char *hash);
 #define STORE_KEY_MAX		160	/* longest key we build */
 #define STORE_REVOKE_SLACK	60	/* seconds past access_ttl + leeway */
 #define STORE_TIMEOUT_SLACK_MS	50	/* tolerated overshoot of a deadline */
@@ -586,6 +636,9 @@ void		 store_rpc_close(struct store_rpc *);
 #define TOKEN_SUBKEY_BYTES	32	/* server subkeys derived from the secret */
 #define TOKEN_CTX_REFRESH	"fcgi-auth refresh-hash v1"
 #define TOKEN_CTX_SEAL		"fcgi-auth seal v1"
+#define TOKEN_AAL_MIN		1	/* aal of a token without the claim */
+#define TOKEN_AAL_MFA		2	/* the password and a second factor */
+#define TOKEN_AAL_MAX		TOKEN_AAL_MFA
 struct claims {
 	char		 sub[FA_UUID_LEN + 1];
 	char		 sid[FA_UUID_LEN + 1];
@@ -595,6 +648,7 @@ struct claims {
 	long long	 iat;
 	long long	 exp;
 	long long	 gen;	/* the user's revocation generation at issue */
+	int		 aal;	/* 1 password, 2 and a second factor */
 };
 /*
  * Load keys before any thread starts; errstr (owned) names the key or file.
@@ -610,6 +664,9 @@ void		 token_shutdown(void);
 int		 token_issue(struct claims *, long long gen, char **out);
 /* 0 valid (claims filled), -1 invalid for any reason. No I/O. */
 int		 token_verify(const char *jwt, size_t len, struct claims *);
+json_t		*token_amr(int aal);	/* the amr claim of an aal */
+/* A server key for purpose ctx, derived from jwt_secret like our own. */
+int		 token_derive(unsigned char *out, size_t len, const char *ctx);
 json_t		*token_jwks(void);	/* new reference, shared: read only */
 /* keyed hash of a refresh token: hex into out[FA_HASH_HEX + 1] */
 void		 token_refresh_hash(char *out, const unsigned char *tok,
@@ -639,7 +696,8 @@ int		 refresh_parse(struct refresh *, const char *text, size_t len);
 int		 refresh_seal(const struct refresh *, char **out);
 int		 refresh_open(struct refresh *, const char *sealed);
 void		 refresh_pair(struct request *, const struct user *,
-		    const char *sid, const char *refresh_text, long long gen);
+		    const char *sid, const char *refresh_text, long long gen,
+		    int aal);
 
 /*
  * ratelimit.c: 0 allowed, 1 limited (*retry), -1 Redis down.  A password
@@ -796,6 +854,10 @@ enum err {
 	ERR_MEDIA_TYPE,
 	ERR_TOO_MANY,
 	ERR_UNAVAILABLE,
+	ERR_MFA_REQUIRED,
+	ERR_INVALID_CODE,
+	ERR_MFA_ENABLED,
+	ERR_MFA_NOT_ENABLED,
 	ERR_INTERNAL,
 	ERR__MAX
 };
@@ -821,6 +883,7 @@ struct request {
 	int		 body_too_large;
 	int		 authorizer;	/* FastCGI Authorizer role */
 	const char	*required_role;	/* AUTH_REQUIRED_ROLE param */
+	const char	*required_aal;	/* AUTH_REQUIRED_AAL param */
 	const char	*route;		/* matched pattern, for metrics */
 	char		*params[8];	/* path parameters, owned */
 	size_t		 nparams;
@@ -865,6 +928,54 @@ void		 resp_unavailable(struct request *);
 int		 err_status(enum err);
 const char	*err_code(enum err);
 
+/* otp.c: TOTP (RFC 6238, liboath), secrets sealed at rest, recovery
+ * codes stored as keyed hashes, mfaTokens, the enrolment QR code. */
+#define OTP_SECRET_BYTES	20	/* RFC 4226's recommended 160 bits */
+#define OTP_SECRET_B32		32	/* base32 of OTP_SECRET_BYTES */
+#define OTP_DIGITS		6
+#define OTP_PERIOD		30	/* seconds per step */
+#define OTP_WINDOW		1	/* steps accepted either side of now */
+#define OTP_RECOVERY_CODES	10
+#define OTP_RECOVERY_CHARS	12	/* base32: 60 bits per code */
+#define OTP_RECOVERY_LEN	(OTP_RECOVERY_CHARS + 2)	/* xxxx-xxxx-xxxx */
+#define OTP_RECOVERY_INPUT_MAX	32	/* longest recoveryCode looked at */
+#define OTP_MFA_TOKEN_BYTES	32	/* 256 random bits */
+#define OTP_MFA_TOKEN_LEN	43	/* base64url of OTP_MFA_TOKEN_BYTES */
+#define OTP_MFA_WRONG_MAX	5	/* wrong codes that void an mfaToken */
+#define OTP_QR_MARGIN		4	/* quiet zone, in modules */
+#define OTP_QR_SCALE		8	/* SVG user units per module */
+#define OTP_SVG_HEAD_MAX	512	/* bytes of the SVG around the rects */
+#define OTP_SVG_RECT_MAX	64	/* bytes of one "<rect .../>" */
+#define OTP_CTX_SEAL		"fcgi-auth totp-seal v1"
+#define OTP_CTX_HASH		"fcgi-auth mfa-hash v1"
+void		 otp_secret_new(unsigned char out[OTP_SECRET_BYTES]);
+int		 otp_base32(char out[OTP_SECRET_B32 + 1],
+		    const unsigned char secret[OTP_SECRET_BYTES]);
+/* The otpauth:// URI for authenticator apps; *out owned. */
+int		 otp_uri(char **out, const char *issuer, const char *email,
+		    const char *b32);
+/* secretbox under the TOTP key; *hex owned. */
+int		 otp_seal(char **hex, const unsigned char *secret);
+int		 otp_open(unsigned char out[OTP_SECRET_BYTES], const char *hex);
+/*
+ * Tri-state: 0 code matches a step within OTP_WINDOW of now (*step set),
+ * 1 it does not (or is malformed), -1 could not check.
+ */
+int		 otp_check(const unsigned char *secret, const char *code,
+		    size_t len, long long now_s, long long *step);
+/* OTP_RECOVERY_CODES codes "xxxx-xxxx-xxxx" and their hashes for uid. */
+void		 otp_recovery_new(char codes[][OTP_RECOVERY_LEN + 1],
+		    char hashes[][FA_HASH_HEX + 1], const char *uid);
+/* The stored hash of a recovery code as typed; -1 if malformed. */
+int		 otp_recovery_hash(char out[FA_HASH_HEX + 1], const char *uid,
+		    const char *code, size_t len);
+void		 otp_token_new(char text[OTP_MFA_TOKEN_LEN + 1],
+		    char hash[FA_HASH_HEX + 1]);
+int		 otp_token_hash(char out[FA_HASH_HEX + 1], const char *text,
+		    size_t len);
+/* An SVG of the QR code of text; *out owned. */
+int		 otp_qr_svg(const char *text, char **out, size_t *len);
+
 /* route.c: method + pattern -> handler. */
 typedef void	(*handler_fn)(struct request *);
 struct route {
@@ -896,6 +1007,20 @@ void		 route_jwks(struct request *);
 void		 route_admin_audit(struct request *);
 void		 route_admin_roles(struct request *);
 void		 route_metrics(struct request *);
+void		 route_mfa_totp(struct request *);
+void		 route_mfa_confirm(struct request *);
+void		 route_mfa_disable(struct request *);
+void		 route_mfa_qr(struct request *);
+void		 route_mfa_verify(struct request *);
+/*
+ * A sensitive change by a user with MFA needs an aal 2 session: 0 it may
+ * go on, -1 the 403 answer is set.
+ */
+int		 route_mfa_step_up(struct request *, const struct claims *,
+		    const struct user *);
+/* route_login.c: the session and token pair of a login (aal 1 or 2). */
+int		 route_login_session(struct request *, const struct user *,
+		    const char *ip, const char *ua, int aal);
 void		 route_openapi(struct request *);
 /* auth.c: Bearer check shared by routes */
 /* 0 live, 1 invalid or revoked, -1 could not check (503) */
@@ -1027,7 +1152,6 @@ size_t		 rtab_buckets(const struct rtab *);
 #define RPC_BACKOFF_MAX_MS	2000
 #define RPC_LOG_EVERY_MS	10000	/* one drop line per this, with count */
 #define RPC_NICE		10	/* the responder yields to workers */
-#define RPC_AAL			1	/* XXX until MFA: password only */
 enum rpc_parse {
 	RPC_OK,
 	RPC_NO_TOKEN,

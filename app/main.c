@@ -29,6 +29,7 @@ static const char *const usage_top =
 "  user sessions|logout EMAIL            list or end a user's sessions\n"
 "  user set-password|delete EMAIL        set a password (stdin), delete\n"
 "  import-users [--dry-run] FILE|-       import users (JSON lines or CSV)\n"
+"  user mfa-reset EMAIL                  turn off a user's second factor\n"
 "  outbox status|replay                  inspect or re-send events\n"
 "  keygen rs256|es256 --kid ID [--dir D] write a signing key pair\n"
 "\n"

@@ -69,7 +69,7 @@ refresh_open(struct refresh *rt, const char *sealed)
 /* Answer 200 with a new access token and the given refresh token. */
 void
 refresh_pair(struct request *r, const struct user *u, const char *sid,
-    const char *refresh_text, long long gen)
+    const char *refresh_text, long long gen, int aal)
 {
 	struct claims	 c;
 	char		*access = NULL;
@@ -79,6 +79,7 @@ refresh_pair(struct request *r, const struct user *u, const char *sid,
 	snprintf(c.sid, sizeof(c.sid), "%s", sid);
 	snprintf(c.email, sizeof(c.email), "%s", u->email);
 	snprintf(c.roles, sizeof(c.roles), "%s", u->roles);
+	c.aal = aal;
 	if (token_issue(&c, gen, &access) == -1) {
 		log_error(r->id, "cannot sign an access token");
 		resp_error(r, ERR_INTERNAL, NULL);

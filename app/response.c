@@ -39,6 +39,14 @@ static const struct {
 	[ERR_UNAVAILABLE] = { 503, "unavailable",
 	    "The service is temporarily unavailable." },
 	[ERR_INTERNAL] = { 500, "internal_error", "Internal error." },
+	[ERR_MFA_REQUIRED] = { 401, "mfa_required",
+	    "A second factor is required: send a code to /mfa/verify." },
+	[ERR_INVALID_CODE] = { 401, "invalid_code",
+	    "The code is wrong or was already used." },
+	[ERR_MFA_ENABLED] = { 409, "mfa_already_enabled",
+	    "Two-factor authentication is already enabled." },
+	[ERR_MFA_NOT_ENABLED] = { 409, "mfa_not_enabled",
+	    "Two-factor authentication is not enabled." },
 };
 
 int

@@ -34,6 +34,11 @@ static const struct route routes[] = {
 	{ METHOD_PUT,	 "/admin/users/:/roles",	route_admin_roles },
 	{ METHOD_GET,	 "/metrics",			route_metrics },
 	{ METHOD_GET,	 "/openapi.json",		route_openapi },
+	{ METHOD_POST,	 "/mfa/totp",			route_mfa_totp },
+	{ METHOD_DELETE, "/mfa/totp",			route_mfa_disable },
+	{ METHOD_POST,	 "/mfa/totp/confirm",		route_mfa_confirm },
+	{ METHOD_GET,	 "/mfa/totp/qr.svg",		route_mfa_qr },
+	{ METHOD_POST,	 "/mfa/verify",			route_mfa_verify },
 };
 #define ROUTES_MAX	(sizeof(routes) / sizeof(routes[0]))
 

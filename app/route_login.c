@@ -87,11 +87,13 @@ login_recheck(const struct user *u, struct user *now)
 }
 
 /*
- * Create the session and answer with the pair: 0, -1 when a backend failed,
- * 1 when the user changed under the login (login_recheck).
+ * Create the session (ip and ua: the client's at the password step) with
+ * its aal and answer with the pair: 0, -1 when a backend failed, 1 when the
+ * user changed under the login (login_recheck: nothing was answered).
  */
-static int
-login_session(struct request *r, const struct user *u)
+int
+route_login_session(struct request *r, const struct user *u, const char *ip,
+    const char *rawua, int aal)
 {
 	struct user	 now;
 	struct refresh	 rt;
@@ -100,15 +102,14 @@ login_session(struct request *r, const struct user *u)
 	char		 sid[FA_UUID_LEN + 1], ua[FA_UA_MAX + 1], **trim = NULL;
 	size_t		 ntrim = 0;
 	long long	 cutoff = 0;
-	json_t		*data;
+	json_t		*data, *detail;
 	int		 rc;
 
 	uuid_random(sidb);
 	uuid_format(sid, sidb);
 	refresh_new(&rt, u->id, sid);
-	text_clean(ua, sizeof(ua), r->user_agent,
-	    r->user_agent != NULL ? strlen(r->user_agent) : 0);
-	if (store_session_create(u->id, sid, rt.hash, r->ip, ua,
+	text_clean(ua, sizeof(ua), rawua, rawua != NULL ? strlen(rawua) : 0);
+	if (store_session_create(u->id, sid, rt.hash, ip, ua, aal,
 	    cfg->refresh_ttl, cfg->max_sessions_per_user, &trim, &ntrim,
 	    &cutoff) == -1)
 		return -1;
@@ -122,7 +123,8 @@ login_session(struct request *r, const struct user *u)
 		return rc;
 	}
 	data = json_pack("{s:s, s:s, s:s, s:s}", "userId", u->id,
-	    "sessionId", sid, "ip", r->ip, "userAgent", ua);
+	    "sessionId", sid, "ip", ip, "userAgent", ua);
+	detail = json_pack("{s:o, s:i}", "amr", token_amr(aal), "aal", aal);
 	memset(&a, 0, sizeof(a));
 	a.event = AUDIT_LOGIN_SUCCESS;
 	a.user_id = u->id;
@@ -131,10 +133,12 @@ login_session(struct request *r, const struct user *u)
 	a.ip = r->ip;
 	a.user_agent = r->user_agent;
 	a.success = 1;
+	a.detail = detail;
 	a.outbox_event = event_enabled(EVENT_USER_LOGGED_IN);
 	a.outbox_data = data;
 	rc = db_audit(&a);
 	json_decref(data);
+	json_decref(detail);
 	if (rc != DB_OK) {
 		/* not recorded, so not granted */
 		(void)store_session_revoke(u->id, sid, cfg->access_ttl);
@@ -145,9 +149,40 @@ login_session(struct request *r, const struct user *u)
 	}
 	if (trim != NULL)
 		login_trimmed(r, u, trim, ntrim);
-	refresh_pair(r, &now, sid, rt.text, cutoff);
+	refresh_pair(r, &now, sid, rt.text, cutoff, aal);
 	sodium_memzero(&rt, sizeof(rt));
 	user_free(&now);
+	return 0;
+}
+
+/*
+ * The password was right and the user has MFA: no session yet, but an
+ * mfaToken for POST /mfa/verify, bound to the user and to this client's
+ * address and agent for the session it may become.  -1: Redis failed.
+ */
+static int
+login_mfa_challenge(struct request *r, const struct user *u)
+{
+	struct store_mfa	 m;
+	char			 text[OTP_MFA_TOKEN_LEN + 1];
+	char			 hash[FA_HASH_HEX + 1];
+
+	memset(&m, 0, sizeof(m));
+	snprintf(m.uid, sizeof(m.uid), "%s", u->id);
+	snprintf(m.ip, sizeof(m.ip), "%s", r->ip);
+	text_clean(m.ua, sizeof(m.ua), r->user_agent,
+	    r->user_agent != NULL ? strlen(r->user_agent) : 0);
+	otp_token_new(text, hash);
+	if (hash[0] == '\0' ||
+	    store_mfa_create(hash, &m, cfg->mfa_token_ttl) == -1)
+		return -1;
+	resp_json(r, err_status(ERR_MFA_REQUIRED), json_pack("{s:s, s:s, "
+	    "s:s, s:I}", "error", err_code(ERR_MFA_REQUIRED), "message",
+	    "A second factor is required: send a code with this mfaToken "
+	    "to /mfa/verify.", "mfaToken", text,
+	    "expiresIn", (json_int_t)cfg->mfa_token_ttl));
+	resp_header(r, "Cache-Control", "no-store");
+	sodium_memzero(text, sizeof(text));
 	return 0;
 }
 
@@ -224,9 +259,19 @@ route_login(struct request *r)
 			u.password_hash = xstrdup(hash);
 		}
 	}
-	/* Redis down: answer now, not after a second timeout in the session */
-	if (ratelimit_guess_settle(&g, GUESS_RIGHT) == -1 ||
-	    (rc = login_session(r, &u)) == -1)
+	/*
+	 * Redis down: answer now, not after a second timeout in the session.
+	 * With MFA the login is not done: the guess is given back without
+	 * clearing the counters, where wrong codes keep counting.
+	 */
+	if (ratelimit_guess_settle(&g, u.mfa_enabled ? GUESS_UNCHECKED :
+	    GUESS_RIGHT) == -1)
+		resp_unavailable(r);
+	else if (u.mfa_enabled) {
+		if (login_mfa_challenge(r, &u) == -1)
+			resp_unavailable(r);
+	} else if ((rc = route_login_session(r, &u, r->ip, r->user_agent,
+	    TOKEN_AAL_MIN)) == -1)
 		resp_unavailable(r);
 	else if (rc == 1) {
 		metrics_login(0);

@@ -3,7 +3,8 @@
  * the new hash with its audit and event rows, then revoke every other
  * session and every access token issued before now.  The check is a
  * password guess like a login's: reserved in the same counters before the
- * hash, so a stolen access token is no unlimited oracle.
+ * hash, so a stolen access token is no unlimited oracle.  A user with MFA
+ * needs an aal 2 session for it.
  */
 #include "config.h"
 
@@ -53,6 +54,8 @@ route_password(struct request *r)
 			resp_unavailable(r);
 		goto out;
 	}
+	if (route_mfa_step_up(r, &c, &u) == -1)
+		goto out;
 	if ((rc = ratelimit_guess(&g, u.email, r->ip, &retry)) != 0) {
 		if (rc == 1)
 			ratelimit_answer(r, retry);

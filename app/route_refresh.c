@@ -54,7 +54,7 @@ route_refresh(struct request *r)
 	json_t			*body, *t, *detail = NULL;
 	char			*sealed = NULL, *child = NULL;
 	long long		 cutoff = 0;
-	int			 rc;
+	int			 rc, aal = TOKEN_AAL_MIN;
 
 	memset(&u, 0, sizeof(u));
 	if ((body = request_json(r)) == NULL)
@@ -77,7 +77,7 @@ route_refresh(struct request *r)
 	}
 	if (store_session_rotate(old.uid, old.sid, old.hash, next.hash,
 	    sealed, cfg->refresh_reuse_grace, cfg->refresh_ttl, &res, &child,
-	    &cutoff) == -1) {
+	    &cutoff, &aal) == -1) {
 		resp_unavailable(r);
 		goto out;
 	}
@@ -115,7 +115,7 @@ route_refresh(struct request *r)
 		resp_error(r, ERR_INVALID_TOKEN, NULL);
 		goto out;
 	}
-	refresh_pair(r, &u, old.sid, next.text, cutoff);
+	refresh_pair(r, &u, old.sid, next.text, cutoff, aal);
 	metrics_refresh();
 out:
 	sodium_memzero(&old, sizeof(old));

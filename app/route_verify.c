@@ -1,8 +1,8 @@
 /*
  * GET /auth/verify for nginx auth_request, and the FastCGI Authorizer role
  * for lighttpd.  204 (Authorizer: 200) with the identity in headers, 401,
- * 403 when a required role is missing or malformed, 503 when revocation
- * cannot be checked.  Header names follow the configured preset.
+ * 403 when a required role or aal is missing or malformed, 503 when
+ * revocation cannot be checked.  Header names follow the configured preset.
  */
 #include "config.h"
 
@@ -43,8 +43,23 @@ static const char *const vh_variables[VH__MAX] = {
  */
 enum vreq {
 	VREQ_ROLE,
+	VREQ_AAL,
 	VREQ__MAX
 };
+
+/* An aal requirement is "1" or "2", nothing else. */
+static int
+aal_valid(const char *v, size_t len)
+{
+	return len == 1 && v[0] >= '0' + TOKEN_AAL_MIN &&
+	    v[0] <= '0' + TOKEN_AAL_MAX ? 0 : -1;
+}
+
+static int
+aal_holds(const struct claims *c, const char *v)
+{
+	return c->aal >= v[0] - '0';
+}
 
 static const struct {
 	const char	*query;		/* ?name= */
@@ -52,6 +67,7 @@ static const struct {
 	int		(*holds)(const struct claims *, const char *);
 } vreqs[VREQ__MAX] = {
 	[VREQ_ROLE] = { "role", validate_role, auth_has_role },
+	[VREQ_AAL] = { "aal", aal_valid, aal_holds },
 };
 
 static int
@@ -69,6 +85,7 @@ verify_requirements(const struct request *r, const struct claims *c)
 	size_t		 i;
 
 	server[VREQ_ROLE] = r->required_role;
+	server[VREQ_AAL] = r->required_aal;
 	for (i = 0; i < VREQ__MAX; i++) {
 		if (server[i] != NULL && !vreq_holds(i, server[i], c))
 			return -1;

@@ -435,6 +435,7 @@ request_fill(struct request *r, FCGX_Request *fr)
 	r->authorization = FCGX_GetParam("HTTP_AUTHORIZATION", fr->envp);
 	r->user_agent = FCGX_GetParam("HTTP_USER_AGENT", fr->envp);
 	r->required_role = FCGX_GetParam("AUTH_REQUIRED_ROLE", fr->envp);
+	r->required_aal = FCGX_GetParam("AUTH_REQUIRED_AAL", fr->envp);
 	role = FCGX_GetParam("FCGI_ROLE", fr->envp);
 	r->authorizer = role != NULL && strcmp(role, "AUTHORIZER") == 0;
 	client_ip(r, fr);

@@ -7,7 +7,7 @@
  * next borrow.  Session changes are Lua scripts run by EVALSHA, atomic and
  * in one slot: every key of a user carries the hash tag {<user id>}.
  *
- *   fa:{U}:sess:<sid>	hash: created last ip ua cur par rot enc
+ *   fa:{U}:sess:<sid>	hash: created last ip ua cur par rot enc aal
  *   fa:{U}:sessions	zset: sid by created ms
  *   fa:{U}:used:<sid>	set: refresh hashes rotated away (reuse detection);
  *			kept as long as the srev marker once the session is
@@ -18,6 +18,8 @@
  *   fa:{U}:bl:<jti>	blacklisted access token
  *   fa:rl:<key>		fixed-window rate counter; the counters that one
  *			password guess reserves share the hash tag {lf}
+ *   fa:mfa:<hash>	hash: uid ip ua wrong; a pending second step (an
+ *			mfaToken, by its keyed hash)
  *
  * Every key has a TTL.  Every revocation (srev, cutoff, bl) is announced in
  * the same atomic step: the script PUBLISHes "<key> <ttl seconds> <value>"
@@ -112,12 +114,14 @@ enum script {
 	SC_RATE_HIT,
 	SC_RATE_RESERVE,
 	SC_RATE_RELEASE,
+	SC_MFA_CREATE,
+	SC_MFA_WRONG,
 	SC__MAX
 };
 
 static const char *const scripts[SC__MAX] = {
 	/*
-	 * ARGV: p sid rhash ip ua now_ms ttl max rttl chan
+	 * ARGV: p sid rhash ip ua now_ms ttl max rttl aal chan
 	 * -> {cutoff, {revoked}}
 	 */
 	[SC_CREATE] = (LUA_PRELUDE
@@ -125,7 +129,8 @@ static const char *const scripts[SC__MAX] = {
 	"local max, rttl = tonumber(ARGV[8]), tonumber(ARGV[9])\n"
 	"local sk = p .. 'sess:' .. sid\n"
 	"redis.call('HSET', sk, 'created', now, 'last', now, 'ip', ARGV[4],"
-	" 'ua', ARGV[5], 'cur', ARGV[3], 'par', '', 'rot', 0, 'enc', '')\n"
+	" 'ua', ARGV[5], 'cur', ARGV[3], 'par', '', 'rot', 0, 'enc', '',"
+	" 'aal', ARGV[10])\n"
 	"redis.call('EXPIRE', sk, ttl)\n"
 	"redis.call('ZADD', z, now, sid)\n"
 	"for _, m in ipairs(redis.call('ZRANGE', z, 0, -1)) do\n"
@@ -146,19 +151,21 @@ static const char *const scripts[SC__MAX] = {
 
 	/*
 	 * ARGV: p sid presented newhash newenc grace_s ttl now_ms rttl chan
-	 * -> {0 ok | 1 grace | 2 reuse | 3 revoked before | 4 unknown, cutoff, enc}
+	 * -> {0 ok | 1 grace | 2 reuse | 3 revoked before | 4 unknown, cutoff,
+	 * enc, aal}; a session from before aal was kept is aal 1
 	 */
 	[SC_ROTATE] = (LUA_PRELUDE
 	"local sid, pres = ARGV[2], ARGV[3]\n"
 	"local grace, ttl = tonumber(ARGV[6]), tonumber(ARGV[7])\n"
 	"local now, rttl = tonumber(ARGV[8]), tonumber(ARGV[9])\n"
 	"local sk, uk = p .. 'sess:' .. sid, p .. 'used:' .. sid\n"
-	"local h = redis.call('HMGET', sk, 'cur', 'par', 'rot', 'enc')\n"
+	"local h = redis.call('HMGET', sk, 'cur', 'par', 'rot', 'enc', 'aal')\n"
+	"local aal = h[5] or '1'\n"
 	"if not h[1] then\n"
 	"  if redis.call('SISMEMBER', uk, pres) == 1 then\n"
-	"    return {3, cutoff(), ''}\n"
+	"    return {3, cutoff(), '', aal}\n"
 	"  end\n"
-	"  return {4, cutoff(), ''}\n"
+	"  return {4, cutoff(), '', aal}\n"
 	"end\n"
 	"if h[1] == pres then\n"
 	"  redis.call('SADD', uk, pres)\n"
@@ -167,18 +174,18 @@ static const char *const scripts[SC__MAX] = {
 	"  redis.call('EXPIRE', sk, ttl)\n"
 	"  redis.call('EXPIRE', uk, ttl)\n"
 	"  keep_zset(ttl)\n"
-	"  return {0, cutoff(), ''}\n"
+	"  return {0, cutoff(), '', aal}\n"
 	"end\n"
 	"if h[2] == pres and grace > 0 and"
 	" now - (tonumber(h[3]) or 0) <= grace * 1000 then\n"
 	"  redis.call('HSET', sk, 'last', now)\n"
-	"  return {1, cutoff(), h[4] or ''}\n"
+	"  return {1, cutoff(), h[4] or '', aal}\n"
 	"end\n"
 	"if h[2] == pres or redis.call('SISMEMBER', uk, pres) == 1 then\n"
 	"  revoke(sid, rttl)\n"
-	"  return {2, cutoff(), ''}\n"
+	"  return {2, cutoff(), '', aal}\n"
 	"end\n"
-	"return {4, cutoff(), ''}\n"),
+	"return {4, cutoff(), '', aal}\n"),
 
 	/* ARGV: p sid rttl chan -> 0 revoked | 1 no such session */
 	[SC_REVOKE] = (LUA_PRELUDE
@@ -285,6 +292,21 @@ static const char *const scripts[SC__MAX] = {
 	"  end\n"
 	"end\n"
 	"return 0\n"),
+
+	/* KEYS[1] fa:mfa:<hash>; ARGV: uid ip ua ttl -> 0 */
+	[SC_MFA_CREATE] = (
+	"redis.call('HSET', KEYS[1], 'uid', ARGV[1], 'ip', ARGV[2],"
+	" 'ua', ARGV[3], 'wrong', 0)\n"
+	"redis.call('EXPIRE', KEYS[1], ARGV[4])\n"
+	"return 0\n"),
+
+	/* KEYS[1] fa:mfa:<hash>; ARGV: max -> -1 gone | wrong codes so far,
+	 * the token deleted once they reach max */
+	[SC_MFA_WRONG] = (
+	"if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end\n"
+	"local n = redis.call('HINCRBY', KEYS[1], 'wrong', 1)\n"
+	"if n >= tonumber(ARGV[1]) then redis.call('DEL', KEYS[1]) end\n"
+	"return n\n"),
 };
 
 struct rconn {
@@ -940,15 +962,15 @@ store_ping(void)
 
 int
 store_session_create(const char *uid, const char *sid, const char *rhash,
-    const char *ip, const char *ua, long ttl, long max, char ***revoked,
-    size_t *nrevoked, long long *cutoff)
+    const char *ip, const char *ua, int aal, long ttl, long max,
+    char ***revoked, size_t *nrevoked, long long *cutoff)
 {
 	struct rop	 op;
 	redisReply	*r = NULL, *list;
 	char		 p[STORE_KEY_MAX], z[STORE_KEY_MAX];
-	char		 now[24], sttl[24], smax[24], rttl[24];
+	char		 now[24], sttl[24], smax[24], rttl[24], saal[12];
 	char		 uabuf[FA_UA_MAX + 1], ipbuf[FA_IP_MAX + 1];
-	const char	*args[10];
+	const char	*args[11];
 	char		**out = NULL;
 	size_t		 i, n = 0;
 	int		 rc = -1;
@@ -976,10 +998,13 @@ store_session_create(const char *uid, const char *sid, const char *rhash,
 	args[6] = sttl;
 	args[7] = smax;
 	args[8] = rttl;
-	args[9] = pool.chan;
+	snprintf(saal, sizeof(saal), "%d", aal >= TOKEN_AAL_MIN &&
+	    aal <= TOKEN_AAL_MAX ? aal : TOKEN_AAL_MIN);
+	args[9] = saal;
+	args[10] = pool.chan;
 	if (pool_get(&op) == -1)
 		return -1;
-	if (op_eval(&op, SC_CREATE, z, 10, args, &r) == -1)
+	if (op_eval(&op, SC_CREATE, z, 11, args, &r) == -1)
 		goto out;
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
 	    reply_int(r->element[0], cutoff) == -1 ||
@@ -1012,19 +1037,20 @@ out:
 int
 store_session_rotate(const char *uid, const char *sid, const char *presented,
     const char *newhash, const char *new_enc, long grace, long ttl,
-    enum rotate_result *res, char **child_enc, long long *cutoff)
+    enum rotate_result *res, char **child_enc, long long *cutoff, int *aal)
 {
 	struct rop	 op;
 	redisReply	*r = NULL;
 	char		 p[STORE_KEY_MAX], z[STORE_KEY_MAX];
 	char		 sgrace[24], sttl[24], now[24], rttl[24];
 	const char	*args[10];
-	long long	 code;
+	long long	 code, v;
 	int		 rc = -1;
 
 	*res = ROTATE_UNKNOWN;
 	*child_enc = NULL;
 	*cutoff = 0;
+	*aal = TOKEN_AAL_MIN;
 	if (!id_ok(uid) || !id_ok(sid) || presented == NULL ||
 	    *presented == '\0')
 		return 0;	/* such a token cannot name a session */
@@ -1051,16 +1077,19 @@ store_session_rotate(const char *uid, const char *sid, const char *presented,
 		return -1;
 	if (op_eval(&op, SC_ROTATE, z, 10, args, &r) == -1)
 		goto out;
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 4 ||
 	    reply_int(r->element[0], &code) == -1 ||
 	    reply_int(r->element[1], cutoff) == -1 ||
 	    r->element[2]->type != REDIS_REPLY_STRING ||
+	    reply_int(r->element[3], &v) == -1 ||
 	    code < ROTATE_OK || code > ROTATE_UNKNOWN) {
 		log_error(NULL, "redis: rotate: bad reply");
 		op.broken = 1;
 		goto out;
 	}
 	*res = (enum rotate_result)code;
+	if (v >= TOKEN_AAL_MIN && v <= TOKEN_AAL_MAX)
+		*aal = (int)v;
 	if (*res == ROTATE_REUSE)
 		revoke_note_session(uid, sid, revoke_ttl(pool.access_ttl));
 	if (*res == ROTATE_GRACE)
@@ -1496,6 +1525,148 @@ store_rate_release(const struct store_rate *c, size_t n)
 		return -1;
 	if (op_evalv(&op, SC_RATE_RELEASE, (int)n, kp, (int)n, ap, &r) == 0)
 		rc = 0;
+	freeReplyObject(r);
+	pool_put(&op);
+	return rc;
+}
+
+/* fa:mfa:<hash> for an mfaToken's hash (hex only); -1 if malformed. */
+static int
+mfa_key(char k[STORE_KEY_MAX], const char *hash)
+{
+	size_t	 i;
+
+	if (hash == NULL || strlen(hash) != FA_HASH_HEX)
+		return -1;
+	for (i = 0; i < FA_HASH_HEX; i++)
+		if (!((hash[i] >= '0' && hash[i] <= '9') ||
+		    (hash[i] >= 'a' && hash[i] <= 'f')))
+			return -1;
+	snprintf(k, STORE_KEY_MAX, "fa:mfa:%s", hash);
+	return 0;
+}
+
+int
+store_mfa_create(const char *hash, const struct store_mfa *m, long ttl)
+{
+	struct rop	 op;
+	redisReply	*r = NULL;
+	char		 k[STORE_KEY_MAX], sttl[24];
+	const char	*args[4];
+	int		 rc = -1;
+
+	if (mfa_key(k, hash) == -1 || !id_ok(m->uid)) {
+		log_error(NULL, "redis: mfa create: bad arguments");
+		return -1;
+	}
+	snprintf(sttl, sizeof(sttl), "%ld", ttl > 0 ? ttl : 1);
+	args[0] = m->uid;
+	args[1] = m->ip;
+	args[2] = m->ua;
+	args[3] = sttl;
+	if (pool_get(&op) == -1)
+		return -1;
+	if (op_eval(&op, SC_MFA_CREATE, k, 4, args, &r) == 0)
+		rc = 0;
+	freeReplyObject(r);
+	pool_put(&op);
+	return rc;
+}
+
+int
+store_mfa_get(const char *hash, struct store_mfa *m)
+{
+	struct rop	 op;
+	redisReply	*r = NULL, *e;
+	char		 k[STORE_KEY_MAX];
+	const char	*argv[5] = { "HMGET", k, "uid", "ip", "ua" };
+	size_t		 len[5], i;
+	int		 rc = -1;
+
+	memset(m, 0, sizeof(*m));
+	if (mfa_key(k, hash) == -1)
+		return 1;
+	for (i = 0; i < 5; i++)
+		len[i] = strlen(argv[i]);
+	if (pool_get(&op) == -1)
+		return -1;
+	if (op_cmd(&op, 5, argv, len, &r, "HMGET") == -1)
+		goto out;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
+		op.broken = 1;
+		goto out;
+	}
+	rc = 1;
+	e = r->element[0];
+	if (e->type != REDIS_REPLY_STRING || !id_ok(e->str))
+		goto out;
+	snprintf(m->uid, sizeof(m->uid), "%s", e->str);
+	if ((e = r->element[1])->type == REDIS_REPLY_STRING)
+		snprintf(m->ip, sizeof(m->ip), "%s", e->str);
+	if ((e = r->element[2])->type == REDIS_REPLY_STRING)
+		snprintf(m->ua, sizeof(m->ua), "%s", e->str);
+	rc = 0;
+out:
+	freeReplyObject(r);
+	pool_put(&op);
+	return rc;
+}
+
+int
+store_mfa_wrong(const char *hash, long max, int *voided)
+{
+	struct rop	 op;
+	redisReply	*r = NULL;
+	char		 k[STORE_KEY_MAX], smax[24];
+	const char	*args[1] = { smax };
+	long long	 n;
+	int		 rc = -1;
+
+	*voided = 1;
+	if (mfa_key(k, hash) == -1)
+		return 0;
+	snprintf(smax, sizeof(smax), "%ld", max);
+	if (pool_get(&op) == -1)
+		return -1;
+	if (op_eval(&op, SC_MFA_WRONG, k, 1, args, &r) == -1)
+		goto out;
+	if (reply_int(r, &n) == -1) {
+		op.broken = 1;
+		goto out;
+	}
+	*voided = n < 0 || n >= max;
+	rc = 0;
+out:
+	freeReplyObject(r);
+	pool_put(&op);
+	return rc;
+}
+
+int
+store_mfa_take(const char *hash)
+{
+	struct rop	 op;
+	redisReply	*r = NULL;
+	char		 k[STORE_KEY_MAX];
+	const char	*argv[2] = { "DEL", k };
+	size_t		 len[2];
+	long long	 n;
+	int		 rc = -1;
+
+	if (mfa_key(k, hash) == -1)
+		return 1;
+	len[0] = 3;
+	len[1] = strlen(k);
+	if (pool_get(&op) == -1)
+		return -1;
+	if (op_cmd(&op, 2, argv, len, &r, "DEL") == -1)
+		goto out;
+	if (reply_int(r, &n) == -1) {
+		op.broken = 1;
+		goto out;
+	}
+	rc = n == 1 ? 0 : 1;
+out:
 	freeReplyObject(r);
 	pool_put(&op);
 	return rc;

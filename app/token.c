@@ -541,6 +541,14 @@ token_shutdown(void)
 	sodium_memzero(&tk, sizeof(tk));
 }
 
+/* RFC 8176 methods of an aal: a password, then a one-time code. */
+json_t *
+token_amr(int aal)
+{
+	return aal >= TOKEN_AAL_MFA ? json_pack("[s, s]", "pwd", "otp") :
+	    json_pack("[s]", "pwd");
+}
+
 int
 token_issue(struct claims *c, long long gen, char **out)
 {
@@ -562,6 +570,8 @@ token_issue(struct claims *c, long long gen, char **out)
 	c->iat = now;
 	c->exp = c->iat + tk.cfg->access_ttl;
 	c->gen = gen > 0 ? gen : 0;
+	if (c->aal < TOKEN_AAL_MIN || c->aal > TOKEN_AAL_MAX)
+		c->aal = TOKEN_AAL_MIN;
 
 	if ((roles = json_array()) == NULL)
 		goto out;
@@ -575,6 +585,8 @@ token_issue(struct claims *c, long long gen, char **out)
 	    "sub", c->sub, "email", c->email, "sid", c->sid, "jti", c->jti,
 	    "iat", (json_int_t)c->iat, "exp", (json_int_t)c->exp)) == NULL ||
 	    json_object_set(pay, "roles", roles) == -1 ||
+	    json_object_set_new(pay, "amr", token_amr(c->aal)) == -1 ||
+	    json_object_set_new(pay, "aal", json_integer(c->aal)) == -1 ||
 	    (c->gen > 0 && json_object_set_new(pay, "gen",
 	    json_integer((json_int_t)c->gen)) == -1) ||
 	    (grants = json_dumps(pay, JSON_COMPACT)) == NULL)
@@ -681,6 +693,14 @@ claims_check(const json_t *pay, struct claims *c)
 	if ((v = json_object_get(pay, "gen")) != NULL &&
 	    (int_claim(&c->gen, v) == -1 || c->gen < 0))
 		return -1;
+	/* aal: 1 or 2; absent (a token from before MFA) means 1 */
+	c->aal = TOKEN_AAL_MIN;
+	if ((v = json_object_get(pay, "aal")) != NULL &&
+	    (!json_is_integer(v) || json_integer_value(v) < TOKEN_AAL_MIN ||
+	    json_integer_value(v) > TOKEN_AAL_MAX))
+		return -1;
+	if (v != NULL)
+		c->aal = (int)json_integer_value(v);
 	if ((v = json_object_get(pay, "nbf")) != NULL &&
 	    (int_claim(&nbf, v) == -1 || nbf > now + leeway))
 		return -1;
@@ -798,6 +818,15 @@ json_t *
 token_jwks(void)
 {
 	return tk.jwks != NULL ? json_incref(tk.jwks) : NULL;
+}
+
+int
+token_derive(unsigned char *out, size_t len, const char *ctx)
+{
+	if (!tk.ready)
+		return -1;
+	return subkey(out, len, ctx, (const unsigned char *)tk.cfg->jwt_secret,
+	    tk.cfg->jwt_secret_len);
 }
 
 void

@@ -38,6 +38,7 @@ PACKAGES="autoconf automake libtool pkg-config make gcc
 	libfcgi-dev libpq-dev libjwt-dev libsodium-dev libhiredis-dev
 	libjansson-dev libssl-dev libcrypt-dev libidn2-dev libcmocka-dev
 	postgresql redis-server nginx lighttpd spawn-fcgi
+	liboath-dev libqrencode-dev oathtool zbar-tools librsvg2-bin
 	curl jq python3 wrk openssl systemd iproute2"
 
 install_packages() {

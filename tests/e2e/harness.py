@@ -1036,9 +1036,9 @@ http {
         d = os.path.join(self.state, "lighttpd")
         www = os.path.join(self.state, "www")
         for sub in (d, os.path.join(d, "tmp"), os.path.join(www, "app"),
-                    os.path.join(www, "app-admin")):
+                    os.path.join(www, "app-admin"), os.path.join(www, "app-mfa")):
             os.makedirs(sub, exist_ok=True)
-        for sub in ("app", "app-admin"):
+        for sub in ("app", "app-admin", "app-mfa"):
             with open(os.path.join(www, sub, "hello.txt"), "w") as f:
                 f.write("hello from /%s/\n" % sub)
         with open(os.path.join(SRCDIR, "deploy", "lighttpd", "fcgi-auth.conf")) as f:

@@ -17,6 +17,7 @@ import tempfile
 import uuid
 
 from harness import BUILDDIR, FA_BIN, SRCDIR, Skip
+from mfalib import MfaUser, steady
 from authlib import (PASSWORD, User, assert_access_alive, assert_access_dead, assert_bearer_401,
                      assert_error, jwt_parts, login, login_raw, outbox_rows, refresh, show,
                      uniq_email, wait_for)
@@ -331,6 +332,23 @@ def test_openapi_every_operation_answers_as_documented(stack):
     c.call("put", "/admin/users/{id}/roles", 403, params=u.id, body={"roles": ["user"]}, token=u.login()["accessToken"])
     c.call("get", "/metrics", 200)
     c.call("get", "/openapi.json", 200)
+    # the second factor
+    m = MfaUser(stack, "c-mfa", enable=False)
+    c.call("get", "/mfa/totp/qr.svg", 404, token=m.access)
+    m.secret = c.call("post", "/mfa/totp", 200, body={}, token=m.access).json["secret"]
+    c.call("get", "/mfa/totp/qr.svg", 200, token=m.access)
+    c.call("post", "/mfa/totp/confirm", 401, body={"code": "abcdef"}, token=m.access)
+    steady()
+    m.recovery = c.call("post", "/mfa/totp/confirm", 200, body={"code": m.code()},
+                        token=m.access).json["recoveryCodes"]
+    c.call("post", "/mfa/totp", 409, body={}, token=m.access)
+    r = c.call("post", "/login", 401, body={"email": m.email, "password": PASSWORD})
+    c.call("post", "/mfa/verify", 401, body={"mfaToken": r.json["mfaToken"], "code": "abcdef"})
+    a2 = c.call("post", "/mfa/verify", 200, body={"mfaToken": r.json["mfaToken"],
+                "recoveryCode": m.recovery[0]}).json["accessToken"]
+    c.call("delete", "/mfa/totp", 403, body={"recoveryCode": m.recovery[1]}, token=m.access)
+    c.call("delete", "/mfa/totp", 204, body={"recoveryCode": m.recovery[1]}, token=a2)
+    c.call("delete", "/mfa/totp", 409, body={"recoveryCode": m.recovery[2]}, token=a2)
     # password and logout last: they end sessions
     p = User(stack, "pw")
     c.call("post", "/password", 401, body={"currentPassword": "wrong password!", "newPassword": "another long one"},
@@ -629,7 +647,8 @@ def cli_fails(stack, code, *args, want_err=None, input=None):
     return r
 
 
-USER_KEYS = {"id", "email", "firstName", "lastName", "roles", "createdAt", "disabled"}
+USER_KEYS = {"id", "email", "firstName", "lastName", "roles", "createdAt", "disabled",
+             "emailVerified", "mfaEnabled"}
 
 
 def test_cli_user_add_list_show(stack):

@@ -469,7 +469,8 @@ def test_shipped_configs_listen_on_unix_socket_or_loopback():
     assert re.findall(r"^\s*server\s+(\S+);", ups, re.M) == ["unix:" + sock], ups
     lt = read("deploy", "lighttpd", "fcgi-auth.conf")
     active = "\n".join(ln for ln in lt.splitlines() if not ln.lstrip().startswith("#"))
-    assert '"host"' not in active and active.count('"socket" => "%s"' % sock) == 3, active
+    socks = re.findall(r'"socket" => "([^"]*)"', active)
+    assert '"host"' not in active and len(socks) >= 3 and set(socks) == {sock}, active
     assert "ListenStream=%s" % sock in read("deploy", "systemd", "fcgi-auth.socket")
     docker = read("deploy", "Dockerfile")
     assert "0.0.0.0" not in docker and not re.search(r"^EXPOSE", docker, re.M), "Dockerfile listens on the network"

@@ -114,7 +114,8 @@ def test_introspect_active_token(stack):
     _, claims, _ = jwt_parts(u.access)
     r = introspect(stack, u.access)
     assert r.status == 200, show(r)
-    want = {"active", "sub", "email", "roles", "sid", "jti", "iat", "exp", "iss", "aud", "token_type"}
+    want = {"active", "sub", "email", "roles", "sid", "jti", "iat", "exp", "iss", "aud", "token_type",
+            "aal", "amr"}
     assert set(r.json) == want, "introspect keys %s, want %s" % (sorted(r.json), sorted(want))
     j = r.json
     assert j["active"] is True and j["token_type"] == "access_token", j

@@ -74,6 +74,8 @@ struct fuzz_backend {
 	enum rotate_result rotate;
 	size_t		 nsessions;	/* store_session_list */
 	const char	*user_agent;	/* stored with sessions */
+	int		 mfa;		/* the user has MFA on */
+	int		 mfa_pending;	/* a secret waits for confirm */
 	/* what the handlers did */
 	int		 calls_password;	/* password_verify calls */
 	int		 wrote;			/* successful state changes */

@@ -64,6 +64,9 @@
 #define C2_REQUIRED	0x40	/* AUTH_REQUIRED_ROLE=admin */
 #define C2_HASH_FAIL	0x80
 /* control byte 3: bits 0-1 client address, 2-3 events_enabled */
+#define C3_MFA		0x10	/* the user has MFA on */
+#define C3_MFA_PENDING	0x20	/* a TOTP secret is pending */
+#define C3_AAL		0x40	/* AUTH_REQUIRED_AAL=2 */
 
 static const char *const ips[] = {
 	"203.0.113.7", "2001:db8::1", "", "198.51.100.250"
@@ -155,7 +158,8 @@ bearer_route(const struct request *r)
 {
 	static const char *const routes[] = {
 		"/verify", "/me", "/sessions", "/sessions/:", "/logout-all",
-		"/password", "/admin/audit", "/admin/users/:/roles"
+		"/password", "/admin/audit", "/admin/users/:/roles",
+		"/mfa/totp", "/mfa/totp/confirm", "/mfa/totp/qr.svg"
 	};
 	size_t	 i;
 
@@ -242,6 +246,13 @@ check_answer(const struct request *r, int minted, const char *mroles,
 		/* Prometheus text, not JSON */
 		if (r->out == NULL || header(r, "Content-Type") == NULL)
 			fuzz_fail("metrics without a body or Content-Type");
+	} else if (r->status == 200 && is_route(r, "/mfa/totp/qr.svg")) {
+		if (r->out == NULL || strncmp(r->out, "<?xml", 5) != 0 ||
+		    (v = header(r, "Content-Type")) == NULL ||
+		    strcmp(v, "image/svg+xml") != 0 ||
+		    (v = header(r, "Cache-Control")) == NULL ||
+		    strstr(v, "no-store") == NULL)
+			fuzz_fail("QR code without SVG, its type or no-store");
 	} else if (r->out != NULL) {
 		if ((j = json_loadb(r->out, r->outlen, JSON_REJECT_DUPLICATES,
 		    NULL)) == NULL || !json_is_object(j))
@@ -312,6 +323,22 @@ check_answer(const struct request *r, int minted, const char *mroles,
 		    !roles_have(mroles, r->required_role)))
 			fuzz_fail("verify answered %d without the server's "
 			    "role %s", r->status, r->required_role);
+		/* minted tokens are aal 1: a second factor never held */
+		if (is_verify(r) && r->required_aal != NULL)
+			fuzz_fail("verify answered %d with AUTH_REQUIRED_AAL "
+			    "%s to an aal 1 token", r->status, r->required_aal);
+		if (stub.mfa && (is_route(r, "/password") ||
+		    (is_route(r, "/mfa/totp") && r->method == METHOD_DELETE)))
+			fuzz_fail("%s answered %d to an aal 1 session of a "
+			    "user with MFA", r->route, r->status);
+		if (is_verify(r) && !r->authorizer) {
+			qs = request_query_lookup(r, "aal", qrole,
+			    sizeof(qrole));
+			if (qs == QUERY_MALFORMED || (qs == QUERY_PRESENT &&
+			    strcmp(qrole, "1") != 0))
+				fuzz_fail("verify answered %d to aal query %s",
+				    r->status, r->query);
+		}
 		/* outside the Authorizer role the query's holds too; a
 		 * malformed one is never "no requirement" */
 		if (is_verify(r) && !r->authorizer) {
@@ -388,6 +415,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	stub.nsessions = c[2] & 3;
 	stub.user_admin = (c[2] & C2_ADMIN) != 0;
 	stub.hash_fail = (c[2] & C2_HASH_FAIL) != 0;
+	stub.mfa = (c[3] & C3_MFA) != 0;
+	stub.mfa_pending = (c[3] & C3_MFA_PENDING) != 0;
 	fuzz_conf.verify_preset = (enum verify_preset)(((c[2] >> 2) & 3) %
 	    VERIFY_PRESET__MAX);
 	fuzz_conf.ratelimit = (c[2] & C2_RATELIMIT_OFF) == 0;
@@ -401,6 +430,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r.user_agent = ua != NULL && *ua != '\0' ? ua : NULL;
 	stub.user_agent = r.user_agent;
 	r.required_role = (c[2] & C2_REQUIRED) ? "admin" : NULL;
+	r.required_aal = (c[3] & C3_AAL) ? "2" : NULL;
 	r.authorizer = (c[0] & C0_AUTHORIZER) != 0;
 	snprintf(r.ip, sizeof(r.ip), "%s", ips[c[3] & 3]);
 	if (auth != NULL && auth[0] == '@') {

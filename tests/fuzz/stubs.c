@@ -30,12 +30,13 @@ static const char *const audit_names[AUDIT__MAX] = {
 	"register", "login.success", "login.failure", "refresh",
 	"refresh.reuse_detected", "logout", "logout_all", "password.change",
 	"session.revoke", "role.change", "user.import", "user.delete",
+	"mfa.enable", "mfa.disable", "mfa.failure",
 };
 
 static const char *const event_names[EVENT__MAX] = {
 	"user.registered", "user.logged_in", "user.logged_out",
 	"user.password_changed", "session.revoked", "token.reuse_detected",
-	"user.deleted",
+	"user.deleted", "user.mfa_enabled", "user.mfa_disabled",
 };
 
 /* ---- contract checks ------------------------------------------------ */
@@ -99,6 +100,7 @@ fill_user(struct user *u, const char *id, const char *email)
 	    stub.user_admin ? "user,admin" : "user");
 	snprintf(u->created_at, sizeof(u->created_at), "%s", STUB_CREATED);
 	u->disabled = stub.user_disabled;
+	u->mfa_enabled = stub.mfa;
 }
 
 /* ---- db.c ------------------------------------------------------------ */
@@ -420,8 +422,8 @@ store_ping(void)
 
 int
 store_session_create(const char *uid, const char *sid, const char *rhash,
-    const char *ip, const char *ua, long ttl, long max, char ***revoked,
-    size_t *nrevoked, long long *cutoff)
+    const char *ip, const char *ua, int aal, long ttl, long max,
+    char ***revoked, size_t *nrevoked, long long *cutoff)
 {
 	char	 clean[FA_UA_MAX + 1];
 
@@ -429,8 +431,9 @@ store_session_create(const char *uid, const char *sid, const char *rhash,
 	need_uuid("store_session_create sid", sid);
 	need_hex("store_session_create rhash", rhash);
 	if (ip == NULL || strlen(ip) > FA_IP_MAX || ua == NULL ||
-	    strlen(ua) > FA_UA_MAX || ttl < 1 || max < 1)
-		fuzz_fail("store_session_create: bad ip/ua/ttl/max");
+	    strlen(ua) > FA_UA_MAX || ttl < 1 || max < 1 ||
+	    aal < TOKEN_AAL_MIN || aal > TOKEN_AAL_MAX)
+		fuzz_fail("store_session_create: bad ip/ua/aal/ttl/max");
 	/* GET /sessions shows it: UTF-8 (json_pack) without controls */
 	text_clean(clean, sizeof(clean), ua, strlen(ua));
 	if (strcmp(clean, ua) != 0)
@@ -454,7 +457,7 @@ store_session_create(const char *uid, const char *sid, const char *rhash,
 int
 store_session_rotate(const char *uid, const char *sid, const char *presented,
     const char *newhash, const char *new_enc, long grace, long ttl,
-    enum rotate_result *res, char **child_enc, long long *cutoff)
+    enum rotate_result *res, char **child_enc, long long *cutoff, int *aal)
 {
 	struct refresh	 rt;
 
@@ -466,9 +469,11 @@ store_session_rotate(const char *uid, const char *sid, const char *presented,
 		fuzz_fail("store_session_rotate: bad enc/grace/ttl");
 	*child_enc = NULL;
 	*cutoff = 0;
+	*aal = TOKEN_AAL_MIN;
 	if (stub.redis_down)
 		return -1;
 	*cutoff = STUB_GEN;
+	*aal = stub.mfa ? TOKEN_AAL_MAX : TOKEN_AAL_MIN;
 	*res = stub.rotate;
 	if (stub.rotate == ROTATE_GRACE) {
 		if (stub.child_bad)
@@ -691,6 +696,172 @@ store_publish(const char *channel, const char *msg, const char *stream,
 {
 	(void)channel; (void)msg; (void)stream; (void)maxlen;
 	return stub.redis_down ? -1 : 0;
+}
+
+int
+store_mfa_create(const char *hash, const struct store_mfa *m, long ttl)
+{
+	need_hex("store_mfa_create hash", hash);
+	need_uuid("store_mfa_create uid", m->uid);
+	if (ttl < 1 || validate_utf8(m->ua, strlen(m->ua)) == -1)
+		fuzz_fail("store_mfa_create: bad ttl or user agent");
+	if (stub.redis_down)
+		return -1;
+	stub.wrote++;
+	return 0;
+}
+
+int
+store_mfa_get(const char *hash, struct store_mfa *m)
+{
+	need_hex("store_mfa_get hash", hash);
+	memset(m, 0, sizeof(*m));
+	if (stub.redis_down)
+		return -1;
+	if (stub.no_session)
+		return 1;
+	snprintf(m->uid, sizeof(m->uid), "%s", FUZZ_UID);
+	snprintf(m->ip, sizeof(m->ip), "%s", "203.0.113.7");
+	snprintf(m->ua, sizeof(m->ua), "%s", "fuzz");
+	return 0;
+}
+
+int
+store_mfa_wrong(const char *hash, long max, int *voided)
+{
+	need_hex("store_mfa_wrong hash", hash);
+	if (max < 1)
+		fuzz_fail("store_mfa_wrong: max %ld", max);
+	*voided = 0;
+	return stub.redis_down ? -1 : 0;
+}
+
+int
+store_mfa_take(const char *hash)
+{
+	need_hex("store_mfa_take hash", hash);
+	if (stub.redis_down)
+		return -1;
+	return stub.no_session ? 1 : 0;
+}
+
+/* ---- db.c: the second factor ---------------------------------------- */
+
+/* A sealed stand-in secret, as db.c would hold it. */
+static char *
+stub_sealed(void)
+{
+	unsigned char	 s[OTP_SECRET_BYTES];
+	char		*hex = NULL;
+
+	memset(s, 'k', sizeof(s));
+	if (otp_seal(&hex, s) == -1)
+		fuzz_fail("otp_seal failed");
+	return hex;
+}
+
+static void
+need_sealed(const char *what, const char *hex)
+{
+	unsigned char	 s[OTP_SECRET_BYTES];
+
+	if (otp_open(s, hex) == -1)
+		fuzz_fail("%s: not a sealed secret", what);
+}
+
+void
+db_mfa_free(struct db_mfa *m)
+{
+	if (m == NULL)
+		return;
+	free(m->secret);
+	free(m->pending);
+	m->secret = m->pending = NULL;
+}
+
+int
+db_mfa_get(const char *uid, struct db_mfa *out)
+{
+	need_uuid("db_mfa_get", uid);
+	memset(out, 0, sizeof(*out));
+	if (stub.pg_down)
+		return DB_ERROR;
+	if (stub.user_missing)
+		return DB_NOTFOUND;
+	out->enabled = stub.mfa;
+	if (stub.mfa)
+		out->secret = stub_sealed();
+	if (stub.mfa_pending)
+		out->pending = stub_sealed();
+	return DB_OK;
+}
+
+int
+db_mfa_pending(const char *uid, const char *sealed)
+{
+	need_uuid("db_mfa_pending", uid);
+	need_sealed("db_mfa_pending", sealed);
+	if (stub.pg_down)
+		return DB_ERROR;
+	if (stub.mfa)
+		return DB_CONFLICT;
+	stub.wrote++;
+	return DB_OK;
+}
+
+int
+db_mfa_enable(const char *uid, const char *pending_hex, long long step,
+    char hashes[][FA_HASH_HEX + 1], size_t n, const struct audit *a)
+{
+	size_t	 i;
+
+	need_uuid("db_mfa_enable", uid);
+	need_sealed("db_mfa_enable", pending_hex);
+	need_audit(a);
+	if (step < 1 || n != OTP_RECOVERY_CODES)
+		fuzz_fail("db_mfa_enable: step %lld, %zu codes", step, n);
+	for (i = 0; i < n; i++)
+		need_hex("db_mfa_enable hash", hashes[i]);
+	if (stub.pg_down)
+		return DB_ERROR;
+	if (stub.mfa)
+		return DB_CONFLICT;
+	stub.wrote++;
+	return DB_OK;
+}
+
+int
+db_mfa_use_step(const char *uid, long long step)
+{
+	need_uuid("db_mfa_use_step", uid);
+	if (step < 1)
+		fuzz_fail("db_mfa_use_step: step %lld", step);
+	if (stub.pg_down)
+		return DB_ERROR;
+	return stub.pw_mismatch ? DB_NOTFOUND : DB_OK;
+}
+
+int
+db_mfa_use_recovery(const char *uid, const char *hash)
+{
+	need_uuid("db_mfa_use_recovery", uid);
+	need_hex("db_mfa_use_recovery hash", hash);
+	if (stub.pg_down)
+		return DB_ERROR;
+	return stub.pw_mismatch ? DB_NOTFOUND : DB_OK;
+}
+
+int
+db_mfa_disable(const char *uid, const struct audit *a)
+{
+	need_uuid("db_mfa_disable", uid);
+	need_audit(a);
+	if (stub.pg_down)
+		return DB_ERROR;
+	if (!stub.mfa)
+		return DB_NOTFOUND;
+	stub.wrote++;
+	return DB_OK;
 }
 
 /* ---- password.c ------------------------------------------------------ */

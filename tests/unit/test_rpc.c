@@ -131,9 +131,10 @@ the_answer_has_the_contract_shape(void **state)
 	strcpy(c.email, "e@example.test");
 	strcpy(c.roles, "user,admin");
 	c.exp = 1700000000;
+	c.aal = 2;
 	a = rpc_answer(&c);
 	s = json_dumps(a, JSON_COMPACT | JSON_SORT_KEYS);
-	assert_string_equal(s, "{\"aal\":1,\"email\":\"e@example.test\","
+	assert_string_equal(s, "{\"aal\":2,\"email\":\"e@example.test\","
 	    "\"exp\":1700000000,\"roles\":[\"user\",\"admin\"],"
 	    "\"sessionId\":\"s\",\"userId\":\"u\",\"valid\":true}");
 	free(s);
