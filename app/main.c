@@ -144,15 +144,25 @@ cmd_serve(int argc, char **argv)
 		fprintf(stderr, "fcgi-auth: cannot start the event relay\n");
 		goto out_backends;
 	}
+	if (once_init(cfg) == -1 || mail_init(cfg, &err) == -1 ||
+	    mailer_init(cfg) == -1) {
+		fprintf(stderr, "fcgi-auth: %s\n", err != NULL ? err :
+		    "cannot start the mailer");
+		free(err);
+		goto out_mail;
+	}
 	if (revoke_init(cfg) == -1) {
 		fprintf(stderr, "fcgi-auth: cannot start the revocation "
 		    "listener\n");
-		goto out_events;
+		goto out_mail;
 	}
 	if (server_run(cfg, listen) == 0)
 		rc = 0;
 	revoke_shutdown();
-out_events:
+out_mail:
+	mailer_shutdown();
+	mail_shutdown();
+	once_shutdown();
 	event_shutdown();
 out_backends:
 	store_shutdown();
@@ -244,6 +254,7 @@ int	 cli_user(int, char **);
 extern const char cli_user_usage[];
 int	 cli_import(int, char **);
 int	 cli_outbox(int, char **);
+int	 cli_audit(int, char **);
 
 static const struct command {
 	const char	*name;
@@ -271,6 +282,9 @@ static const struct command {
 	    "replay marks kept events unpublished again; a running service "
 	    "sends them\nagain within a second.  Exit status: 0 done, 1 "
 	    "PostgreSQL failed, 2 usage,\n3 no such event.\n" },
+	{ "audit", cli_audit, 1,
+	    "usage: fcgi-auth audit prune --older-than DAYS\n"
+	    "Deletes audit rows older than DAYS days and prints how many.\n" },
 	{ "import-users", cli_import, 1,
 	    "usage: fcgi-auth import-users FILE|-\n"
 	    "Each line: a JSON object {\"email\", \"passwordHash\", "
