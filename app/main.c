@@ -28,6 +28,7 @@ static const char *const usage_top =
 "  user sessions|logout EMAIL            list or end a user's sessions\n"
 "  import-users FILE                     import users (JSON lines or CSV)\n"
 "  outbox status|replay                  inspect or re-send events\n"
+"  audit prune --older-than DAYS         delete old audit rows\n"
 "  keygen rs256|es256 --kid ID [--dir D] write a signing key pair\n"
 "\n"
 "options:\n"

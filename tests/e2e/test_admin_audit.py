@@ -10,7 +10,7 @@ from authlib import (RFC3339_RE, User, assert_access_alive, assert_access_dead,
                      jwt_parts, login, show)
 
 STACK_CONFIG = {}
-USER_KEYS = {"id", "email", "firstName", "lastName", "roles", "createdAt"}
+USER_KEYS = {"id", "email", "firstName", "lastName", "roles", "createdAt", "emailVerified"}
 
 
 def make_admin(stack):

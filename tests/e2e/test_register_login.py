@@ -11,7 +11,7 @@ from authlib import (B64URL_RE, PASSWORD, RFC3339_RE, UUID_RE, User, assert_erro
                      login_raw, me, median, raw_http, register, show, sql_quote, uniq_email)
 
 STACK_CONFIG = {}
-USER_KEYS = {"id", "email", "firstName", "lastName", "roles", "createdAt"}
+USER_KEYS = {"id", "email", "firstName", "lastName", "roles", "createdAt", "emailVerified"}
 
 
 def assert_user(u, email, first=None, last=None, roles=("user",), what="user"):
