@@ -357,3 +357,27 @@ def test_email_verification_required_login_403(stack):
         login(stack, u.email)
     finally:
         stack.restart_app()
+
+
+def test_audit_prune_older_than(stack):
+    stack.psql("INSERT INTO auth.audit_log (occurred_at, event, success)"
+               " VALUES (now() - interval '40 days', 'test.old', true),"
+               " (now() - interval '10 days', 'test.recent', true)")
+    r = stack.run_cli("audit", "prune", "--older-than", "30")
+    assert r.returncode == 0 and "1 audit row" in r.stdout, (r.returncode, r.stdout, r.stderr)
+    assert stack.psql_value("SELECT count(*) FROM auth.audit_log WHERE event = 'test.old'") == "0"
+    assert stack.psql_value("SELECT count(*) FROM auth.audit_log WHERE event = 'test.recent'") == "1"
+    for bad in (["audit", "prune"], ["audit", "prune", "--older-than", "-1"],
+                ["audit", "prune", "--older-than", "x"], ["audit", "drop"]):
+        assert stack.run_cli(*bad).returncode == 2, bad
+    # otherwise the log stays append-only
+    try:
+        stack.psql("DELETE FROM auth.audit_log WHERE event = 'test.recent'")
+        raise AssertionError("a plain DELETE of audit rows went through")
+    except Exception as e:
+        assert "append-only" in str(e), e
+    try:
+        stack.psql("UPDATE auth.audit_log SET event = 'x' WHERE event = 'test.recent'")
+        raise AssertionError("an UPDATE of audit rows went through")
+    except Exception as e:
+        assert "append-only" in str(e), e
