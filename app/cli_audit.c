@@ -15,7 +15,6 @@
 #define CLI_OK			0
 #define CLI_FAIL		1	/* a backend failed */
 #define CLI_USAGE		2	/* bad command, option or value */
-#define AUDIT_PRUNE_DAYS_MAX	36500
 
 int	 cli_audit(int, char **);
 

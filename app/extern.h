@@ -891,6 +891,9 @@ void		 route_me_delete(struct request *);
 /* After register: the verification mail, when a mailer is configured and
  * email_verification is not off.  Failures are logged, never answered. */
 void		 account_register_mail(struct request *, const char *email);
+#define ACCOUNT_TTL_TEXT	24	/* the "{ttl_minutes}" value */
+/* cli_audit.c */
+#define AUDIT_PRUNE_DAYS_MAX	36500	/* audit prune --older-than */
 /* auth.c: Bearer check shared by routes */
 /* 0 live, 1 invalid or revoked, -1 could not check (503) */
 int		 auth_check(const char *authorization, struct claims *);

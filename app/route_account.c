@@ -25,8 +25,6 @@
 
 #include "extern.h"
 
-#define ACCOUNT_TTL_TEXT	24	/* "{ttl_minutes}" value */
-
 static const struct {
 	enum mail_kind	 kind;
 	const char	*purpose;
