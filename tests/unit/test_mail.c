@@ -150,6 +150,47 @@ compose_long_line_quoted_printable(void **state)
 	free(m);
 }
 
+static void
+once_tokens_roundtrip_and_strict(void **state)
+{
+	struct config	 c;
+	struct once	 a, b;
+	char		*sealed, *open;
+	size_t		 len;
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	c.jwt_secret = (char *)"0123456789abcdef0123456789abcdef";
+	c.jwt_secret_len = strlen(c.jwt_secret);
+	assert_int_equal(once_init(&c), 0);
+	once_new(&a);
+	assert_int_equal(strlen(a.text), ONCE_LEN);
+	assert_int_equal(strlen(a.hash), FA_HASH_HEX);
+	assert_null(strstr(a.hash, a.text));
+	assert_int_equal(once_parse(&b, a.text, strlen(a.text)), 0);
+	assert_string_equal(a.hash, b.hash);
+	once_new(&b);
+	assert_string_not_equal(a.text, b.text);
+	assert_int_equal(once_parse(&b, a.text, ONCE_LEN - 1), -1);
+	assert_int_equal(once_parse(&b, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+	    ONCE_LEN), -1);
+	assert_int_equal(once_parse(&b, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA+",
+	    ONCE_LEN), -1);
+	/* the seal opens to the message, and not once altered */
+	assert_int_equal(once_seal(&sealed, "a message", 9), 0);
+	assert_null(strstr(sealed, "message"));
+	assert_int_equal(once_open(&open, &len, sealed), 0);
+	assert_int_equal(len, 9);
+	assert_string_equal(open, "a message");
+	free(open);
+	sealed[strlen(sealed) - 1] = sealed[strlen(sealed) - 1] == '0' ?
+	    '1' : '0';
+	assert_int_equal(once_open(&open, &len, sealed), -1);
+	assert_null(open);
+	free(sealed);
+	once_shutdown();
+}
+
 int
 main(void)
 {
@@ -162,6 +203,7 @@ main(void)
 		cmocka_unit_test(template_split),
 		cmocka_unit_test(compose_has_every_header),
 		cmocka_unit_test(compose_long_line_quoted_printable),
+		cmocka_unit_test(once_tokens_roundtrip_and_strict),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
