@@ -104,12 +104,67 @@ static const struct ckey ckeys[] = {
 	S(rpc_validate_pattern, "auth.validate_token"),
 	S(mfa_issuer, ""),
 	L(mfa_token_ttl, 300, 1, 3600),
+	S(smtp_url, ""),
+	S(smtp_user, ""),
+	X(smtp_password),
+	S(mail_from, "fcgi-auth@localhost"),
+	S(public_url, "http://localhost"),
+	S(reset_url, ""),
+	S(verify_url, ""),
+	S(mail_template_dir, PKGDATADIR "/mail"),
+	S(email_verification, "optional"),
+	L(reset_ttl, 3600, 60, 604800),
+	L(verify_ttl, 86400, 60, 2592000),
+	L(email_change_ttl, 3600, 60, 604800),
+	L(mail_per_email, 5, 1, 1000000),
+	L(mail_per_ip, 50, 1, 1000000),
+	L(mail_retry_hours, 24, 1, 720),
+	L(mail_retry_min_seconds, 30, 1, 3600),
+	L(smtp_timeout_ms, 10000, 100, 600000),
+	L(smtp_connect_timeout_ms, 5000, 100, 600000),
 };
 #define CKEYS_MAX	(sizeof(ckeys) / sizeof(ckeys[0]))
 
 static const char *const verify_presets[VERIFY_PRESET__MAX] = {
 	"default", "authelia", "oauth2-proxy"
 };
+
+static const char *const email_verify_modes[EMAIL_VERIFY__MAX] = {
+	"off", "optional", "required"
+};
+
+/* Mail settings: a known mode, and no byte that could break a header. */
+static int
+config_validate_mail(struct config *c, char **errstr)
+{
+	const char	*p;
+	int		 i;
+
+	for (i = 0; i < EMAIL_VERIFY__MAX; i++)
+		if (strcmp(c->email_verification, email_verify_modes[i]) == 0)
+			break;
+	if (i == EMAIL_VERIFY__MAX) {
+		xasprintf(errstr, "email_verification: expected off, optional "
+		    "or required");
+		return -1;
+	}
+	c->email_verify_mode = i;
+	for (p = c->mail_from; *p != '\0'; p++)
+		if (*p < 0x21 || *p > 0x7e || *p == '<' || *p == '>')
+			break;
+	if (*p != '\0' || strchr(c->mail_from, '@') == NULL) {
+		xasprintf(errstr, "mail_from: expected an address, "
+		    "local@domain");
+		return -1;
+	}
+	if (c->smtp_url[0] != '\0' && strncmp(c->smtp_url, "smtp://", 7) != 0 &&
+	    strncmp(c->smtp_url, "smtps://", 8) != 0) {
+		xasprintf(errstr, "smtp_url: expected smtp://host:port or "
+		    "smtps://host:port");
+		return -1;
+	}
+	return 0;
+}
 
 static char **
 ck_str(struct config *c, const struct ckey *k)
@@ -454,6 +509,8 @@ nosecret:
 		    "ASCII characters", RPC_PATTERN_MAX);
 		return -1;
 	}
+	if (config_validate_mail(c, errstr) == -1)
+		return -1;
 	if (c->database_url == NULL)
 		c->database_url = xstrdup("");
 	if (c->redis_password == NULL)

@@ -172,6 +172,32 @@ struct config {
 	/* second factor */
 	char		*mfa_issuer;	/* "" = jwt_issuer */
 	long		 mfa_token_ttl;	/* seconds an mfaToken lives */
+	/* mail and the account lifecycle */
+	char		*smtp_url;	/* "" = no mail */
+	char		*smtp_user;
+	char		*smtp_password;	/* secret */
+	char		*mail_from;
+	char		*public_url;
+	char		*reset_url;	/* "" = <public_url>/reset-password... */
+	char		*verify_url;	/* "" = <public_url>/verify-email... */
+	char		*mail_template_dir;
+	char		*email_verification;	/* off | optional | required */
+	int		 email_verify_mode;	/* enum email_verify */
+	long		 reset_ttl;	/* seconds */
+	long		 verify_ttl;
+	long		 email_change_ttl;
+	long		 mail_per_email;	/* per ratelimit_window */
+	long		 mail_per_ip;
+	long		 mail_retry_hours;
+	long		 mail_retry_min_seconds;	/* first retry */
+	long		 smtp_timeout_ms;
+	long		 smtp_connect_timeout_ms;
+};
+enum email_verify {
+	EMAIL_VERIFY_OFF,
+	EMAIL_VERIFY_OPTIONAL,
+	EMAIL_VERIFY_REQUIRED,
+	EMAIL_VERIFY__MAX
 };
 
 extern struct config	*cfg;	/* the running configuration */
@@ -241,6 +267,13 @@ enum audit_event {
 	AUDIT_MFA_ENABLE,
 	AUDIT_MFA_DISABLE,
 	AUDIT_MFA_FAILURE,
+	AUDIT_RESET_REQUESTED,
+	AUDIT_PASSWORD_RESET,
+	AUDIT_VERIFY_REQUESTED,
+	AUDIT_EMAIL_VERIFIED,
+	AUDIT_EMAIL_CHANGE_REQUESTED,
+	AUDIT_EMAIL_CHANGED,
+	AUDIT_MAIL_DROPPED,
 	AUDIT__MAX
 };
 const char	*audit_event_name(enum audit_event);	/* "login.success" */
@@ -257,6 +290,10 @@ enum event_kind {
 	EVENT_USER_DELETED,
 	EVENT_USER_MFA_ENABLED,
 	EVENT_USER_MFA_DISABLED,
+	EVENT_PASSWORD_RESET_REQUESTED,
+	EVENT_PASSWORD_RESET,
+	EVENT_EMAIL_VERIFIED,
+	EVENT_EMAIL_CHANGED,
 	EVENT__MAX
 };
 const char	*event_kind_name(enum event_kind);	/* "user.registered" */
@@ -410,6 +447,78 @@ int		 db_mfa_enable(const char *uid, const char *pending_hex,
 int		 db_mfa_use_step(const char *uid, long long step);
 int		 db_mfa_use_recovery(const char *uid, const char *hash);
 int		 db_mfa_disable(const char *uid, const struct audit *);
+
+/*
+ * The account lifecycle (route_account.c, mailer.c, cli_audit.c).
+ * db_once_request: for the user found by email (or user_id), enabled (and,
+ * with unverified_only, not verified), in one statement: void that user's
+ * older tokens of the purpose and store hash (unless NULL), queue the
+ * sealed message (unless NULL) to rcpt (NULL: the user's address), write
+ * the audit row a_event (user id or NULL, whether or not a user was found;
+ * NULL: none) and, for a user, the outbox event ev with userId, email and
+ * expiresAt.  The same work for a known and an unknown email.  *uid gets
+ * the user's id or "".
+ */
+struct once_req {
+	const char	*purpose;	/* "reset", "verify", "email_change" */
+	const char	*email;
+	const char	*user_id;
+	int		 unverified_only;
+	const char	*hash;
+	long		 ttl;
+	const char	*new_email;
+	const char	*kind;		/* mail kind */
+	const char	*rcpt;
+	const char	*message;	/* sealed */
+	const char	*a_event;
+	const char	*ip;
+	const char	*user_agent;
+	enum event_kind	 ev;
+	long long	 request_id;	/* the mail_requests row it applies */
+};
+int		 db_once_request(const struct once_req *,
+		    char uid[FA_UUID_LEN + 1]);
+/*
+ * forgot and resend hand their request to the mailer thread: one row
+ * whatever the email (db_mail_request), leased back by
+ * db_mail_request_claim as [{"id", "request": {...}, "message"}] and
+ * applied by db_once_request with request_id set (which deletes the row).
+ */
+int		 db_mail_request(const struct once_req *);
+int		 db_mail_request_claim(long limit, long lease, json_t **rows);
+/* The live token of hash among purposes ("reset" or "verify,email_change"):
+ * its user, purpose and new email (owned, may be NULL); DB_NOTFOUND. */
+int		 db_once_peek(const char *hash, const char *purposes,
+		    char uid[FA_UUID_LEN + 1], char purpose[16],
+		    char **new_email);
+/*
+ * Consume the token and apply it in one statement with its audit/outbox
+ * rows: reset (pwhash set, email verified), verify (email verified) or
+ * email_change (email set and verified; DB_CONFLICT when taken).
+ * DB_NOTFOUND when the token is no longer live.
+ */
+int		 db_once_apply(const char *hash, const char *purpose,
+		    const char *pwhash, const struct audit *);
+/* Queue one sealed message without a token (the email-changed notice). */
+int		 db_mail_enqueue(const char *kind, const char *rcpt,
+		    const char *uid, const char *message);
+/*
+ * The mailer's queue.  db_mail_claim leases up to limit due rows for
+ * lease seconds and returns [{"id", "kind", "rcpt", "message", "attempts",
+ * "ageSeconds"}].  done: sent.  retry: due again in delay seconds, error
+ * kept.  fail: dropped for good, with a "mail.dropped" audit row.
+ */
+int		 db_mail_claim(long limit, long lease, json_t **rows);
+int		 db_mail_done(long long id);
+int		 db_mail_retry(long long id, long delay, const char *error);
+int		 db_mail_fail(long long id, const char *kind, const char *error);
+int		 db_mail_stats(long long *pending, double *oldest_seconds);
+/* Delete the user, erase email/ip/user agent of its audit rows, add the
+ * audit row and event of a (whose email, ip and agent must be NULL). */
+int		 db_user_delete(const char *id, const struct audit *);
+/* Delete audit rows older than days; *count rows deleted. */
+int		 db_audit_prune(long days, long long *count);
+#define DB_MAIL_ERROR_MAX	200	/* bytes of an SMTP error kept */
 
 /*
  * sentinel.c: the Redis master by Redis Sentinel.  sentinel_master asks
@@ -649,6 +758,7 @@ struct claims {
 	long long	 exp;
 	long long	 gen;	/* the user's revocation generation at issue */
 	int		 aal;	/* 1 password, 2 and a second factor */
+	int		 email_verified;	/* OIDC claim email_verified */
 };
 /*
  * Load keys before any thread starts; errstr (owned) names the key or file.
@@ -729,6 +839,9 @@ int		 ratelimit_guess(struct ratelimit_guess *, const char *email,
 int		 ratelimit_guess_settle(struct ratelimit_guess *,
 		    enum guess_outcome);
 int		 ratelimit_register(const char *ip, long *retry);
+/* A mail to email from ip: mail_per_email and mail_per_ip, reserved
+ * together (neither counts when one is full), known or unknown. */
+int		 ratelimit_mail(const char *email, const char *ip, long *retry);
 void		 ratelimit_answer(struct request *, long retry);
 
 /* tcache.c: verified access tokens, so verify skips the signature. */
@@ -850,6 +963,7 @@ enum err {
 	ERR_NOT_FOUND,
 	ERR_METHOD,
 	ERR_EMAIL_TAKEN,
+	ERR_EMAIL_NOT_VERIFIED,
 	ERR_TOO_LARGE,
 	ERR_MEDIA_TYPE,
 	ERR_TOO_MANY,
@@ -1022,6 +1136,18 @@ int		 route_mfa_step_up(struct request *, const struct claims *,
 int		 route_login_session(struct request *, const struct user *,
 		    const char *ip, const char *ua, int aal);
 void		 route_openapi(struct request *);
+void		 route_password_forgot(struct request *);
+void		 route_password_reset(struct request *);
+void		 route_email_verify(struct request *);
+void		 route_email_verify_resend(struct request *);
+void		 route_email_change(struct request *);
+void		 route_me_delete(struct request *);
+/* After register: the verification mail, when a mailer is configured and
+ * email_verification is not off.  Failures are logged, never answered. */
+void		 account_register_mail(struct request *, const char *email);
+#define ACCOUNT_TTL_TEXT	24	/* the "{ttl_minutes}" value */
+/* cli_audit.c */
+#define AUDIT_PRUNE_DAYS_MAX	36500	/* audit prune --older-than */
 /* auth.c: Bearer check shared by routes */
 /* 0 live, 1 invalid or revoked, -1 could not check (503) */
 int		 auth_check(const char *authorization, struct claims *);
@@ -1193,11 +1319,97 @@ void		 metrics_backend_error(enum metrics_backend);
 void		 metrics_rpc_request(void);
 void		 metrics_rpc_answer(long usec);
 void		 metrics_rpc_drop(void);
+enum metrics_mail {
+	METRICS_MAIL_QUEUED,
+	METRICS_MAIL_SENT,
+	METRICS_MAIL_FAILED,
+	METRICS_MAIL__MAX
+};
+void		 metrics_mail(enum metrics_mail);
 /* The exposition text, owned by the caller; asks PostgreSQL for the outbox
  * lag (omitted when PostgreSQL is down). */
 char		*metrics_render(size_t *len);
 #define METRICS_PREFIX		"fcgi_auth_"
 #define METRICS_CONTENT_TYPE	"text/plain; version=0.0.4; charset=utf-8"
+
+/*
+ * once.c: one-time tokens of the account lifecycle: ONCE_BYTES random
+ * bytes as base64url, kept only as a keyed BLAKE2b hash (hex); and the
+ * seal of queued mail (secretbox, hex).  Keys are derived from jwt_secret
+ * by once_init, before any thread starts.
+ */
+#define ONCE_BYTES		32	/* 256 random bits */
+#define ONCE_LEN		43	/* base64url of ONCE_BYTES */
+#define ONCE_CTX_HASH		"fcgi-auth one-time-hash v1"
+#define ONCE_CTX_MAIL		"fcgi-auth mail-seal v1"
+struct once {
+	char		 text[ONCE_LEN + 1];
+	char		 hash[FA_HASH_HEX + 1];
+};
+int		 once_init(const struct config *);
+void		 once_shutdown(void);
+void		 once_new(struct once *);
+/* 0 and the hash, or -1: not ONCE_BYTES of base64url. */
+int		 once_parse(struct once *, const char *text, size_t len);
+int		 once_seal(char **out, const char *in, size_t len);
+/* *out owned, NUL-terminated. */
+int		 once_open(char **out, size_t *len, const char *hex);
+
+/*
+ * mail.c: the mails, built in memory (pure but for mail_init reading the
+ * templates).  A template file is "Subject: ..." then a blank line and the
+ * body; {name} placeholders are replaced, unknown ones kept.  Header values
+ * are visible ASCII or RFC 2047 encoded-words: no CR or LF can reach a
+ * header.  The body goes out as 8bit, or quoted-printable when a line is
+ * too long for SMTP.
+ */
+enum mail_kind {
+	MAIL_RESET,
+	MAIL_VERIFY,
+	MAIL_EMAIL_CHANGE,	/* to the new address, with the token */
+	MAIL_EMAIL_CHANGED,	/* notice to the old address */
+	MAIL__MAX
+};
+#define MAIL_TEMPLATE_MAX	16384	/* bytes of a template file */
+#define MAIL_LINE_MAX		998	/* RFC 5322 line length */
+#define MAIL_WORD_BYTES		45	/* bytes of text per encoded-word */
+#define MAIL_MSGID_BYTES	16
+struct mail_var {
+	const char	*name;		/* without braces */
+	const char	*value;
+};
+int		 mail_init(const struct config *, char **errstr);
+void		 mail_shutdown(void);
+int		 mail_enabled(void);	/* a mailer and templates */
+const char	*mail_kind_name(enum mail_kind);	/* template file name */
+char		*mail_render(const char *tmpl, const struct mail_var *,
+		    size_t nvars);
+char		*mail_header_value(const char *in);
+/* "Subject: x\n\nbody": 0 and owned subject/body, -1 malformed */
+int		 mail_template_split(const char *text, char **subject,
+		    char **body);
+char		*mail_compose(const char *from, const char *to,
+		    const char *subject, const char *body, long long ms);
+/* The message of kind to rcpt, rendered and composed; NULL: no mailer. */
+char		*mail_build(enum mail_kind, const char *rcpt,
+		    const struct mail_var *, size_t nvars);
+/* The link of a token: reset_url or verify_url with {token} replaced. */
+char		*mail_link(enum mail_kind, const char *token);
+
+/*
+ * mailer.c: one thread sends the queue over SMTP (libcurl), woken by
+ * mailer_kick after a commit or every MAILER_POLL_MS; never on a
+ * request's path.  Temporary failures are retried, the first after
+ * mail_retry_min_seconds, then doubling up to MAILER_BACKOFF_MAX_S, for
+ * mail_retry_hours; a 5xx answer drops the mail with an audit row.
+ */
+#define MAILER_POLL_MS		1000
+#define MAILER_BATCH		20
+#define MAILER_BACKOFF_MAX_S	3600
+#define MAILER_LEASE_SLACK_S	30	/* past smtp_timeout_ms */
+int		 mailer_init(const struct config *);
+void		 mailer_shutdown(void);
+void		 mailer_kick(void);
 
 /* time helpers (util.c) */
 long long	 now_ms(void);

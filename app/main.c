@@ -31,6 +31,7 @@ static const char *const usage_top =
 "  import-users [--dry-run] FILE|-       import users (JSON lines or CSV)\n"
 "  user mfa-reset EMAIL                  turn off a user's second factor\n"
 "  outbox status|replay                  inspect or re-send events\n"
+"  audit prune --older-than DAYS         delete old audit rows\n"
 "  keygen rs256|es256 --kid ID [--dir D] write a signing key pair\n"
 "\n"
 "options:\n"
@@ -157,10 +158,17 @@ cmd_serve(int argc, char **argv)
 		    "watcher\n");
 		goto out_events;
 	}
+	if (once_init(cfg) == -1 || mail_init(cfg, &err) == -1 ||
+	    mailer_init(cfg) == -1) {
+		fprintf(stderr, "fcgi-auth: %s\n", err != NULL ? err :
+		    "cannot start the mailer");
+		free(err);
+		goto out_mail;
+	}
 	if (revoke_init(cfg) == -1) {
 		fprintf(stderr, "fcgi-auth: cannot start the revocation "
 		    "listener\n");
-		goto out_events;
+		goto out_mail;
 	}
 	if (rpc_init(cfg) == -1) {
 		fprintf(stderr, "fcgi-auth: cannot start the RPC responder\n");
@@ -171,6 +179,10 @@ cmd_serve(int argc, char **argv)
 	rpc_shutdown();
 out_revoke:
 	revoke_shutdown();
+out_mail:
+	mailer_shutdown();
+	mail_shutdown();
+	once_shutdown();
 out_events:
 	sentinel_watch_stop();
 	event_shutdown();
@@ -271,6 +283,7 @@ int	 cli_import(int, char **);
 extern const char cli_import_usage[];
 int	 cli_outbox(int, char **);
 extern const char cli_outbox_usage[];
+int	 cli_audit(int, char **);
 
 /* What a command needs loaded before it runs. */
 #define CMD_CONFIG	0x01	/* the configuration */

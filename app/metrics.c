@@ -34,6 +34,11 @@ static const struct {
 	{ "/sessions",			"/sessions" },
 	{ "/sessions/:",		"/sessions/{id}" },
 	{ "/password",			"/password" },
+	{ "/password/forgot",		"/password/forgot" },
+	{ "/password/reset",		"/password/reset" },
+	{ "/email",			"/email" },
+	{ "/email/verify",		"/email/verify" },
+	{ "/email/verify/resend",	"/email/verify/resend" },
 	{ "/verify",			"/verify" },
 	{ "/introspect",		"/introspect" },
 	{ "/.well-known/jwks.json",	"/.well-known/jwks.json" },
@@ -46,7 +51,7 @@ static const struct {
 #define MROUTES		(sizeof(mroutes) / sizeof(mroutes[0]))
 
 static const int mstatuses[] = {
-	200, 201, 204, 400, 401, 403, 404, 405, 409, 413, 415, 429, 500, 503
+	200, 201, 202, 204, 400, 401, 403, 404, 405, 409, 413, 415, 429, 500, 503
 };
 #define MSTATUSES	(sizeof(mstatuses) / sizeof(mstatuses[0]))
 
@@ -80,7 +85,12 @@ static struct {
 	counter_t	 rpc_drops;
 	counter_t	 rpc_buckets[MBUCKETS + 1];	/* last: +Inf */
 	counter_t	 rpc_usec_sum;
+	counter_t	 mail[METRICS_MAIL__MAX];
 } m;
+
+static const char *const mmail[METRICS_MAIL__MAX] = {
+	"queued", "sent", "failed"
+};
 
 static void
 bump(counter_t *c, unsigned long long n)
@@ -142,6 +152,13 @@ void
 metrics_reuse(void)
 {
 	bump(&m.reuse, 1);
+}
+
+void
+metrics_mail(enum metrics_mail what)
+{
+	if ((int)what >= 0 && what < METRICS_MAIL__MAX)
+		bump(&m.mail[what], 1);
 }
 
 void
@@ -279,6 +296,27 @@ render_outbox(FILE *f)
 	fprintf(f, METRICS_PREFIX "outbox_lag_seconds %.3f\n", lag);
 }
 
+static void
+render_mail(FILE *f)
+{
+	long long	 pending;
+	double		 age;
+	size_t		 i;
+
+	meta(f, "mails_total", "counter",
+	    "Mails queued, sent, and dropped (5xx, or past mail_retry_hours).");
+	for (i = 0; i < METRICS_MAIL__MAX; i++)
+		fprintf(f, METRICS_PREFIX "mails_total{result=\"%s\"} %llu\n",
+		    mmail[i], get(&m.mail[i]));
+	if (db_mail_stats(&pending, &age) != DB_OK)
+		return;
+	meta(f, "mail_queue_pending", "gauge", "Mails waiting to be sent.");
+	fprintf(f, METRICS_PREFIX "mail_queue_pending %lld\n", pending);
+	meta(f, "mail_queue_age_seconds", "gauge",
+	    "Age of the oldest mail waiting (0 when none).");
+	fprintf(f, METRICS_PREFIX "mail_queue_age_seconds %.3f\n", age);
+}
+
 char *
 metrics_render(size_t *len)
 {
@@ -312,6 +350,7 @@ metrics_render(size_t *len)
 		    "%llu\n", mbackends[i], get(&m.backend_errors[i]));
 	render_rpc(f);
 	render_outbox(f);
+	render_mail(f);
 	if (fclose(f) != 0 || buf == NULL)
 		abort();
 	return buf;

@@ -150,6 +150,29 @@ ratelimit_register(const char *ip, long *retry)
 	    retry);
 }
 
+int
+ratelimit_mail(const char *email, const char *ip, long *retry)
+{
+	struct store_rate	 c[2];
+	char			 hex[2 * RL_HASH_BYTES + 1];
+	char			 net[RATELIMIT_NET_MAX];
+	char			 ke[RATELIMIT_KEY_MAX], kn[RATELIMIT_KEY_MAX];
+
+	*retry = 0;
+	if (!cfg->ratelimit)
+		return 0;
+	rl_email_hash(hex, email);
+	ratelimit_net(net, ip);
+	snprintf(ke, sizeof(ke), "{ml}:e:%s", hex);
+	snprintf(kn, sizeof(kn), "{ml}:ip:%s", net);
+	memset(c, 0, sizeof(c));
+	c[0].key = ke;
+	c[0].limit = cfg->mail_per_email;
+	c[1].key = kn;
+	c[1].limit = cfg->mail_per_ip;
+	return store_rate_reserve(c, 2, cfg->ratelimit_window, retry);
+}
+
 void
 ratelimit_answer(struct request *r, long retry)
 {

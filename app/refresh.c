@@ -80,6 +80,7 @@ refresh_pair(struct request *r, const struct user *u, const char *sid,
 	snprintf(c.email, sizeof(c.email), "%s", u->email);
 	snprintf(c.roles, sizeof(c.roles), "%s", u->roles);
 	c.aal = aal;
+	c.email_verified = u->email_verified;
 	if (token_issue(&c, gen, &access) == -1) {
 		log_error(r->id, "cannot sign an access token");
 		resp_error(r, ERR_INTERNAL, NULL);

@@ -30,6 +30,8 @@ static const struct {
 	    "This method is not allowed here." },
 	[ERR_EMAIL_TAKEN] = { 409, "email_taken",
 	    "An account with this email already exists." },
+	[ERR_EMAIL_NOT_VERIFIED] = { 403, "email_not_verified",
+	    "The email address is not verified yet." },
 	[ERR_TOO_LARGE] = { 413, "payload_too_large",
 	    "The request body is too large." },
 	[ERR_MEDIA_TYPE] = { 415, "unsupported_media_type",

@@ -26,6 +26,13 @@ static const struct route routes[] = {
 	{ METHOD_GET,	 "/sessions",			route_sessions_list },
 	{ METHOD_DELETE, "/sessions/:",			route_sessions_revoke },
 	{ METHOD_POST,	 "/password",			route_password },
+	{ METHOD_POST,	 "/password/forgot",		route_password_forgot },
+	{ METHOD_POST,	 "/password/reset",		route_password_reset },
+	{ METHOD_POST,	 "/email",			route_email_change },
+	{ METHOD_POST,	 "/email/verify",		route_email_verify },
+	{ METHOD_POST,	 "/email/verify/resend",
+	    route_email_verify_resend },
+	{ METHOD_DELETE, "/me",				route_me_delete },
 	/* nginx auth_request subrequests inherit the client's method */
 	{ METHOD_ANY,	 "/verify",			route_verify },
 	{ METHOD_POST,	 "/introspect",			route_introspect },

@@ -251,6 +251,14 @@ route_login(struct request *r)
 		resp_error(r, ERR_INVALID_CREDENTIALS, NULL);
 		goto out;
 	}
+	if (cfg->email_verify_mode == EMAIL_VERIFY_REQUIRED &&
+	    !u.email_verified) {
+		/* the password was right: no guess to count */
+		(void)ratelimit_guess_settle(&g, GUESS_RIGHT);
+		metrics_login(0);
+		resp_error(r, ERR_EMAIL_NOT_VERIFIED, NULL);
+		goto out;
+	}
 	if (rehash && password_hash(pw, pwlen, hash) == 0) {
 		if (db_user_set_password(u.id, hash, NULL) != DB_OK)
 			log_warn(r->id, "password rehash not stored");

@@ -108,6 +108,7 @@ route_register(struct request *r)
 	switch (db_user_create(email, hash, first, last, &a, &u)) {
 	case DB_OK:
 		resp_json(r, 201, user_json(&u));
+		account_register_mail(r, u.email);
 		break;
 	case DB_CONFLICT:
 		resp_error(r, ERR_EMAIL_TAKEN, NULL);

@@ -44,6 +44,7 @@ static const char *const vh_variables[VH__MAX] = {
 enum vreq {
 	VREQ_ROLE,
 	VREQ_AAL,
+	VREQ_VERIFIED,
 	VREQ__MAX
 };
 
@@ -61,6 +62,19 @@ aal_holds(const struct claims *c, const char *v)
 	return c->aal >= v[0] - '0';
 }
 
+/* verified=1 requires email_verified; verified=0 requires nothing. */
+static int
+verified_valid(const char *v, size_t len)
+{
+	return len == 1 && (v[0] == '0' || v[0] == '1') ? 0 : -1;
+}
+
+static int
+verified_holds(const struct claims *c, const char *v)
+{
+	return v[0] == '0' || c->email_verified;
+}
+
 static const struct {
 	const char	*query;		/* ?name= */
 	int		(*valid)(const char *, size_t);
@@ -68,6 +82,7 @@ static const struct {
 } vreqs[VREQ__MAX] = {
 	[VREQ_ROLE] = { "role", validate_role, auth_has_role },
 	[VREQ_AAL] = { "aal", aal_valid, aal_holds },
+	[VREQ_VERIFIED] = { "verified", verified_valid, verified_holds },
 };
 
 static int
@@ -86,6 +101,7 @@ verify_requirements(const struct request *r, const struct claims *c)
 
 	server[VREQ_ROLE] = r->required_role;
 	server[VREQ_AAL] = r->required_aal;
+	server[VREQ_VERIFIED] = request_param(r, "AUTH_REQUIRED_VERIFIED");
 	for (i = 0; i < VREQ__MAX; i++) {
 		if (server[i] != NULL && !vreq_holds(i, server[i], c))
 			return -1;

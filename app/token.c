@@ -587,6 +587,8 @@ token_issue(struct claims *c, long long gen, char **out)
 	    json_object_set(pay, "roles", roles) == -1 ||
 	    json_object_set_new(pay, "amr", token_amr(c->aal)) == -1 ||
 	    json_object_set_new(pay, "aal", json_integer(c->aal)) == -1 ||
+	    json_object_set_new(pay, "email_verified",
+	    json_boolean(c->email_verified)) == -1 ||
 	    (c->gen > 0 && json_object_set_new(pay, "gen",
 	    json_integer((json_int_t)c->gen)) == -1) ||
 	    (grants = json_dumps(pay, JSON_COMPACT)) == NULL)
@@ -688,6 +690,11 @@ claims_check(const json_t *pay, struct claims *c)
 	    int_claim(&c->iat, json_object_get(pay, "iat")) == -1 ||
 	    now - leeway > c->exp || c->iat > now + leeway || c->iat > c->exp)
 		return -1;
+	/* email_verified: absent (tokens of older versions) means false */
+	v = json_object_get(pay, "email_verified");
+	if (v != NULL && !json_is_boolean(v))
+		return -1;
+	c->email_verified = json_is_true(v);
 	/* gen: the revocation generation; absent means 0 */
 	c->gen = 0;
 	if ((v = json_object_get(pay, "gen")) != NULL &&

@@ -37,6 +37,7 @@ done
 PACKAGES="autoconf automake libtool pkg-config make gcc
 	libfcgi-dev libpq-dev libjwt-dev libsodium-dev libhiredis-dev
 	libjansson-dev libssl-dev libcrypt-dev libidn2-dev libcmocka-dev
+	libcurl4-openssl-dev python3-aiosmtpd
 	postgresql redis-server nginx lighttpd spawn-fcgi
 	liboath-dev libqrencode-dev oathtool zbar-tools librsvg2-bin
 	curl jq python3 wrk openssl systemd iproute2"

@@ -1,4 +1,4 @@
--- fcgi-auth 002: deleting a user erases the personal data of its audit rows
+-- fcgi-auth 003: deleting a user erases the personal data of its audit rows
 -- (API.md, Account deletion): email, ip and user agent become NULL, the
 -- rest of the row stays.  The append-only trigger allows exactly that
 -- update and still refuses every other UPDATE, DELETE and TRUNCATE.  A

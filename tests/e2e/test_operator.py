@@ -290,6 +290,36 @@ def make_admin(stack):
     return email, json.loads(r.stdout)["id"], pair
 
 
+def contract_lifecycle(stack, c):
+    """The account lifecycle's operations, with a mailer on loopback."""
+    from harness import free_port
+    from mailsink import MailSink, token_of
+    sink = MailSink(free_port()).start()
+    stack.restart_app(smtp_url="smtp://127.0.0.1:%d" % sink.port,
+                      mail_template_dir=os.path.join(SRCDIR, "conf", "mail"))
+    try:
+        m = User(stack, "mail")
+        c.call("post", "/email/verify/resend", 202, body={"email": m.email})
+        c.call("post", "/email/verify", 204, body={"token": token_of(sink.wait_mail(m.email, n=2))})
+        c.call("post", "/email/verify", 401, body={"token": "A" * 43})
+        c.call("post", "/password/forgot", 202, body={"email": m.email})
+        c.call("post", "/password/reset", 204, body={"token": token_of(sink.wait_mail(m.email, n=3)),
+                                                     "newPassword": "another long one"})
+        c.call("post", "/password/reset", 401, body={"token": "A" * 43, "newPassword": "another long one"})
+        m.password = "another long one"
+        tok = m.login()["accessToken"]
+        new = uniq_email("mail-new")
+        c.call("post", "/email", 401, body={"newEmail": new, "password": PASSWORD}, token=tok)
+        c.call("post", "/email", 202, body={"newEmail": new, "password": m.password}, token=tok)
+        c.call("post", "/email/verify", 204, body={"token": token_of(sink.wait_mail(new))})
+        d = User(stack, "gone")
+        c.call("delete", "/me", 401, body={"password": "wrong password!"}, token=d.access)
+        c.call("delete", "/me", 204, body={"password": PASSWORD}, token=d.access)
+    finally:
+        stack.restart_app()
+        sink.stop()
+
+
 def test_openapi_every_operation_answers_as_documented(stack):
     doc = load_openapi()
     c = Contract(stack, doc)
@@ -361,6 +391,7 @@ def test_openapi_every_operation_answers_as_documented(stack):
     c.call("post", "/logout", 401, body={"refreshToken": "A" * 86})
     c.call("post", "/logout")           # neither: some documented 4xx
     c.call("post", "/logout-all", 204, token=lo.login()["accessToken"])
+    contract_lifecycle(stack, c)
 
     # generic: bearer routes without a token, bodies of the wrong type,
     # malformed and too large, other methods

@@ -31,12 +31,17 @@ static const char *const audit_names[AUDIT__MAX] = {
 	"refresh.reuse_detected", "logout", "logout_all", "password.change",
 	"session.revoke", "role.change", "user.import", "user.delete",
 	"mfa.enable", "mfa.disable", "mfa.failure",
+	"password.reset_requested", "password.reset", "email.verify_requested",
+	"email.verified", "email.change_requested", "email.changed",
+	"mail.dropped",
 };
 
 static const char *const event_names[EVENT__MAX] = {
 	"user.registered", "user.logged_in", "user.logged_out",
 	"user.password_changed", "session.revoked", "token.reuse_detected",
 	"user.deleted", "user.mfa_enabled", "user.mfa_disabled",
+	"user.password_reset_requested", "user.password_reset",
+	"user.email_verified", "user.email_changed",
 };
 
 /* ---- contract checks ------------------------------------------------ */
@@ -398,6 +403,108 @@ db_outbox_replay(const char *event_id, long long from, long long to,
 	(void)event_id; (void)from; (void)to;
 	*count = 0;
 	return stub.pg_down ? DB_ERROR : DB_NOTFOUND;
+}
+
+/* ---- db.c: the account lifecycle ------------------------------------- */
+
+static void
+need_once(const struct once_req *q)
+{
+	if (q->purpose == NULL || q->kind == NULL)
+		fuzz_fail("once request: no purpose or kind");
+	if (q->hash != NULL)
+		need_hex("once hash", q->hash);
+	if (q->user_id != NULL)
+		need_uuid("once user_id", q->user_id);
+	if (q->email == NULL && q->user_id == NULL)
+		fuzz_fail("once request: neither email nor user id");
+	if (q->ev < EVENT_NONE || q->ev >= EVENT__MAX)
+		fuzz_fail("once request: event %d", (int)q->ev);
+}
+
+int
+db_once_request(const struct once_req *q, char uid[FA_UUID_LEN + 1])
+{
+	need_once(q);
+	uid[0] = '\0';
+	if (stub.pg_down)
+		return DB_ERROR;
+	if (!stub.user_missing)
+		snprintf(uid, FA_UUID_LEN + 1, "%s", FUZZ_UID);
+	stub.wrote++;
+	return DB_OK;
+}
+
+int
+db_mail_request(const struct once_req *q)
+{
+	need_once(q);
+	if (q->message == NULL)
+		fuzz_fail("mail request without a message");
+	return stub.pg_down ? DB_ERROR : DB_OK;
+}
+
+int
+db_once_peek(const char *hash, const char *purposes, char uid[FA_UUID_LEN + 1],
+    char purpose[16], char **new_email)
+{
+	need_hex("peek hash", hash);
+	uid[0] = purpose[0] = '\0';
+	*new_email = NULL;
+	if (stub.pg_down)
+		return DB_ERROR;
+	if (stub.user_missing)
+		return DB_NOTFOUND;
+	snprintf(uid, FA_UUID_LEN + 1, "%s", FUZZ_UID);
+	snprintf(purpose, 16, "%.*s", (int)strcspn(purposes, ","), purposes);
+	return DB_OK;
+}
+
+int
+db_once_apply(const char *hash, const char *purpose, const char *pwhash,
+    const struct audit *a)
+{
+	need_hex("apply hash", hash);
+	need_audit(a);
+	if (strcmp(purpose, "reset") == 0 && pwhash == NULL)
+		fuzz_fail("reset without a password hash");
+	if (stub.pg_down)
+		return DB_ERROR;
+	stub.wrote++;
+	return stub.email_taken ? DB_CONFLICT : DB_OK;
+}
+
+int
+db_mail_enqueue(const char *kind, const char *rcpt, const char *uid,
+    const char *message)
+{
+	if (kind == NULL || rcpt == NULL || message == NULL)
+		fuzz_fail("mail enqueue: missing field");
+	if (uid != NULL)
+		need_uuid("mail user id", uid);
+	return stub.pg_down ? DB_ERROR : DB_OK;
+}
+
+int
+db_mail_stats(long long *pending, double *oldest_seconds)
+{
+	*pending = 0;
+	*oldest_seconds = 0;
+	return stub.pg_down ? DB_ERROR : DB_OK;
+}
+
+int
+db_user_delete(const char *id, const struct audit *a)
+{
+	need_uuid("delete id", id);
+	need_audit(a);
+	if (a != NULL && (a->email != NULL || a->ip != NULL ||
+	    a->user_agent != NULL))
+		fuzz_fail("user delete: the audit row keeps personal data");
+	if (stub.pg_down)
+		return DB_ERROR;
+	stub.wrote++;
+	return DB_OK;
 }
 
 /* ---- store.c --------------------------------------------------------- */
