@@ -64,6 +64,7 @@ load_config(const char *path)
 {
 	char		*err = NULL;
 	enum log_level	 l;
+	enum log_format	 f;
 
 	cfg = xcalloc(1, sizeof(*cfg));
 	if (config_load(cfg, path, &err) == -1) {
@@ -76,6 +77,8 @@ load_config(const char *path)
 	}
 	if (log_level_parse(cfg->log_level, &l) == 0)
 		log_set_level(l);
+	if (log_format_parse(cfg->log_format, &f) == 0)
+		log_set_format(f);
 	return 0;
 }
 
@@ -155,11 +158,13 @@ cmd_serve(int argc, char **argv)
 		    "listener\n");
 		goto out_events;
 	}
+	reload_start(cfg, cfg->workers);
 	if (server_run(cfg, listen, config_path) == 0)
 		rc = 0;
 	revoke_shutdown();
 out_events:
 	event_shutdown();
+	reload_stop();	/* cfg is the boot generation again */
 out_backends:
 	store_shutdown();
 	db_shutdown();
