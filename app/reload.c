@@ -71,9 +71,20 @@ reload_load(const char *path, struct config **out, char **errstr)
 	return 0;
 }
 
+/* A previous secret is for the overlap of a rotation, not for keeps. */
+static void
+reload_warn_previous(const struct config *c)
+{
+	if (c->jwt_secret_previous_len > 0)
+		log_warn(NULL, "jwt_secret_previous is set: what the old secret "
+		    "signed is still accepted; remove it once refresh_ttl "
+		    "(%ld s) has passed since the rotation", c->refresh_ttl);
+}
+
 void
 reload_start(struct config *boot, long nworkers)
 {
+	reload_warn_previous(boot);
 	rl.boot = boot;
 	rl.gen = 1;
 	rl.nworkers = nworkers;
@@ -176,6 +187,7 @@ reload_run(const char *path)
 	log_info(NULL, "SIGHUP: log reopened, log_level %s, log_format %s; "
 	    "configuration and keys reloaded (generation %lu)",
 	    log_level_name(l), next->log_format, rl.gen);
+	reload_warn_previous(next);
 	return 0;
 }
 
