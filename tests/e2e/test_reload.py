@@ -242,3 +242,23 @@ def test_rs256_key_rotation_walkthrough(stack):
                     "jwt_kid": alg + "-k3"}, want=b"running configuration kept")
         assert_access_alive(stack, t2, "k2 token after a failed key reload")
     stack.start_app()
+
+
+def test_conf5_marks_exactly_the_live_keys():
+    """fcgi-auth.conf(5) says "Live." for exactly the keys config.c's table
+    marks live (LIVE_*), the one place that decides it."""
+    import re
+    from harness import SRCDIR
+    text = open(os.path.join(SRCDIR, "app", "config.c")).read()
+    table = text[text.index("ckeys[] = {"):]
+    table = table[:table.index("};")]
+    live = set(re.findall(r"^\s*LIVE_[SXLB]\((\w+)", table, re.M))
+    assert {"jwt_secret", "jwt_secret_previous", "log_level", "access_ttl"} <= live, live
+    page = open(os.path.join(SRCDIR, "man", "fcgi-auth.conf.5")).read()
+    marked = set()
+    for entry in page.split("\n.It Ic ")[1:]:
+        key = entry.split()[0]
+        if "\nLive.\n" in entry.split("\n.It ")[0] + "\n":
+            marked.add(key)
+    assert marked == live, "conf.5 Live. %s, config.c LIVE_ %s" % (
+        sorted(marked - live), sorted(live - marked))
