@@ -120,6 +120,8 @@ cmd_serve(int argc, char **argv)
 				return 2;
 			}
 			cfg->workers = n;
+			/* so that a reload reads the same, not "restart needed" */
+			setenv("FCGI_AUTH_WORKERS", optarg, 1);
 			break;
 		default:
 			return 2;

@@ -85,6 +85,7 @@ refresh_pair(struct request *r, const struct user *u, const char *sid,
 	char		*access = NULL;
 
 	memset(&c, 0, sizeof(c));
+	snprintf(r->user_id, sizeof(r->user_id), "%s", u->id);	/* logs */
 	snprintf(c.sub, sizeof(c.sub), "%s", u->id);
 	snprintf(c.sid, sizeof(c.sid), "%s", sid);
 	snprintf(c.email, sizeof(c.email), "%s", u->email);
