@@ -8,7 +8,9 @@
  * Each key is live (a reload applies it: the LIVE_ macros) or
  * restart-only (the plain ones; a reload keeps the running value and logs
  * that a restart is needed).  That flag, here, is the only place that
- * decides it.
+ * decides it.  access_ttl and jwt_leeway stay restart-only: store.c sizes
+ * the revocation markers in Redis by them (pool.access_ttl), and a marker
+ * must outlive every token it revokes.
  */
 #include "config.h"
 
@@ -88,12 +90,12 @@ static const struct ckey ckeys[] = {
 	LIVE_X(jwt_secret_previous),
 	LIVE_S(jwt_issuer, "fcgi-auth"),
 	LIVE_S(jwt_audience, "fcgi-auth"),
-	LIVE_L(jwt_leeway, 30, 0, 3600),
+	L(jwt_leeway, 30, 0, 3600),
 	LIVE_S(jwt_private_key_file, ""),
 	LIVE_S(jwt_kid, ""),
 	LIVE_S(jwt_public_keys, ""),
 	LIVE_L(jwks_max_age, 300, 0, 86400),
-	LIVE_L(access_ttl, 900, 1, 86400),
+	L(access_ttl, 900, 1, 86400),
 	LIVE_L(refresh_ttl, 604800, 1, 31536000),
 	LIVE_L(refresh_reuse_grace, 10, 0, 3600),
 	L(password_opslimit, 2, 1, 64),

@@ -104,12 +104,12 @@ def test_reload_under_load_fails_no_verify(stack):
 
 def test_broken_config_keeps_running_configuration(stack):
     """A file that does not parse, and a key file that cannot be read: the
-    service keeps serving with the old configuration (access_ttl, log
+    service keeps serving with the old configuration (refresh_ttl, log
     level, keys), logs why, and check-config says the same."""
     u = User(stack, "broken")
     log = app_log(stack)
     mark = os.path.getsize(log)
-    stack.write_config(dict(stack.cur_overrides, access_ttl="77"))
+    stack.write_config(dict(stack.cur_overrides, refresh_ttl="7777"))
     with open(stack.config_file, "a") as f:
         f.write("log_level = warn\nthis is not a key value line\n")
     os.kill(stack.app_pid, signal.SIGHUP)
@@ -118,39 +118,42 @@ def test_broken_config_keeps_running_configuration(stack):
     assert b"line" in text, text[-500:]
     r = stack.run_cli("check-config", config=stack.config_file)
     assert r.returncode == 1 and "line" in r.stderr, (r.returncode, r.stderr)
-    assert login(stack, u.email)["expiresIn"] == 900, "a half-applied reload: access_ttl changed"
+    assert login(stack, u.email)["refreshExpiresIn"] == 604800, \
+        "a half-applied reload: refresh_ttl changed"
     assert_access_alive(stack, u.access)
 
     # a key file that cannot be read: nothing applied either
     mark = os.path.getsize(log)
     missing = os.path.join(stack.state, "no-such-secret")
-    hup(stack, {"access_ttl": "77", "jwt_secret_previous_file": missing},
+    hup(stack, {"refresh_ttl": "7777", "jwt_secret_previous_file": missing},
         want=b"running configuration kept")
     text = log_since(stack, mark)
     assert b"jwt_secret_previous_file: cannot read" in text, text[-500:]
     r = stack.run_cli("check-config", config=stack.config_file)
     assert r.returncode == 1 and "jwt_secret_previous_file: cannot read" in r.stderr, r.stderr
-    assert login(stack, u.email)["expiresIn"] == 900
+    assert login(stack, u.email)["refreshExpiresIn"] == 604800
     assert_access_alive(stack, u.access)
     assert stack.get("/auth/health", via="lighttpd").status == 200
 
     # a good file again: applied
-    hup(stack, {"access_ttl": "77"})
-    assert login(stack, u.email)["expiresIn"] == 77, "live key access_ttl not applied"
+    hup(stack, {"refresh_ttl": "7777"})
+    assert login(stack, u.email)["refreshExpiresIn"] == 7777, "live key refresh_ttl not applied"
     restore(stack)
 
 
 def test_restart_only_keys_logged_and_kept(stack):
-    """workers, db_pool and redis_port changed in the file: each logged as
-    needing a restart, the running values kept (Redis still answers), while
-    the live keys of the same file apply."""
+    """workers, db_pool, redis_port and access_ttl (the revocation markers
+    in Redis are sized by it) changed in the file: each logged as needing a
+    restart, the running values kept (Redis still answers), while the live
+    keys of the same file apply."""
     text = hup(stack, {"workers": "3", "db_pool": "2", "redis_port": "1",
-                       "refresh_ttl": "1234"})
-    for key in (b"workers", b"db_pool", b"redis_port"):
+                       "access_ttl": "60", "refresh_ttl": "1234"})
+    for key in (b"workers", b"db_pool", b"redis_port", b"access_ttl"):
         assert b"SIGHUP: " + key + b" changed: restart needed" in text, text[-1500:]
     assert b"refresh_ttl changed" not in text
     u = User(stack, "restart-only")
     assert u.pair["refreshExpiresIn"] == 1234, u.pair
+    assert u.pair["expiresIn"] == 900, "restart-only access_ttl applied live"
     r = refresh(stack, u.refresh_token)
     assert r.status == 200, show(r)     # Redis on the running port
     restore(stack)
@@ -253,7 +256,7 @@ def test_conf5_marks_exactly_the_live_keys():
     table = text[text.index("ckeys[] = {"):]
     table = table[:table.index("};")]
     live = set(re.findall(r"^\s*LIVE_[SXLB]\((\w+)", table, re.M))
-    assert {"jwt_secret", "jwt_secret_previous", "log_level", "access_ttl"} <= live, live
+    assert {"jwt_secret", "jwt_secret_previous", "log_level", "refresh_ttl"} <= live, live
     page = open(os.path.join(SRCDIR, "man", "fcgi-auth.conf.5")).read()
     marked = set()
     for entry in page.split("\n.It Ic ")[1:]:
