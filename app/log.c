@@ -25,6 +25,8 @@
 #include "extern.h"
 
 #define LOG_STAMP_MAX	40	/* rfc3339() */
+#define LOG_STAMP_MS	20	/* offset of the milliseconds in a stamp */
+#define LOG_JSON_TAIL	16	/* room kept after a JSON field: "}, NL */
 
 /* set by the main thread (at start and SIGHUP), read by every thread */
 static enum log_level	 log_level = LOGL_INFO;
@@ -142,6 +144,24 @@ log_level_name(enum log_level l)
 	return l < LOGL__MAX ? log_names[l] : "?";
 }
 
+/* rfc3339(), formatted once a second per thread: the hot path's clock. */
+static void
+log_time(char out[LOG_STAMP_MAX], long long ms)
+{
+	static __thread long long	 sec = -1;
+	static __thread char		 cache[LOG_STAMP_MAX];
+	int				 m = (int)(ms % 1000);
+
+	if (ms / 1000 != sec) {
+		sec = ms / 1000;
+		rfc3339(cache, ms);
+	}
+	memcpy(out, cache, LOG_STAMP_MAX);
+	out[LOG_STAMP_MS] = (char)('0' + m / 100);
+	out[LOG_STAMP_MS + 1] = (char)('0' + m / 10 % 10);
+	out[LOG_STAMP_MS + 2] = (char)('0' + m % 10);
+}
+
 /* The time and a blank, unless the journal stamps the line itself. */
 static size_t
 log_stamp(char *buf, size_t sz, long long ms)
@@ -150,7 +170,7 @@ log_stamp(char *buf, size_t sz, long long ms)
 
 	if (__atomic_load_n(&log_journal, __ATOMIC_RELAXED))
 		return 0;
-	rfc3339(ts, ms);
+	log_time(ts, ms);
 	return (size_t)snprintf(buf, sz, "%s ", ts);
 }
 
@@ -179,14 +199,22 @@ log_add(char *buf, size_t sz, size_t *n, const char *fmt, ...)
 		*n += (size_t)rc < sz - *n - 1 ? (size_t)rc : sz - *n - 2;
 }
 
-/* Append a JSON string (quoted) of in. */
+/* Append a JSON string (quoted) of in: at most LOG_FIELD_MAX * 2 escaped
+ * bytes, and LOG_JSON_TAIL bytes left after it. */
 static void
 log_add_json(char *buf, size_t sz, size_t *n, const char *in)
 {
-	char	 esc[LOG_FIELD_MAX * 2];
+	size_t	 room;
 
-	log_json_escape(esc, sizeof(esc), in != NULL ? in : "");
-	log_add(buf, sz, n, "\"%s\"", esc);
+	if (*n + 2 + LOG_JSON_TAIL + 1 > sz)
+		return;
+	room = sz - *n - 2 - LOG_JSON_TAIL;
+	if (room > LOG_FIELD_MAX * 2)
+		room = LOG_FIELD_MAX * 2;
+	buf[(*n)++] = '"';
+	*n += log_json_escape(buf + *n, room, in != NULL ? in : "");
+	buf[(*n)++] = '"';
+	buf[*n] = '\0';
 }
 
 void
@@ -203,7 +231,7 @@ log_msg(enum log_level l, const char *reqid, const char *fmt, ...)
 	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (log_get_format() == LOGF_JSON) {
-		rfc3339(ts, now_ms());
+		log_time(ts, now_ms());
 		log_json_escape(esc, sizeof(esc) - LOG_FIELD_MAX, msg);
 		log_add(buf, sizeof(buf), &n, "{\"time\":\"%s\","
 		    "\"level\":\"%s\",\"id\":", ts, log_names[l]);
@@ -231,7 +259,7 @@ log_access_format(char *buf, size_t sz, enum log_format f, int stamp,
 	buf[0] = '\0';
 	log_escape(m, sizeof(m), a->method);
 	if (f == LOGF_JSON) {
-		rfc3339(ts, ms);
+		log_time(ts, ms);
 		log_add(buf, sz, &n, "{\"time\":\"%s\",\"level\":\"info\","
 		    "\"type\":\"access\",\"id\":", ts);
 		log_add_json(buf, sz, &n, a->reqid);
@@ -259,7 +287,7 @@ log_access_format(char *buf, size_t sz, enum log_format f, int stamp,
 		return n;
 	}
 	if (stamp) {
-		rfc3339(ts, ms);
+		log_time(ts, ms);
 		log_add(buf, sz, &n, "%s ", ts);
 	}
 	log_escape(ua, sizeof(ua), a->user_agent);
@@ -336,6 +364,12 @@ log_json_escape(char *out, size_t outsz, const char *in)
 	if (outsz == 0)
 		return 0;
 	while (p != NULL && *p != '\0') {
+		if (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\') {
+			if (i + 2 > outsz)
+				break;
+			out[i++] = (char)*p++;
+			continue;
+		}
 		if ((n = utf8_len(p)) == 0) {
 			memcpy(e, "\\ufffd", 6);	/* invalid byte */
 			k = 6;
