@@ -39,7 +39,6 @@ struct user;
 #define FA_TOKEN_MAX		8192	/* longest bearer token we look at */
 #define FA_UA_MAX		512	/* user agent kept per session */
 #define FA_IP_MAX		46	/* INET6_ADDRSTRLEN */
-#define FA_REQID_LEN		16	/* chars of a request id we make */
 #define FA_REQID_MAX		64	/* longest one we take ([A-Za-z0-9-]) */
 #define FA_HEADERS_MAX		16	/* response headers per answer */
 #define FA_AUDIT_LIMIT_MAX	500
