@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "extern.h"
@@ -40,6 +41,7 @@ auth_bearer(struct request *r, struct claims *c)
 {
 	switch (auth_check(r->authorization, c)) {
 	case 0:
+		snprintf(r->user_id, sizeof(r->user_id), "%s", c->sub);
 		return 0;
 	case 1:
 		resp_error(r, ERR_INVALID_TOKEN, NULL);

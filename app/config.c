@@ -5,6 +5,13 @@
  * as <key>_file, naming a file that holds it.  Nothing here has a default
  * secret: validation refuses to start without jwt_secret, unless the
  * command loading the configuration signs nothing (config_load's flags).
+ *
+ * Each key is live (a reload applies it: the LIVE_ macros) or
+ * restart-only (the plain ones; a reload keeps the running value and logs
+ * that a restart is needed).  That flag, here, is the only place that
+ * decides it.  access_ttl and jwt_leeway stay restart-only: store.c sizes
+ * the revocation markers in Redis by them (pool.access_ttl), and a marker
+ * must outlive every token it revokes.
  */
 #include "config.h"
 
@@ -40,12 +47,19 @@ struct ckey {
 	const char	*def;
 	long		 min;
 	long		 max;
+	int		 live;	/* a reload applies it */
 };
 
-#define S(n, d)		{ #n, CT_STR, offsetof(struct config, n), d, 0, 0 }
-#define X(n)		{ #n, CT_SECRET, offsetof(struct config, n), NULL, 0, 0 }
-#define L(n, d, lo, hi)	{ #n, CT_LONG, offsetof(struct config, n), #d, lo, hi }
-#define B(n, d)		{ #n, CT_BOOL, offsetof(struct config, n), d, 0, 1 }
+#define CK(n, t, d, lo, hi, live) \
+	{ #n, t, offsetof(struct config, n), d, lo, hi, live }
+#define S(n, d)		CK(n, CT_STR, d, 0, 0, 0)
+#define X(n)		CK(n, CT_SECRET, NULL, 0, 0, 0)
+#define L(n, d, lo, hi)	CK(n, CT_LONG, #d, lo, hi, 0)
+#define B(n, d)		CK(n, CT_BOOL, d, 0, 1, 0)
+#define LIVE_S(n, d)	CK(n, CT_STR, d, 0, 0, 1)
+#define LIVE_X(n)	CK(n, CT_SECRET, NULL, 0, 0, 1)
+#define LIVE_L(n, d, lo, hi) CK(n, CT_LONG, #d, lo, hi, 1)
+#define LIVE_B(n, d)	CK(n, CT_BOOL, d, 0, 1, 1)
 
 static const struct ckey ckeys[] = {
 	S(listen, ""),
@@ -55,11 +69,12 @@ static const struct ckey ckeys[] = {
 	L(read_timeout, 300, 0, 86400),
 	L(request_timeout, 10, 1, 86400),
 	S(prefix, "/auth"),
-	L(max_body, 16384, 64, 16777216),
-	S(trusted_proxies, ""),
-	S(real_ip_header, ""),
-	S(log_level, "info"),
-	S(log_file, ""),
+	LIVE_L(max_body, 16384, 64, 16777216),
+	LIVE_S(trusted_proxies, ""),
+	LIVE_S(real_ip_header, ""),
+	LIVE_S(log_level, "info"),
+	LIVE_S(log_format, "text"),
+	LIVE_S(log_file, ""),
 	S(sql_dir, PKGDATADIR "/sql"),
 	X(database_url),
 	L(db_pool, 8, 1, 256),
@@ -72,29 +87,31 @@ static const struct ckey ckeys[] = {
 	S(redis_master_name, ""),
 	L(redis_revoke_replicas, 0, 0, 16),
 	L(backend_timeout_ms, 1000, 50, 60000),
-	S(jwt_alg, "HS256"),
-	X(jwt_secret),
-	S(jwt_issuer, "fcgi-auth"),
-	S(jwt_audience, "fcgi-auth"),
+	LIVE_S(jwt_alg, "HS256"),
+	LIVE_X(jwt_secret),
+	LIVE_X(jwt_secret_previous),
+	X(data_secret),
+	LIVE_S(jwt_issuer, "fcgi-auth"),
+	LIVE_S(jwt_audience, "fcgi-auth"),
 	L(jwt_leeway, 30, 0, 3600),
-	S(jwt_private_key_file, ""),
-	S(jwt_kid, ""),
-	S(jwt_public_keys, ""),
-	L(jwks_max_age, 300, 0, 86400),
+	LIVE_S(jwt_private_key_file, ""),
+	LIVE_S(jwt_kid, ""),
+	LIVE_S(jwt_public_keys, ""),
+	LIVE_L(jwks_max_age, 300, 0, 86400),
 	L(access_ttl, 900, 1, 86400),
-	L(refresh_ttl, 604800, 1, 31536000),
-	L(refresh_reuse_grace, 10, 0, 3600),
+	LIVE_L(refresh_ttl, 604800, 1, 31536000),
+	LIVE_L(refresh_reuse_grace, 10, 0, 3600),
 	L(password_opslimit, 2, 1, 64),
 	L(password_memlimit, 19922944, 8192, 4294967295L),
 	L(hash_threads, 0, 0, 256),
-	L(max_sessions_per_user, 20, 1, 10000),
-	B(ratelimit, "on"),
-	L(ratelimit_window, 900, 1, 86400),
-	L(login_fail_per_email, 10, 1, 1000000),
-	L(login_fail_per_account, 100, 1, 1000000),
-	L(login_fail_per_ip, 100, 1, 1000000),
-	L(register_per_ip, 20, 1, 1000000),
-	S(verify_headers, "default"),
+	LIVE_L(max_sessions_per_user, 20, 1, 10000),
+	LIVE_B(ratelimit, "on"),
+	LIVE_L(ratelimit_window, 900, 1, 86400),
+	LIVE_L(login_fail_per_email, 10, 1, 1000000),
+	LIVE_L(login_fail_per_account, 100, 1, 1000000),
+	LIVE_L(login_fail_per_ip, 100, 1, 1000000),
+	LIVE_L(register_per_ip, 20, 1, 1000000),
+	LIVE_S(verify_headers, "default"),
 	S(events_prefix, ""),
 	S(events_enabled, "all"),
 	S(events_stream, ""),
@@ -285,6 +302,10 @@ set_secret(struct config *c, const struct ckey *k, char *v, size_t len)
 	*p = v;
 	if (p == &c->jwt_secret)
 		c->jwt_secret_len = len;
+	else if (p == &c->jwt_secret_previous)
+		c->jwt_secret_previous_len = len;
+	else if (p == &c->data_secret)
+		c->data_secret_len = len;
 }
 
 /* Set one key from text; errstr says which key is wrong, never its value. */
@@ -455,6 +476,7 @@ int
 config_validate(struct config *c, char **errstr)
 {
 	enum log_level	 l;
+	enum log_format	 f;
 	int		 i;
 
 	if (c->secret_optional)
@@ -467,6 +489,17 @@ config_validate(struct config *c, char **errstr)
 	}
 	if (c->jwt_secret_len < CONFIG_SECRET_MIN) {
 		xasprintf(errstr, "jwt_secret: shorter than %d bytes",
+		    CONFIG_SECRET_MIN);
+		return -1;
+	}
+	if (c->jwt_secret_previous_len > 0 &&
+	    c->jwt_secret_previous_len < CONFIG_SECRET_MIN) {
+		xasprintf(errstr, "jwt_secret_previous: shorter than %d bytes",
+		    CONFIG_SECRET_MIN);
+		return -1;
+	}
+	if (c->data_secret_len > 0 && c->data_secret_len < CONFIG_SECRET_MIN) {
+		xasprintf(errstr, "data_secret: shorter than %d bytes",
 		    CONFIG_SECRET_MIN);
 		return -1;
 	}
@@ -492,6 +525,10 @@ nosecret:
 		    "debug");
 		return -1;
 	}
+	if (log_format_parse(c->log_format, &f) == -1) {
+		xasprintf(errstr, "log_format: expected text or json");
+		return -1;
+	}
 	for (i = 0; i < VERIFY_PRESET__MAX; i++)
 		if (strcmp(c->verify_headers, verify_presets[i]) == 0)
 			break;
@@ -515,7 +552,29 @@ nosecret:
 		c->database_url = xstrdup("");
 	if (c->redis_password == NULL)
 		c->redis_password = xstrdup("");
+	if (c->jwt_secret_previous == NULL)
+		c->jwt_secret_previous = xstrdup("");
+	if (c->data_secret == NULL)
+		c->data_secret = xstrdup("");
 	return 0;
+}
+
+/*
+ * The secret that keys data at rest (TOTP secrets, recovery codes, one-time
+ * tokens, queued mail): data_secret, else jwt_secret.  A jwt_secret
+ * rotation sets data_secret to the old jwt_secret, so nothing stored has to
+ * be keyed again (DEPLOYMENT.md, Secret and key rotation).
+ */
+void
+config_data_secret(const struct config *c, const char **sec, size_t *len)
+{
+	if (c->data_secret != NULL && c->data_secret_len > 0) {
+		*sec = c->data_secret;
+		*len = c->data_secret_len;
+	} else {
+		*sec = c->jwt_secret;
+		*len = c->jwt_secret_len;
+	}
 }
 
 int
@@ -608,10 +667,68 @@ config_free(struct config *c)
 	for (i = 0; i < CKEYS_MAX; i++) {
 		if (ckeys[i].type != CT_STR && ckeys[i].type != CT_SECRET)
 			continue;
+		if (c->shares_restart && !ckeys[i].live)
+			continue;	/* borrowed from the running one */
 		p = ck_str(c, &ckeys[i]);
 		if (*p != NULL && ckeys[i].type == CT_SECRET)
 			sodium_memzero(*p, strlen(*p));
 		free(*p);
 		*p = NULL;
 	}
+}
+
+static int
+ck_same(struct config *a, struct config *b, const struct ckey *k)
+{
+	const char	*x, *y;
+
+	switch (k->type) {
+	case CT_STR:
+	case CT_SECRET:
+		x = *ck_str(a, k);
+		y = *ck_str(b, k);
+		return strcmp(x != NULL ? x : "", y != NULL ? y : "") == 0;
+	case CT_LONG:
+		return *ck_long(a, k) == *ck_long(b, k);
+	case CT_BOOL:
+		return *ck_bool(a, k) == *ck_bool(b, k);
+	}
+	return 0;
+}
+
+int
+config_keep_restart(struct config *next, const struct config *run,
+    void (*note)(const char *key))
+{
+	struct config	*r = (struct config *)run;	/* read only */
+	char		**p;
+	size_t		 i;
+	int		 n = 0;
+
+	for (i = 0; i < CKEYS_MAX; i++) {
+		if (ckeys[i].live)
+			continue;
+		if (!ck_same(next, r, &ckeys[i])) {
+			note(ckeys[i].name);
+			n++;
+		}
+		switch (ckeys[i].type) {
+		case CT_STR:
+		case CT_SECRET:
+			p = ck_str(next, &ckeys[i]);
+			if (*p != NULL && ckeys[i].type == CT_SECRET)
+				sodium_memzero(*p, strlen(*p));
+			free(*p);
+			*p = *ck_str(r, &ckeys[i]);
+			break;
+		case CT_LONG:
+			*ck_long(next, &ckeys[i]) = *ck_long(r, &ckeys[i]);
+			break;
+		case CT_BOOL:
+			*ck_bool(next, &ckeys[i]) = *ck_bool(r, &ckeys[i]);
+			break;
+		}
+	}
+	next->shares_restart = 1;
+	return n;
 }

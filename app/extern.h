@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 struct request;
+struct token_set;
 struct user;
 
 /* Limits of the contract (API.md) and of the implementation. */
@@ -38,7 +39,7 @@ struct user;
 #define FA_TOKEN_MAX		8192	/* longest bearer token we look at */
 #define FA_UA_MAX		512	/* user agent kept per session */
 #define FA_IP_MAX		46	/* INET6_ADDRSTRLEN */
-#define FA_REQID_LEN		16	/* hex chars of a request id */
+#define FA_REQID_MAX		64	/* longest one we take ([A-Za-z0-9-]) */
 #define FA_HEADERS_MAX		16	/* response headers per answer */
 #define FA_AUDIT_LIMIT_MAX	500
 #define FA_AUDIT_LIMIT_DEF	50
@@ -63,7 +64,18 @@ enum log_level {
 	LOGL__MAX
 };
 #define LOG_FILE_MODE		0640
+enum log_format {
+	LOGF_TEXT,
+	LOGF_JSON,
+	LOGF__MAX
+};
+#define LOG_LINE_MAX		2048	/* a line is cut to this */
+#define LOG_FIELD_MAX		512	/* a client field (path, agent) */
 void		 log_set_level(enum log_level);
+/* Text or JSON lines; under systemd (JOURNAL_STREAM) text lines carry no
+ * time of their own.  Set at start and reload. */
+void		 log_set_format(enum log_format);
+int		 log_format_parse(const char *, enum log_format *);
 /* Send the log (stderr) to path, appending; "" = the stderr we began with.
  * Called again, it reopens (SIGHUP, after a rotation).  Main thread only. */
 int		 log_open(const char *path, char **errstr);
@@ -75,10 +87,32 @@ void		 log_msg(enum log_level, const char *reqid, const char *, ...)
 #define log_warn(id, ...)	log_msg(LOGL_WARN, (id), __VA_ARGS__)
 #define log_info(id, ...)	log_msg(LOGL_INFO, (id), __VA_ARGS__)
 #define log_debug(id, ...)	log_msg(LOGL_DEBUG, (id), __VA_ARGS__)
-void		 log_request(const char *reqid, const char *method,
-		    const char *path, int status, long usec);
+/* One access line: what log_request writes. */
+struct log_access {
+	const char	*reqid;
+	const char	*method;
+	const char	*route;		/* the matched pattern, or NULL */
+	int		 status;
+	long		 usec;
+	const char	*ip;
+	const char	*user_id;	/* "" or NULL when not known */
+	size_t		 bytes;		/* of the response body */
+	const char	*user_agent;	/* the client's, NULL when absent */
+};
+void		 log_request(const struct log_access *);
+/* Format an access line (no newline) into buf; its length.  Pure. */
+size_t		 log_access_format(char *buf, size_t sz, enum log_format,
+		    int stamp, long long now_ms, const struct log_access *);
 /* Copy at most outsz-1 bytes of in, replacing control and non-ASCII bytes. */
 void		 log_escape(char *out, size_t outsz, const char *in);
+/*
+ * The JSON string body of in (no quotes): quotes, backslashes and control
+ * characters escaped, invalid UTF-8 bytes as U+FFFD, cut at a character to
+ * fit outsz-1 bytes.  Returns the length written.
+ */
+size_t		 log_json_escape(char *out, size_t outsz, const char *in);
+/* A request id we accept from the web server: [A-Za-z0-9-]{1,64}. */
+int		 log_reqid_ok(const char *);
 
 /* b64url.c: RFC 4648 section 5, no padding. */
 #define B64URL_LEN(n)	(((n) * 4 + 2) / 3)
@@ -115,6 +149,7 @@ struct config {
 	char		*trusted_proxies;	/* comma list of peer IPs */
 	char		*real_ip_header;	/* e.g. "X-Real-IP" */
 	char		*log_level;
+	char		*log_format;	/* text | json */
 	char		*log_file;	/* "" = stderr */
 	char		*sql_dir;
 	/* PostgreSQL */
@@ -135,6 +170,10 @@ struct config {
 	char		*jwt_secret;	/* secret, >= 32 bytes, see below */
 	size_t		 jwt_secret_len;
 	int		 secret_optional;	/* CONFIG_SECRET_OPTIONAL */
+	char		*jwt_secret_previous;	/* still verifies; "" = none */
+	size_t		 jwt_secret_previous_len;
+	char		*data_secret;	/* keys data at rest; "" = jwt_secret */
+	size_t		 data_secret_len;
 	char		*jwt_issuer;
 	char		*jwt_audience;
 	long		 jwt_leeway;	/* seconds */
@@ -192,6 +231,9 @@ struct config {
 	long		 mail_retry_min_seconds;	/* first retry */
 	long		 smtp_timeout_ms;
 	long		 smtp_connect_timeout_ms;
+	/* not keys: set when the configuration is put to use */
+	struct token_set *tokens;	/* token.c: keys of this generation */
+	int		 shares_restart;	/* restart-only strings borrowed */
 };
 enum email_verify {
 	EMAIL_VERIFY_OFF,
@@ -200,7 +242,13 @@ enum email_verify {
 	EMAIL_VERIFY__MAX
 };
 
-extern struct config	*cfg;	/* the running configuration */
+/*
+ * The running configuration.  Under serve it is one generation of
+ * reload.c, swapped whole at a reload: read it, never keep a pointer into
+ * it across a blocking call, except the restart-only strings, which live
+ * as long as the process.
+ */
+extern struct config	*cfg;
 
 /* Defaults and bounds live in the key table in config.c. */
 #define CONFIG_DEFAULT_PATH	SYSCONFDIR "/fcgi-auth.conf"
@@ -222,10 +270,19 @@ int		 config_validate(struct config *, char **errstr);
  * readable yet; serve and check-config require it.
  */
 #define CONFIG_SECRET_OPTIONAL	0x01
+void		 config_data_secret(const struct config *, const char **,
+		    size_t *);
 int		 config_load(struct config *, const char *path, int flags,
 		    char **errstr);
 void		 config_print(const struct config *, FILE *);	/* secrets masked */
 void		 config_free(struct config *);
+/*
+ * For a reload: every restart-only key of next that differs from run is
+ * named to note (once per key), and next takes run's value (strings
+ * borrowed from run, which must outlive next).  Live keys keep next's.
+ */
+int		 config_keep_restart(struct config *next,
+		    const struct config *run, void (*note)(const char *key));
 
 /* db.c: PostgreSQL pool; every operation returns DB_* codes. */
 enum db_rc {
@@ -761,11 +818,16 @@ struct claims {
 	int		 email_verified;	/* OIDC claim email_verified */
 };
 /*
- * Load keys before any thread starts; errstr (owned) names the key or file.
- * Everything below is then thread-safe.  token_shutdown wipes the keys.
+ * Load the keys of c into c->tokens (replacing those it had); errstr
+ * (owned) names the key or file, and c->tokens is then NULL.  The functions
+ * below use the keys of cfg, the running generation, and are thread-safe.
+ * token_free wipes one set; token_shutdown wipes cfg's.
  */
-int		 token_init(const struct config *, char **errstr);
+int		 token_init(struct config *c, char **errstr);
+void		 token_free(struct token_set *);
 void		 token_shutdown(void);
+/* A number that changes whenever cfg's keys may have (0: none loaded). */
+unsigned long	 token_serial(void);
 /*
  * Fills jti (random), iat (now, Unix seconds), exp and gen (the user's
  * revocation generation, written as claim "gen" when above 0); *out is
@@ -775,12 +837,15 @@ int		 token_issue(struct claims *, long long gen, char **out);
 /* 0 valid (claims filled), -1 invalid for any reason. No I/O. */
 int		 token_verify(const char *jwt, size_t len, struct claims *);
 json_t		*token_amr(int aal);	/* the amr claim of an aal */
-/* A server key for purpose ctx, derived from jwt_secret like our own. */
+/* A key for data at rest, purpose ctx, from config_data_secret. */
 int		 token_derive(unsigned char *out, size_t len, const char *ctx);
 json_t		*token_jwks(void);	/* new reference, shared: read only */
 /* keyed hash of a refresh token: hex into out[FA_HASH_HEX + 1] */
 void		 token_refresh_hash(char *out, const unsigned char *tok,
 		    size_t len);
+/* The same under jwt_secret_previous: 0, or -1 when there is none. */
+int		 token_refresh_hash_previous(char *out,
+		    const unsigned char *tok, size_t len);
 /* secretbox under a server key; *out owned (hex) */
 int		 token_seal(char **out, const unsigned char *in, size_t len);
 int		 token_open(unsigned char *out, size_t outsz, size_t *outlen,
@@ -803,6 +868,8 @@ void		 refresh_new(struct refresh *, const char *uid,
 		    const char *sid);
 void		 refresh_finish(struct refresh *);
 int		 refresh_parse(struct refresh *, const char *text, size_t len);
+int		 refresh_hash_previous(const struct refresh *,
+		    char out[FA_HASH_HEX + 1]);
 int		 refresh_seal(const struct refresh *, char **out);
 int		 refresh_open(struct refresh *, const char *sealed);
 void		 refresh_pair(struct request *, const struct user *,
@@ -991,7 +1058,8 @@ struct request {
 	const char	*authorization;
 	const char	*user_agent;
 	char		 ip[FA_IP_MAX + 1];
-	char		 id[FA_REQID_LEN + 1];
+	char		 id[FA_REQID_MAX + 1];
+	char		 user_id[FA_UUID_LEN + 1];	/* when known: logs */
 	char		*body;		/* NUL-terminated, owned */
 	size_t		 bodylen;
 	int		 body_too_large;
@@ -1164,11 +1232,33 @@ json_t		*auth_roles_json(const char *roles_csv);
 #define SERVER_ALLOW_MAX	64	/* FCGI_WEB_SERVER_ADDRS entries */
 #define SERVER_SIG_WAKE		SIGUSR2	/* interrupts a worker's read */
 #define SERVER_EXIT_STUCK	1	/* drain failed: exit, free nothing */
+#define SERVER_ID_PREFIX	4	/* random bytes of our request ids */
 /* before any thread starts: every thread inherits the blocked signals */
 void		 server_signals(sigset_t *);
 /* config_path (NULL: the default) is re-read at SIGHUP */
 int		 server_run(const struct config *, const char *listen_override,
 		    const char *config_path);
+
+/*
+ * reload.c: configuration generations.  cfg points at the current one;
+ * a reload builds the next (file, environment, keys) beside it, keeps the
+ * restart-only keys, publishes it and frees the old one once no worker
+ * holds it (see reload.c).  Main thread: reload_start, reload_run,
+ * reload_reap, reload_stop; workers: reload_hold/reload_release.
+ */
+#define RELOAD_GRACE_MS		2000	/* a retired generation lives at least
+					   this long after no worker holds it */
+void		 reload_start(struct config *boot, long nworkers);
+/* 0 applied, -1 the running configuration kept (the reason logged). */
+int		 reload_run(const char *config_path);
+void		 reload_reap(void);	/* free the unused retired ones */
+void		 reload_stop(void);	/* workers stopped: cfg = boot again */
+void		 reload_hold(long worker);	/* a request starts */
+void		 reload_release(long worker);	/* ... and ends */
+/* check-config and reload: load path and its keys; -1 and *errstr owned. */
+int		 reload_load(const char *path, struct config **out,
+		    char **errstr);
+void		 reload_free(struct config *);
 
 /* event.c: outbox publisher and relay. */
 int		 event_init(const struct config *);

@@ -4,27 +4,42 @@
  * log_escape() first.  With log_file, stderr itself is pointed at the file
  * (dup2 swaps it atomically under concurrent writers), so whatever the
  * libraries print goes there too.
+ *
+ * log_format = json writes one JSON object per line, every client byte
+ * escaped (invalid UTF-8 as U+FFFD), so a line parses whatever was sent.
+ * Text lines under systemd (JOURNAL_STREAM naming our stderr) carry no
+ * time: the journal stamps each line itself.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "extern.h"
 
-#define LOG_LINE_MAX	2048
+#define LOG_STAMP_MAX	40	/* rfc3339() */
+#define LOG_STAMP_MS	20	/* offset of the milliseconds in a stamp */
+#define LOG_JSON_TAIL	16	/* room kept after a JSON field: "}, NL */
 
 /* set by the main thread (at start and SIGHUP), read by every thread */
 static enum log_level	 log_level = LOGL_INFO;
+static enum log_format	 log_format = LOGF_TEXT;
+static int		 log_journal;	/* stderr is the journal's stream */
 static int		 log_stderr = -1;	/* the stderr we began with */
 
 static const char *const log_names[LOGL__MAX] = {
 	"error", "warn", "info", "debug"
+};
+
+static const char *const log_formats[LOGF__MAX] = {
+	"text", "json"
 };
 
 void
@@ -39,6 +54,47 @@ log_get_level(void)
 	return __atomic_load_n(&log_level, __ATOMIC_RELAXED);
 }
 
+void
+log_set_format(enum log_format f)
+{
+	__atomic_store_n(&log_format, f, __ATOMIC_RELAXED);
+}
+
+static enum log_format
+log_get_format(void)
+{
+	return __atomic_load_n(&log_format, __ATOMIC_RELAXED);
+}
+
+int
+log_format_parse(const char *s, enum log_format *out)
+{
+	int	 i;
+
+	for (i = 0; i < LOGF__MAX; i++)
+		if (strcmp(s, log_formats[i]) == 0) {
+			*out = (enum log_format)i;
+			return 0;
+		}
+	return -1;
+}
+
+/* systemd sets JOURNAL_STREAM to "dev:ino" of the stream it gave us. */
+static void
+log_journal_check(void)
+{
+	const char		*js = getenv("JOURNAL_STREAM");
+	struct stat		 st;
+	uintmax_t		 dev, ino;
+	int			 j = 0;
+
+	if (js != NULL && sscanf(js, "%ju:%ju", &dev, &ino) == 2 &&
+	    fstat(STDERR_FILENO, &st) == 0 && (uintmax_t)st.st_dev == dev &&
+	    (uintmax_t)st.st_ino == ino)
+		j = 1;
+	__atomic_store_n(&log_journal, j, __ATOMIC_RELAXED);
+}
+
 int
 log_open(const char *path, char **errstr)
 {
@@ -47,6 +103,7 @@ log_open(const char *path, char **errstr)
 	if (*path == '\0') {
 		if (log_stderr != -1 && dup2(log_stderr, STDERR_FILENO) == -1)
 			goto fail;
+		log_journal_check();
 		return 0;
 	}
 	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
@@ -58,6 +115,7 @@ log_open(const char *path, char **errstr)
 	if (dup2(fd, STDERR_FILENO) == -1)
 		goto fail;
 	close(fd);
+	log_journal_check();
 	return 0;
 fail:
 	e = errno;
@@ -86,12 +144,33 @@ log_level_name(enum log_level l)
 	return l < LOGL__MAX ? log_names[l] : "?";
 }
 
-static size_t
-log_stamp(char *buf, size_t sz)
+/* rfc3339(), formatted once a second per thread: the hot path's clock. */
+static void
+log_time(char out[LOG_STAMP_MAX], long long ms)
 {
-	char	 ts[40];
+	static __thread long long	 sec = -1;
+	static __thread char		 cache[LOG_STAMP_MAX];
+	int				 m = (int)(ms % 1000);
 
-	rfc3339(ts, now_ms());
+	if (ms / 1000 != sec) {
+		sec = ms / 1000;
+		rfc3339(cache, ms);
+	}
+	memcpy(out, cache, LOG_STAMP_MAX);
+	out[LOG_STAMP_MS] = (char)('0' + m / 100);
+	out[LOG_STAMP_MS + 1] = (char)('0' + m / 10 % 10);
+	out[LOG_STAMP_MS + 2] = (char)('0' + m % 10);
+}
+
+/* The time and a blank, unless the journal stamps the line itself. */
+static size_t
+log_stamp(char *buf, size_t sz, long long ms)
+{
+	char	 ts[LOG_STAMP_MAX];
+
+	if (__atomic_load_n(&log_journal, __ATOMIC_RELAXED))
+		return 0;
+	log_time(ts, ms);
 	return (size_t)snprintf(buf, sz, "%s ", ts);
 }
 
@@ -104,47 +183,132 @@ log_write(char *buf, size_t n, size_t sz)
 	(void)write(STDERR_FILENO, buf, n);
 }
 
-void
-log_msg(enum log_level l, const char *reqid, const char *fmt, ...)
+/* Append to buf[*n] within sz, keeping one byte free for the newline. */
+static void
+log_add(char *buf, size_t sz, size_t *n, const char *fmt, ...)
 {
-	char	 buf[LOG_LINE_MAX];
-	size_t	 n;
 	va_list	 ap;
 	int	 rc;
 
-	if (l > log_get_level())
+	if (*n + 1 >= sz)
 		return;
-	n = log_stamp(buf, sizeof(buf));
-	rc = snprintf(buf + n, sizeof(buf) - n, "%s %s ", log_names[l],
-	    reqid != NULL ? reqid : "-");
-	if (rc > 0)
-		n += (size_t)rc;
 	va_start(ap, fmt);
-	rc = vsnprintf(buf + n, sizeof(buf) - n, fmt, ap);
+	rc = vsnprintf(buf + *n, sz - *n - 1, fmt, ap);
 	va_end(ap);
 	if (rc > 0)
-		n += (size_t)rc;
-	log_write(buf, n < sizeof(buf) ? n : sizeof(buf) - 1, sizeof(buf));
+		*n += (size_t)rc < sz - *n - 1 ? (size_t)rc : sz - *n - 2;
+}
+
+/* Append a JSON string (quoted) of in: at most LOG_FIELD_MAX * 2 escaped
+ * bytes, and LOG_JSON_TAIL bytes left after it. */
+static void
+log_add_json(char *buf, size_t sz, size_t *n, const char *in)
+{
+	size_t	 room;
+
+	if (*n + 2 + LOG_JSON_TAIL + 1 > sz)
+		return;
+	room = sz - *n - 2 - LOG_JSON_TAIL;
+	if (room > LOG_FIELD_MAX * 2)
+		room = LOG_FIELD_MAX * 2;
+	buf[(*n)++] = '"';
+	*n += log_json_escape(buf + *n, room, in != NULL ? in : "");
+	buf[(*n)++] = '"';
+	buf[*n] = '\0';
 }
 
 void
-log_request(const char *reqid, const char *method, const char *path,
-    int status, long usec)
+log_msg(enum log_level l, const char *reqid, const char *fmt, ...)
 {
-	char	 buf[LOG_LINE_MAX], m[16], p[512];
+	char	 buf[LOG_LINE_MAX], msg[LOG_LINE_MAX], ts[LOG_STAMP_MAX];
+	char	 esc[LOG_LINE_MAX];
+	size_t	 n = 0;
+	va_list	 ap;
+
+	if (l > log_get_level())
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (log_get_format() == LOGF_JSON) {
+		log_time(ts, now_ms());
+		log_json_escape(esc, sizeof(esc) - LOG_FIELD_MAX, msg);
+		log_add(buf, sizeof(buf), &n, "{\"time\":\"%s\","
+		    "\"level\":\"%s\",\"id\":", ts, log_names[l]);
+		log_add_json(buf, sizeof(buf), &n, reqid != NULL ? reqid : "");
+		log_add(buf, sizeof(buf), &n, ",\"msg\":\"%s\"}", esc);
+	} else {
+		n = log_stamp(buf, sizeof(buf), now_ms());
+		log_add(buf, sizeof(buf), &n, "%s %s %s", log_names[l],
+		    reqid != NULL ? reqid : "-", msg);
+	}
+	log_write(buf, n, sizeof(buf));
+}
+
+size_t
+log_access_format(char *buf, size_t sz, enum log_format f, int stamp,
+    long long ms, const struct log_access *a)
+{
+	char		 ts[LOG_STAMP_MAX], m[16], ua[LOG_FIELD_MAX];
+	const char	*uid = a->user_id != NULL && *a->user_id != '\0' ?
+			    a->user_id : NULL;
+	size_t		 n = 0;
+
+	if (sz < 2)
+		return 0;
+	buf[0] = '\0';
+	log_escape(m, sizeof(m), a->method);
+	if (f == LOGF_JSON) {
+		log_time(ts, ms);
+		log_add(buf, sz, &n, "{\"time\":\"%s\",\"level\":\"info\","
+		    "\"type\":\"access\",\"id\":", ts);
+		log_add_json(buf, sz, &n, a->reqid);
+		log_add(buf, sz, &n, ",\"method\":");
+		log_add_json(buf, sz, &n, m);
+		log_add(buf, sz, &n, ",\"route\":");
+		log_add_json(buf, sz, &n, a->route != NULL ? a->route : "-");
+		log_add(buf, sz, &n, ",\"status\":%d,\"latency_us\":%ld,"
+		    "\"ip\":", a->status, a->usec);
+		log_add_json(buf, sz, &n, a->ip);
+		log_add(buf, sz, &n, ",\"user\":");
+		if (uid != NULL)
+			log_add_json(buf, sz, &n, uid);
+		else
+			log_add(buf, sz, &n, "null");
+		log_add(buf, sz, &n, ",\"bytes\":%zu,\"ua\":", a->bytes);
+		log_add_json(buf, sz, &n, a->user_agent);
+		log_add(buf, sz, &n, "}");
+		/* cut short: close the object rather than leave it open */
+		if (n + 2 >= sz && sz > 3) {
+			n = 0;
+			log_add(buf, sz, &n, "{\"time\":\"%s\",\"type\":"
+			    "\"access\",\"status\":%d}", ts, a->status);
+		}
+		return n;
+	}
+	if (stamp) {
+		log_time(ts, ms);
+		log_add(buf, sz, &n, "%s ", ts);
+	}
+	log_escape(ua, sizeof(ua), a->user_agent);
+	log_add(buf, sz, &n, "access %s %s %s %d %ldus %s %s %zu ua=%s",
+	    a->reqid, m, a->route != NULL ? a->route : "-", a->status, a->usec,
+	    a->ip != NULL && *a->ip != '\0' ? a->ip : "-",
+	    uid != NULL ? uid : "-", a->bytes, ua);
+	return n;
+}
+
+void
+log_request(const struct log_access *a)
+{
+	char	 buf[LOG_LINE_MAX];
 	size_t	 n;
-	int	 rc;
 
 	if (LOGL_INFO > log_get_level())
 		return;
-	log_escape(m, sizeof(m), method);
-	log_escape(p, sizeof(p), path);
-	n = log_stamp(buf, sizeof(buf));
-	rc = snprintf(buf + n, sizeof(buf) - n,
-	    "access %s %s %s %d %ldus", reqid, m, p, status, usec);
-	if (rc > 0)
-		n += (size_t)rc;
-	log_write(buf, n < sizeof(buf) ? n : sizeof(buf) - 1, sizeof(buf));
+	n = log_access_format(buf, sizeof(buf), log_get_format(),
+	    !__atomic_load_n(&log_journal, __ATOMIC_RELAXED), now_ms(), a);
+	log_write(buf, n, sizeof(buf));
 }
 
 void
@@ -159,4 +323,88 @@ log_escape(char *out, size_t outsz, const char *in)
 		out[i++] = (c < 0x20 || c >= 0x7f) ? '?' : (char)c;
 	}
 	out[i] = '\0';
+}
+
+/* Bytes of the valid UTF-8 character at p (NUL-terminated), or 0. */
+static size_t
+utf8_len(const unsigned char *p)
+{
+	unsigned int	 cp;
+	size_t		 n, i;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2, cp = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3, cp = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4, cp = p[0] & 0x07;
+	else
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return n;
+}
+
+size_t
+log_json_escape(char *out, size_t outsz, const char *in)
+{
+	static const char	 hex[] = "0123456789abcdef";
+	const unsigned char	*p = (const unsigned char *)in;
+	char			 e[8];
+	size_t			 i = 0, n, k;
+
+	if (outsz == 0)
+		return 0;
+	while (p != NULL && *p != '\0') {
+		if (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\') {
+			if (i + 2 > outsz)
+				break;
+			out[i++] = (char)*p++;
+			continue;
+		}
+		if ((n = utf8_len(p)) == 0) {
+			memcpy(e, "\\ufffd", 6);	/* invalid byte */
+			k = 6;
+			n = 1;
+		} else if (*p == '"' || *p == '\\') {
+			e[0] = '\\';
+			e[1] = (char)*p;
+			k = 2;
+		} else if (*p < 0x20 || *p == 0x7f) {
+			memcpy(e, "\\u00", 4);
+			e[4] = hex[*p >> 4];
+			e[5] = hex[*p & 0xf];
+			k = 6;
+		} else {
+			memcpy(e, p, n);
+			k = n;
+		}
+		if (i + k + 1 > outsz)
+			break;
+		memcpy(out + i, e, k);
+		i += k;
+		p += n;
+	}
+	out[i] = '\0';
+	return i;
+}
+
+int
+log_reqid_ok(const char *s)
+{
+	size_t	 n;
+
+	if (s == NULL)
+		return 0;
+	n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789-");
+	return n > 0 && n <= FA_REQID_MAX && s[n] == '\0';
 }

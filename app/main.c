@@ -67,6 +67,7 @@ load_config(const char *path, int flags)
 {
 	char		*err = NULL;
 	enum log_level	 l;
+	enum log_format	 f;
 
 	cfg = xcalloc(1, sizeof(*cfg));
 	if (config_load(cfg, path, flags, &err) == -1) {
@@ -79,6 +80,8 @@ load_config(const char *path, int flags)
 	}
 	if (log_level_parse(cfg->log_level, &l) == 0)
 		log_set_level(l);
+	if (log_format_parse(cfg->log_format, &f) == 0)
+		log_set_format(f);
 	return 0;
 }
 
@@ -120,6 +123,8 @@ cmd_serve(int argc, char **argv)
 				return 2;
 			}
 			cfg->workers = n;
+			/* so that a reload reads the same, not "restart needed" */
+			setenv("FCGI_AUTH_WORKERS", optarg, 1);
 			break;
 		default:
 			return 2;
@@ -174,6 +179,7 @@ cmd_serve(int argc, char **argv)
 		fprintf(stderr, "fcgi-auth: cannot start the RPC responder\n");
 		goto out_revoke;
 	}
+	reload_start(cfg, cfg->workers);
 	if (server_run(cfg, listen, config_path) == 0)
 		rc = 0;
 	rpc_shutdown();
@@ -186,6 +192,7 @@ out_mail:
 out_events:
 	sentinel_watch_stop();
 	event_shutdown();
+	reload_stop();	/* cfg is the boot generation again */
 out_backends:
 	store_shutdown();
 	db_shutdown();

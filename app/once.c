@@ -1,7 +1,8 @@
 /*
  * One-time tokens of the account lifecycle (reset, verify, email change)
  * and the seal of queued mail.  A token is ONCE_BYTES random bytes in
- * base64url; only its BLAKE2b hash, keyed with a subkey of jwt_secret, is
+ * base64url; only its BLAKE2b hash, keyed with a subkey of the data secret
+ * (config_data_secret), is
  * stored, so a database dump yields no usable token.  Queued messages
  * carry links with tokens: they are sealed (secretbox) under another
  * subkey.
@@ -29,9 +30,12 @@ once_subkey(unsigned char *out, size_t outlen, const char *ctx,
     const struct config *c)
 {
 	unsigned char	 k[crypto_generichash_KEYBYTES];
+	const char	*sec;
+	size_t		 len;
 
-	crypto_generichash(k, sizeof(k), (const unsigned char *)c->jwt_secret,
-	    c->jwt_secret_len, NULL, 0);
+	config_data_secret(c, &sec, &len);
+	crypto_generichash(k, sizeof(k), (const unsigned char *)sec, len,
+	    NULL, 0);
 	crypto_generichash(out, outlen, (const unsigned char *)ctx,
 	    strlen(ctx), k, sizeof(k));
 	sodium_memzero(k, sizeof(k));

@@ -47,6 +47,16 @@ refresh_parse(struct refresh *rt, const char *text, size_t len)
 	return 0;
 }
 
+/*
+ * The token's hash under jwt_secret_previous, for a token issued before a
+ * rotation: 0 and out filled, or -1 when no previous secret is set.
+ */
+int
+refresh_hash_previous(const struct refresh *rt, char out[FA_HASH_HEX + 1])
+{
+	return token_refresh_hash_previous(out, rt->raw, sizeof(rt->raw));
+}
+
 /* The sealed form of the token, kept for answers within the grace window. */
 int
 refresh_seal(const struct refresh *rt, char **out)
@@ -75,6 +85,7 @@ refresh_pair(struct request *r, const struct user *u, const char *sid,
 	char		*access = NULL;
 
 	memset(&c, 0, sizeof(c));
+	snprintf(r->user_id, sizeof(r->user_id), "%s", u->id);	/* logs */
 	snprintf(c.sub, sizeof(c.sub), "%s", u->id);
 	snprintf(c.sid, sizeof(c.sid), "%s", sid);
 	snprintf(c.email, sizeof(c.email), "%s", u->email);

@@ -46,6 +46,7 @@ static void
 logout_refresh(struct request *r)
 {
 	struct refresh	 rt;
+	char		 prev[FA_HASH_HEX + 1];
 	json_t		*body, *t;
 	int		 rc;
 
@@ -59,6 +60,10 @@ logout_refresh(struct request *r)
 	}
 	rc = store_session_revoke_refresh(rt.uid, rt.sid, rt.hash,
 	    cfg->access_ttl);
+	/* issued before a jwt_secret rotation: its hash under the old one */
+	if (rc == 1 && refresh_hash_previous(&rt, prev) == 0)
+		rc = store_session_revoke_refresh(rt.uid, rt.sid, prev,
+		    cfg->access_ttl);
 	if (rc == -1)
 		resp_unavailable(r);
 	else if (rc == 1)

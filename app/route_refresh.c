@@ -48,6 +48,7 @@ void
 route_refresh(struct request *r)
 {
 	struct refresh		 old, next;
+	char			 prev[FA_HASH_HEX + 1];
 	struct user		 u;
 	enum rotate_result	 res;
 	struct audit		 a;
@@ -77,6 +78,15 @@ route_refresh(struct request *r)
 	}
 	if (store_session_rotate(old.uid, old.sid, old.hash, next.hash,
 	    sealed, cfg->refresh_reuse_grace, cfg->refresh_ttl, &res, &child,
+	    &cutoff, &aal) == -1) {
+		resp_unavailable(r);
+		goto out;
+	}
+	/* issued before a rotation of jwt_secret: its hash under the old one;
+	 * the child it rotates to is hashed under the new one */
+	if (res == ROTATE_UNKNOWN && refresh_hash_previous(&old, prev) == 0 &&
+	    store_session_rotate(old.uid, old.sid, prev, next.hash, sealed,
+	    cfg->refresh_reuse_grace, cfg->refresh_ttl, &res, &child,
 	    &cutoff, &aal) == -1) {
 		resp_unavailable(r);
 		goto out;

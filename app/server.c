@@ -19,8 +19,15 @@
  * sigtimedwait(), which also runs the deadline watch every SERVER_TICK_MS.
  * On SIGTERM/SIGINT we stop accepting, wake idle workers, let busy ones
  * finish, and return; if some are still busy after the drain time the
- * process exits at once, without freeing what they use.  SIGHUP re-reads
- * the configuration file for log_level and log_file (see server_reload).
+ * process exits at once, without freeing what they use.  SIGHUP reloads
+ * the configuration and the keys (reload.c): a worker holds the generation
+ * it started a request with until the request is answered.
+ *
+ * Every request has an id: the web server's REQUEST_ID parameter (nginx's
+ * $request_id) when it is [A-Za-z0-9-]{1,64}, else one of ours (this
+ * instance's random prefix, the thread's number and a counter: no system
+ * call).  It is on every log line of the request, on the access line, and
+ * answered as X-Request-Id.
  */
 #include "config.h"
 
@@ -84,6 +91,11 @@ static struct {
 	char		*unix_path;	/* to unlink on exit */
 	struct in6_addr	 allow[SERVER_ALLOW_MAX];	/* v4 as ::ffff:a.b.c.d */
 	size_t		 nallow;	/* 0: every peer */
+	/* restart-only, copied at start: read between requests */
+	long		 read_timeout;
+	long		 request_timeout;
+	char		 id_prefix[SERVER_ID_PREFIX * 2 + 1];	/* hex */
+	unsigned int	 nthreads;	/* numbers given to threads */
 } srv = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.accept_lock = PTHREAD_MUTEX_INITIALIZER,
@@ -377,13 +389,21 @@ client_ip(struct request *r, FCGX_Request *fr)
 		snprintf(r->ip, sizeof(r->ip), "%.*s", (int)n, v);
 }
 
+/* The web server's id when well-formed, else ours: prefix-thread-count. */
 static void
-request_id(char out[FA_REQID_LEN + 1])
+request_id(char out[FA_REQID_MAX + 1], const char *given)
 {
-	unsigned char	 b[FA_REQID_LEN / 2];
+	static __thread unsigned int		 thread;
+	static __thread unsigned long long	 count;
 
-	randombytes_buf(b, sizeof(b));
-	sodium_bin2hex(out, FA_REQID_LEN + 1, b, sizeof(b));
+	if (given != NULL && log_reqid_ok(given)) {
+		snprintf(out, FA_REQID_MAX + 1, "%s", given);
+		return;
+	}
+	if (thread == 0)
+		thread = __atomic_add_fetch(&srv.nthreads, 1, __ATOMIC_RELAXED);
+	snprintf(out, FA_REQID_MAX + 1, "%s-%x-%llx", srv.id_prefix, thread,
+	    ++count);
 }
 
 /* Read the body up to max_body; past it, discard without keeping it. */
@@ -427,7 +447,7 @@ request_fill(struct request *r, FCGX_Request *fr)
 
 	r->fcgx = fr;
 	r->start_us = now_us();
-	request_id(r->id);
+	request_id(r->id, FCGX_GetParam("REQUEST_ID", fr->envp));
 	m = FCGX_GetParam("REQUEST_METHOD", fr->envp);
 	r->method_name = m != NULL ? m : "GET";
 	r->method = method_parse(r->method_name);
@@ -513,6 +533,7 @@ response_write(struct request *r, FCGX_Request *fr)
 
 	out_printf(fr->out, "Status: %d %s\r\n", status,
 	    status_reason(status));
+	out_printf(fr->out, "X-Request-Id: %s\r\n", r->id);
 	for (i = 0; i < r->nheaders; i++)
 		out_printf(fr->out, "%s: %s\r\n", r->headers[i].name,
 		    r->headers[i].value);
@@ -542,7 +563,7 @@ worker_set(struct worker *w, enum worker_state s, long long deadline)
 static long long
 request_deadline(void)
 {
-	return mono_ms() + cfg->request_timeout * 1000LL;
+	return mono_ms() + srv.request_timeout * 1000LL;
 }
 
 /*
@@ -554,6 +575,7 @@ static int
 server_handle(struct worker *w, FCGX_Request *fr)
 {
 	struct request	 r;
+	struct log_access a;
 	long		 usec;
 	int		 ours;
 
@@ -581,8 +603,17 @@ server_handle(struct worker *w, FCGX_Request *fr)
 	response_write(&r, fr);
 	usec = (long)(now_us() - r.start_us);
 	metrics_request(r.authorizer ? "/verify" : r.route, r.status, usec);
-	log_request(r.id, r.method_name, r.path != NULL ? r.path : "-",
-	    r.status, usec);
+	memset(&a, 0, sizeof(a));
+	a.reqid = r.id;
+	a.method = r.method_name;
+	a.route = r.authorizer ? "/verify" : r.route;
+	a.status = r.status;
+	a.usec = usec;
+	a.ip = r.ip;
+	a.user_id = r.user_id;
+	a.bytes = r.out != NULL ? r.outlen : 0;
+	a.user_agent = r.user_agent;
+	log_request(&a);
 	request_free(&r);
 	return 0;
 }
@@ -631,8 +662,8 @@ conn_wait(int fd)
 		{ .fd = fd, .events = POLLIN },
 		{ .fd = srv.wake[0], .events = POLLIN }
 	};
-	int		 ms = cfg->read_timeout > 0 ?
-			    (int)(cfg->read_timeout * 1000) : -1, n;
+	int		 ms = srv.read_timeout > 0 ?
+			    (int)(srv.read_timeout * 1000) : -1, n;
 
 	while ((n = poll(p, 2, ms)) == -1 && errno == EINTR)
 		;
@@ -701,7 +732,7 @@ worker_main(void *arg)
 	struct worker	*w = arg;
 	FCGX_Request	 fr;
 	sigset_t	 wake;
-	int		 fd;
+	int		 fd, rc;
 
 	sigemptyset(&wake);
 	sigaddset(&wake, SERVER_SIG_WAKE);
@@ -730,7 +761,10 @@ worker_main(void *arg)
 			continue;
 		}
 		deadline_start();
-		if (server_handle(w, &fr) == 0)
+		reload_hold(w - srv.workers);
+		rc = server_handle(w, &fr);
+		reload_release(w - srv.workers);
+		if (rc == 0)
 			worker_finish(w, &fr);
 	}
 	FCGX_Free(&fr, 0);
@@ -810,34 +844,6 @@ server_drain(void)
 }
 
 /*
- * SIGHUP: re-read the configuration file (and FCGI_AUTH_* variables) and
- * apply log_file (reopened, for log rotation) and log_level.  Any failure
- * leaves the running values as they are.  Everything else, the signing
- * keys included, takes a restart.
- */
-static void
-server_reload(const char *path)
-{
-	struct config	 c;
-	enum log_level	 l;
-	char		*err = NULL;
-
-	if (config_load(&c, path, 0, &err) == -1 ||
-	    log_level_parse(c.log_level, &l) == -1 ||
-	    log_open(c.log_file, &err) == -1) {
-		log_error(NULL, "SIGHUP: %s; running configuration kept",
-		    err != NULL ? err : "log_level");
-		goto out;
-	}
-	log_set_level(l);
-	log_info(NULL, "SIGHUP: log reopened, log_level %s (other settings "
-	    "take effect at a restart)", log_level_name(l));
-out:
-	free(err);
-	config_free(&c);
-}
-
-/*
  * Block the signals the main thread takes with sigtimedwait().  Called
  * before any thread starts, so every thread inherits the mask; workers
  * unblock SERVER_SIG_WAKE alone.
@@ -907,6 +913,7 @@ server_run(const struct config *c, const char *listen_override,
 	sigset_t	 set;
 	struct timespec	 tick = { .tv_sec = SERVER_TICK_MS / 1000,
 			    .tv_nsec = (SERVER_TICK_MS % 1000) * 1000000L };
+	unsigned char	 prefix[SERVER_ID_PREFIX];
 	char		*err = NULL;
 	long		 i;
 	int		 sig;
@@ -918,6 +925,11 @@ server_run(const struct config *c, const char *listen_override,
 		free(err);
 		return -1;
 	}
+	srv.read_timeout = c->read_timeout;
+	srv.request_timeout = c->request_timeout;
+	randombytes_buf(prefix, sizeof(prefix));
+	sodium_bin2hex(srv.id_prefix, sizeof(srv.id_prefix), prefix,
+	    sizeof(prefix));
 	srv.nworkers = c->workers;
 	srv.workers = xcalloc((size_t)srv.nworkers, sizeof(*srv.workers));
 	pthread_attr_init(&attr);
@@ -945,7 +957,8 @@ server_run(const struct config *c, const char *listen_override,
 		if (sig == SIGTERM || sig == SIGINT)
 			break;
 		if (sig == SIGHUP)
-			server_reload(config_path);
+			(void)reload_run(config_path);
+		reload_reap();
 	}
 	log_info(NULL, "signal %d: draining", sig);
 	server_stop();

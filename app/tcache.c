@@ -7,6 +7,11 @@
  * the hit is refused once the token's exp (plus leeway) has passed.  What
  * the cache does not decide: revocation, checked on every request after it.
  * Direct-mapped and bounded (TCACHE_SLOTS), a lock per shard.
+ *
+ * A slot also records the key set (token_serial) the token was verified
+ * under, read before verifying: after a reload that changed the keys, a
+ * token verified under the old ones misses and is verified again, so a
+ * removed key or secret stops working at once.
  */
 #include "config.h"
 
@@ -21,6 +26,7 @@
 struct tslot {
 	unsigned char	 hash[TCACHE_HASH];
 	int		 used;
+	unsigned long	 serial;	/* token_serial() when verified */
 	struct claims	 c;
 };
 
@@ -75,17 +81,20 @@ tcache_verify(const char *tok, size_t len, struct claims *c)
 {
 	unsigned char	 h[TCACHE_HASH];
 	struct tslot	*s;
+	unsigned long	 serial;
 	size_t		 i;
 	int		 hit = 0;
 
 	if (!tc.ready)
 		return token_verify(tok, len, c);
+	serial = token_serial();
 	crypto_generichash(h, sizeof(h), (const unsigned char *)tok, len,
 	    tc.key, sizeof(tc.key));
 	i = tcache_slot(h);
 	s = &tc.slots[i];
 	pthread_mutex_lock(&tc.lock[i % TCACHE_SHARDS]);
-	if (s->used && sodium_memcmp(s->hash, h, sizeof(h)) == 0) {
+	if (s->used && s->serial == serial &&
+	    sodium_memcmp(s->hash, h, sizeof(h)) == 0) {
 		*c = s->c;
 		hit = 1;
 	}
@@ -100,6 +109,7 @@ tcache_verify(const char *tok, size_t len, struct claims *c)
 		return -1;
 	pthread_mutex_lock(&tc.lock[i % TCACHE_SHARDS]);
 	memcpy(s->hash, h, sizeof(h));
+	s->serial = serial;
 	s->c = *c;
 	s->used = 1;
 	pthread_mutex_unlock(&tc.lock[i % TCACHE_SHARDS]);

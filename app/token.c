@@ -10,10 +10,16 @@
  * OpenSSL loads the keys, derives public halves, exports the JWKS and
  * generates keys, which libjwt cannot do.  Verification does no I/O.
  *
- * All key material lives in static storage set up once by token_init()
- * before threads start; afterwards it is only read, so every function but
- * token_init/token_shutdown is safe to call from any thread (libjwt only
- * touches the jwt_t each call makes for itself).
+ * The key material of a configuration is a token_set hung on it
+ * (c->tokens) by token_init(): a reload builds the next generation's set
+ * beside the running one, so a key that fails to load changes nothing.  A
+ * set is only read once made; every function but token_init/token_free
+ * reads the set of cfg (the running generation) and is safe to call from
+ * any thread (libjwt only touches the jwt_t each call makes for itself).
+ *
+ * jwt_secret_previous (rotation without mass logout): HS256 tokens signed
+ * with it still verify, and refresh hashes and sealed children made under
+ * it are still found and opened; nothing new is made with it.
  */
 #include "config.h"
 
@@ -79,8 +85,9 @@ struct token_key {
 	size_t		 siglen;	/* bytes of every valid signature */
 };
 
-static struct {
+struct token_set {
 	int			 ready;
+	unsigned long		 serial;	/* token_serial() */
 	const struct config	*cfg;
 	enum token_alg		 alg;		/* the pinned algorithm */
 	/* libjwt's signing key: HS256 secret, or unencrypted PKCS#8 PEM. */
@@ -91,8 +98,26 @@ static struct {
 	size_t			 nkeys;
 	unsigned char		 refresh_key[TOKEN_SUBKEY_BYTES];
 	unsigned char		 seal_key[crypto_secretbox_KEYBYTES];
+	/* jwt_secret_previous: HS256 key and subkeys, when set */
+	int			 has_prev;
+	unsigned char		*prev;
+	int			 prevlen;
+	unsigned char		 prev_refresh_key[TOKEN_SUBKEY_BYTES];
+	unsigned char		 prev_seal_key[crypto_secretbox_KEYBYTES];
 	json_t			*jwks;
-} tk;
+};
+
+static unsigned long	 token_serials;	/* token_init, main thread only */
+
+/* The keys of the running generation, or NULL. */
+static const struct token_set *
+tk_cur(void)
+{
+	const struct config	*c = cfg;
+
+	return c != NULL && c->tokens != NULL && c->tokens->ready ?
+	    c->tokens : NULL;
+}
 
 static int
 alg_parse(const char *s, enum token_alg *out)
@@ -256,7 +281,8 @@ pem_text(EVP_PKEY *k, int private, int *len)
  * signing key in jwt_public_keys) is published once.
  */
 static int
-key_add(const char *kid, EVP_PKEY *pub, const char *what, char **errstr)
+key_add(struct token_set *tk, const char *kid, EVP_PKEY *pub,
+    const char *what, char **errstr)
 {
 	struct token_key	*key;
 	size_t			 i;
@@ -265,10 +291,10 @@ key_add(const char *kid, EVP_PKEY *pub, const char *what, char **errstr)
 		xasprintf(errstr, "%s: invalid kid \"%s\"", what, kid);
 		return -1;
 	}
-	for (i = 0; i < tk.nkeys; i++) {
-		if (strcmp(tk.keys[i].kid, kid) != 0)
+	for (i = 0; i < tk->nkeys; i++) {
+		if (strcmp(tk->keys[i].kid, kid) != 0)
 			continue;
-		if (EVP_PKEY_eq(tk.keys[i].pub, pub) == 1) {
+		if (EVP_PKEY_eq(tk->keys[i].pub, pub) == 1) {
 			EVP_PKEY_free(pub);
 			return 0;
 		}
@@ -276,12 +302,12 @@ key_add(const char *kid, EVP_PKEY *pub, const char *what, char **errstr)
 		    "key", what, kid);
 		return -1;
 	}
-	if (tk.nkeys == TOKEN_KEYS_MAX) {
+	if (tk->nkeys == TOKEN_KEYS_MAX) {
 		xasprintf(errstr, "%s: more than %d keys", what,
 		    TOKEN_KEYS_MAX);
 		return -1;
 	}
-	key = &tk.keys[tk.nkeys];
+	key = &tk->keys[tk->nkeys];
 	if (pkey_alg(pub, &key->alg) == -1) {
 		xasprintf(errstr, "%s: key \"%s\" is neither RSA of %d to %d "
 		    "bits nor EC P-256", what, kid, TOKEN_RSA_BITS,
@@ -296,13 +322,13 @@ key_add(const char *kid, EVP_PKEY *pub, const char *what, char **errstr)
 	key->siglen = key->alg == ALG_ES256 ? ES256_SIG :
 	    (size_t)EVP_PKEY_get_size(pub);
 	key->pub = pub;
-	tk.nkeys++;
+	tk->nkeys++;
 	return 0;
 }
 
 /* "kid=path.pem,kid2=path2.pem" */
 static int
-keys_parse(const char *list, char **errstr)
+keys_parse(struct token_set *tk, const char *list, char **errstr)
 {
 	char		*copy, *item, *save = NULL, *eq, *kid, *path;
 	EVP_PKEY	*pub;
@@ -335,7 +361,7 @@ keys_parse(const char *list, char **errstr)
 			    "PEM key for kid \"%s\"", path, kid);
 			goto out;
 		}
-		if (key_add(kid, pub, "jwt_public_keys", errstr) == -1) {
+		if (key_add(tk, kid, pub, "jwt_public_keys", errstr) == -1) {
 			EVP_PKEY_free(pub);
 			goto out;
 		}
@@ -415,22 +441,54 @@ subkey(unsigned char *out, size_t outlen, const char *ctx,
 	return rc == 0 ? 0 : -1;
 }
 
-int
-token_init(const struct config *c, char **errstr)
+/* The HS256 key and subkeys of jwt_secret_previous. */
+static int
+token_init_previous(struct token_set *tk, const struct config *c,
+    char **errstr)
 {
+	const unsigned char	*prev = (const unsigned char *)
+				    c->jwt_secret_previous;
+	size_t			 len = c->jwt_secret_previous_len;
+
+	if (len < CONFIG_SECRET_MIN || len > INT_MAX) {
+		xasprintf(errstr, "jwt_secret_previous: at least %d bytes "
+		    "required", CONFIG_SECRET_MIN);
+		return -1;
+	}
+	if (subkey(tk->prev_refresh_key, sizeof(tk->prev_refresh_key),
+	    TOKEN_CTX_REFRESH, prev, len) == -1 ||
+	    subkey(tk->prev_seal_key, sizeof(tk->prev_seal_key),
+	    TOKEN_CTX_SEAL, prev, len) == -1) {
+		*errstr = xstrdup("jwt_secret_previous: cannot derive server "
+		    "keys");
+		return -1;
+	}
+	tk->prev = xmalloc(len);
+	memcpy(tk->prev, prev, len);
+	tk->prevlen = (int)len;
+	tk->has_prev = 1;
+	return 0;
+}
+
+int
+token_init(struct config *c, char **errstr)
+{
+	struct token_set	*tk;
 	const unsigned char	*secret;
 	EVP_PKEY		*priv = NULL, *pub = NULL;
 	json_t			*arr;
 	size_t			 i;
 
 	*errstr = NULL;
-	token_shutdown();
+	token_free(c->tokens);
+	c->tokens = NULL;
 	if (sodium_init() < 0) {
 		*errstr = xstrdup("libsodium initialisation failed");
 		return -1;
 	}
-	tk.cfg = c;
-	if (alg_parse(c->jwt_alg, &tk.alg) == -1) {
+	tk = xcalloc(1, sizeof(*tk));
+	tk->cfg = c;
+	if (alg_parse(c->jwt_alg, &tk->alg) == -1) {
 		xasprintf(errstr, "jwt_alg: \"%s\" is not HS256, RS256 or "
 		    "ES256", c->jwt_alg != NULL ? c->jwt_alg : "");
 		goto fail;
@@ -442,30 +500,34 @@ token_init(const struct config *c, char **errstr)
 		goto fail;
 	}
 	secret = (const unsigned char *)c->jwt_secret;
-	if (subkey(tk.refresh_key, sizeof(tk.refresh_key), TOKEN_CTX_REFRESH,
+	if (subkey(tk->refresh_key, sizeof(tk->refresh_key), TOKEN_CTX_REFRESH,
 	    secret, c->jwt_secret_len) == -1 ||
-	    subkey(tk.seal_key, sizeof(tk.seal_key), TOKEN_CTX_SEAL,
+	    subkey(tk->seal_key, sizeof(tk->seal_key), TOKEN_CTX_SEAL,
 	    secret, c->jwt_secret_len) == -1) {
 		*errstr = xstrdup("jwt_secret: cannot derive server keys");
 		goto fail;
 	}
+	if (c->jwt_secret_previous != NULL &&
+	    c->jwt_secret_previous_len > 0 &&
+	    token_init_previous(tk, c, errstr) == -1)
+		goto fail;
 
 	if ((arr = json_array()) == NULL ||
-	    (tk.jwks = json_pack("{s:o}", "keys", arr)) == NULL) {
+	    (tk->jwks = json_pack("{s:o}", "keys", arr)) == NULL) {
 		*errstr = xstrdup("out of memory");
 		goto fail;
 	}
-	if (tk.alg == ALG_HS256) {
-		tk.sign = xmalloc(c->jwt_secret_len);
-		memcpy(tk.sign, secret, c->jwt_secret_len);
-		tk.signlen = (int)c->jwt_secret_len;
+	if (tk->alg == ALG_HS256) {
+		tk->sign = xmalloc(c->jwt_secret_len);
+		memcpy(tk->sign, secret, c->jwt_secret_len);
+		tk->signlen = (int)c->jwt_secret_len;
 		goto done;
 	}
 
 	/* RS256/ES256: the signing key, its public half, then the others. */
 	if (c->jwt_private_key_file == NULL || *c->jwt_private_key_file == '\0') {
 		xasprintf(errstr, "jwt_private_key_file: required for %s",
-		    alg_names[tk.alg]);
+		    alg_names[tk->alg]);
 		goto fail;
 	}
 	if (c->jwt_kid == NULL || !kid_ok(c->jwt_kid, strlen(c->jwt_kid))) {
@@ -483,17 +545,18 @@ token_init(const struct config *c, char **errstr)
 		    "the public key", c->jwt_private_key_file);
 		goto fail;
 	}
-	if (key_add(c->jwt_kid, pub, "jwt_private_key_file", errstr) == -1) {
+	if (key_add(tk, c->jwt_kid, pub, "jwt_private_key_file", errstr) ==
+	    -1) {
 		EVP_PKEY_free(pub);
 		goto fail;
 	}
-	if (tk.keys[0].alg != tk.alg) {
+	if (tk->keys[0].alg != tk->alg) {
 		xasprintf(errstr, "jwt_private_key_file: %s: not a %s key",
-		    c->jwt_private_key_file, alg_names[tk.alg]);
+		    c->jwt_private_key_file, alg_names[tk->alg]);
 		goto fail;
 	}
 	/* libjwt parses the key from PEM text at each signature. */
-	if ((tk.sign = (unsigned char *)pem_text(priv, 1, &tk.signlen)) ==
+	if ((tk->sign = (unsigned char *)pem_text(priv, 1, &tk->signlen)) ==
 	    NULL) {
 		xasprintf(errstr, "jwt_private_key_file: %s: cannot export "
 		    "the key", c->jwt_private_key_file);
@@ -501,44 +564,70 @@ token_init(const struct config *c, char **errstr)
 	}
 	EVP_PKEY_free(priv);
 	priv = NULL;
-	snprintf(tk.kid, sizeof(tk.kid), "%s", c->jwt_kid);
+	snprintf(tk->kid, sizeof(tk->kid), "%s", c->jwt_kid);
 	if (c->jwt_public_keys != NULL &&
-	    keys_parse(c->jwt_public_keys, errstr) == -1)
+	    keys_parse(tk, c->jwt_public_keys, errstr) == -1)
 		goto fail;
-	for (i = 0; i < tk.nkeys; i++) {
+	for (i = 0; i < tk->nkeys; i++) {
 		json_t	*k;
 
-		if ((k = jwk(&tk.keys[i])) == NULL ||
+		if ((k = jwk(&tk->keys[i])) == NULL ||
 		    json_array_append_new(arr, k) == -1) {
 			xasprintf(errstr, "JWKS: cannot export key \"%s\"",
-			    tk.keys[i].kid);
+			    tk->keys[i].kid);
 			goto fail;
 		}
 	}
 done:
-	tk.ready = 1;
+	tk->serial = ++token_serials;
+	tk->ready = 1;
+	c->tokens = tk;
 	return 0;
 fail:
 	EVP_PKEY_free(priv);
-	token_shutdown();
+	token_free(tk);
 	return -1;
 }
 
 void
 token_shutdown(void)
 {
+	if (cfg != NULL) {
+		token_free(cfg->tokens);
+		cfg->tokens = NULL;
+	}
+}
+
+unsigned long
+token_serial(void)
+{
+	const struct token_set	*tk = tk_cur();
+
+	return tk != NULL ? tk->serial : 0;
+}
+
+void
+token_free(struct token_set *tk)
+{
 	size_t	 i;
 
-	for (i = 0; i < tk.nkeys; i++) {
-		EVP_PKEY_free(tk.keys[i].pub);
-		free(tk.keys[i].pem);
+	if (tk == NULL)
+		return;
+	for (i = 0; i < tk->nkeys; i++) {
+		EVP_PKEY_free(tk->keys[i].pub);
+		free(tk->keys[i].pem);
 	}
-	if (tk.sign != NULL) {
-		sodium_memzero(tk.sign, (size_t)tk.signlen);
-		free(tk.sign);
+	if (tk->sign != NULL) {
+		sodium_memzero(tk->sign, (size_t)tk->signlen);
+		free(tk->sign);
 	}
-	json_decref(tk.jwks);
-	sodium_memzero(&tk, sizeof(tk));
+	if (tk->prev != NULL) {
+		sodium_memzero(tk->prev, (size_t)tk->prevlen);
+		free(tk->prev);
+	}
+	json_decref(tk->jwks);
+	sodium_memzero(tk, sizeof(*tk));
+	free(tk);
 }
 
 /* RFC 8176 methods of an aal: a password, then a one-time code. */
@@ -557,18 +646,19 @@ token_issue(struct claims *c, long long gen, char **out)
 	jwt_t		*jwt = NULL;
 	char		*grants = NULL, *tok = NULL, *p, *save = NULL;
 	char		 rolebuf[FA_ROLES_LEN];
+	const struct token_set *tk = tk_cur();
 	long long	 now;
 	int		 rc = -1;
 
 	*out = NULL;
-	if (!tk.ready)
+	if (tk == NULL)
 		return -1;
 	randombytes_buf(jti, sizeof(jti));
 	if (b64url_encode(c->jti, sizeof(c->jti), jti, sizeof(jti)) == -1)
 		return -1;
 	now = now_ms() / 1000;
 	c->iat = now;
-	c->exp = c->iat + tk.cfg->access_ttl;
+	c->exp = c->iat + tk->cfg->access_ttl;
 	c->gen = gen > 0 ? gen : 0;
 	if (c->aal < TOKEN_AAL_MIN || c->aal > TOKEN_AAL_MAX)
 		c->aal = TOKEN_AAL_MIN;
@@ -581,7 +671,7 @@ token_issue(struct claims *c, long long gen, char **out)
 		if (json_array_append_new(roles, json_string(p)) == -1)
 			goto out;
 	if ((pay = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I}",
-	    "iss", tk.cfg->jwt_issuer, "aud", tk.cfg->jwt_audience,
+	    "iss", tk->cfg->jwt_issuer, "aud", tk->cfg->jwt_audience,
 	    "sub", c->sub, "email", c->email, "sid", c->sid, "jti", c->jti,
 	    "iat", (json_int_t)c->iat, "exp", (json_int_t)c->exp)) == NULL ||
 	    json_object_set(pay, "roles", roles) == -1 ||
@@ -596,8 +686,9 @@ token_issue(struct claims *c, long long gen, char **out)
 
 	/* libjwt writes the header: alg, typ "JWT", and kid if added. */
 	if (jwt_new(&jwt) != 0 ||
-	    jwt_set_alg(jwt, alg_jwt[tk.alg], tk.sign, tk.signlen) != 0 ||
-	    (tk.alg != ALG_HS256 && jwt_add_header(jwt, "kid", tk.kid) != 0) ||
+	    jwt_set_alg(jwt, alg_jwt[tk->alg], tk->sign, tk->signlen) != 0 ||
+	    (tk->alg != ALG_HS256 &&
+	    jwt_add_header(jwt, "kid", tk->kid) != 0) ||
 	    jwt_add_grants_json(jwt, grants) != 0 ||
 	    (tok = jwt_encode_str(jwt)) == NULL ||
 	    strlen(tok) > FA_TOKEN_MAX)
@@ -667,24 +758,24 @@ int_claim(long long *out, const json_t *j)
 }
 
 static int
-claims_check(const json_t *pay, struct claims *c)
+claims_check(const struct token_set *tk, const json_t *pay, struct claims *c)
 {
 	const json_t	*aud, *roles, *v;
 	long long	 now, leeway, nbf;
 	size_t		 i, off = 0, n;
 
 	now = now_ms() / 1000;
-	leeway = tk.cfg->jwt_leeway > 0 ? tk.cfg->jwt_leeway : 0;
-	if (!json_str_eq(json_object_get(pay, "iss"), tk.cfg->jwt_issuer))
+	leeway = tk->cfg->jwt_leeway > 0 ? tk->cfg->jwt_leeway : 0;
+	if (!json_str_eq(json_object_get(pay, "iss"), tk->cfg->jwt_issuer))
 		return -1;
 	aud = json_object_get(pay, "aud");
 	if (json_is_array(aud)) {
 		json_array_foreach(aud, i, v)
-			if (json_str_eq(v, tk.cfg->jwt_audience))
+			if (json_str_eq(v, tk->cfg->jwt_audience))
 				break;
 		if (i == json_array_size(aud))
 			return -1;
-	} else if (!json_str_eq(aud, tk.cfg->jwt_audience))
+	} else if (!json_str_eq(aud, tk->cfg->jwt_audience))
 		return -1;
 	if (int_claim(&c->exp, json_object_get(pay, "exp")) == -1 ||
 	    int_claim(&c->iat, json_object_get(pay, "iat")) == -1 ||
@@ -739,9 +830,31 @@ claims_check(const json_t *pay, struct claims *c)
 	return 0;
 }
 
+/*
+ * libjwt checks the signature of the C string tok with vkey; for HS256 a
+ * token that fails under jwt_secret is tried under jwt_secret_previous.
+ */
+static int
+sig_check(const struct token_set *tk, char *tok, const unsigned char *vkey,
+    int vkeylen, jwt_t **jwt)
+{
+	if (jwt_decode(jwt, tok, vkey, vkeylen) == 0 && *jwt != NULL)
+		return 0;
+	jwt_free(*jwt);
+	*jwt = NULL;
+	if (tk->alg != ALG_HS256 || !tk->has_prev)
+		return -1;
+	if (jwt_decode(jwt, tok, tk->prev, tk->prevlen) == 0 && *jwt != NULL)
+		return 0;
+	jwt_free(*jwt);
+	*jwt = NULL;
+	return -1;
+}
+
 int
 token_verify(const char *tok, size_t len, struct claims *c)
 {
+	const struct token_set	*tk = tk_cur();
 	const struct token_key	*key = NULL;
 	const unsigned char	*vkey;
 	const char		*d1, *d2;
@@ -754,7 +867,7 @@ token_verify(const char *tok, size_t len, struct claims *c)
 	int			 vkeylen, rc = -1;
 
 	memset(c, 0, sizeof(*c));
-	if (!tk.ready || tok == NULL || len == 0 || len > FA_TOKEN_MAX ||
+	if (tk == NULL || tok == NULL || len == 0 || len > FA_TOKEN_MAX ||
 	    memchr(tok, '\0', len) != NULL)
 		return -1;
 	/* Exactly three non-empty segments. */
@@ -766,22 +879,22 @@ token_verify(const char *tok, size_t len, struct claims *c)
 
 	/* The header pins the algorithm and the key, before any crypto. */
 	if ((hdr = seg_object(tok, (size_t)(d1 - tok))) == NULL ||
-	    !json_str_eq(json_object_get(hdr, "alg"), alg_names[tk.alg]) ||
+	    !json_str_eq(json_object_get(hdr, "alg"), alg_names[tk->alg]) ||
 	    json_object_get(hdr, "crit") != NULL)
 		goto out;
 	if ((v = json_object_get(hdr, "typ")) != NULL &&
 	    !json_str_eq(v, TOKEN_TYP))
 		goto out;
-	if (tk.alg == ALG_HS256) {
-		vkey = tk.sign;
-		vkeylen = tk.signlen;
+	if (tk->alg == ALG_HS256) {
+		vkey = tk->sign;
+		vkeylen = tk->signlen;
 		siglen = HS256_BYTES;
 	} else {
 		v = json_object_get(hdr, "kid");
-		for (i = 0; i < tk.nkeys && key == NULL; i++)
-			if (json_str_eq(v, tk.keys[i].kid) &&
-			    tk.keys[i].alg == tk.alg)
-				key = &tk.keys[i];
+		for (i = 0; i < tk->nkeys && key == NULL; i++)
+			if (json_str_eq(v, tk->keys[i].kid) &&
+			    tk->keys[i].alg == tk->alg)
+				key = &tk->keys[i];
 		if (key == NULL)
 			goto out;
 		vkey = (const unsigned char *)key->pem;
@@ -800,13 +913,13 @@ token_verify(const char *tok, size_t len, struct claims *c)
 	copy = xmalloc(len + 1);
 	memcpy(copy, tok, len);
 	copy[len] = '\0';
-	if (jwt_decode(&jwt, copy, vkey, vkeylen) != 0 || jwt == NULL ||
-	    jwt_get_alg(jwt) != alg_jwt[tk.alg])
+	if (sig_check(tk, copy, vkey, vkeylen, &jwt) == -1 ||
+	    jwt_get_alg(jwt) != alg_jwt[tk->alg])
 		goto out;
 
 	/* Claims from our own strict parse (libjwt allows duplicate keys). */
 	if ((pay = seg_object(d1 + 1, (size_t)(d2 - d1 - 1))) == NULL ||
-	    claims_check(pay, c) == -1)
+	    claims_check(tk, pay, c) == -1)
 		goto out;
 	rc = 0;
 out:
@@ -824,42 +937,69 @@ out:
 json_t *
 token_jwks(void)
 {
-	return tk.jwks != NULL ? json_incref(tk.jwks) : NULL;
+	const struct token_set	*tk = tk_cur();
+
+	return tk != NULL && tk->jwks != NULL ? json_incref(tk->jwks) : NULL;
+}
+
+static void
+refresh_hash(char *out, const unsigned char *tok, size_t len,
+    const unsigned char *key)
+{
+	unsigned char	 h[FA_HASH_HEX / 2];
+
+	crypto_generichash(h, sizeof(h), tok, len, key, TOKEN_SUBKEY_BYTES);
+	sodium_bin2hex(out, FA_HASH_HEX + 1, h, sizeof(h));
 }
 
 int
 token_derive(unsigned char *out, size_t len, const char *ctx)
 {
-	if (!tk.ready)
+	const struct token_set	*tk = tk_cur();
+	const char		*sec;
+	size_t			 seclen;
+
+	if (tk == NULL)
 		return -1;
-	return subkey(out, len, ctx, (const unsigned char *)tk.cfg->jwt_secret,
-	    tk.cfg->jwt_secret_len);
+	config_data_secret(tk->cfg, &sec, &seclen);
+	return subkey(out, len, ctx, (const unsigned char *)sec, seclen);
 }
 
 void
 token_refresh_hash(char *out, const unsigned char *tok, size_t len)
 {
-	unsigned char	 h[FA_HASH_HEX / 2];
+	static const unsigned char	 none[TOKEN_SUBKEY_BYTES];
+	const struct token_set		*tk = tk_cur();
 
-	crypto_generichash(h, sizeof(h), tok, len, tk.refresh_key,
-	    sizeof(tk.refresh_key));
-	sodium_bin2hex(out, FA_HASH_HEX + 1, h, sizeof(h));
+	refresh_hash(out, tok, len, tk != NULL ? tk->refresh_key : none);
+}
+
+int
+token_refresh_hash_previous(char *out, const unsigned char *tok, size_t len)
+{
+	const struct token_set	*tk = tk_cur();
+
+	if (tk == NULL || !tk->has_prev)
+		return -1;
+	refresh_hash(out, tok, len, tk->prev_refresh_key);
+	return 0;
 }
 
 int
 token_seal(char **out, const unsigned char *in, size_t len)
 {
-	unsigned char	*box;
-	size_t		 n;
+	const struct token_set	*tk = tk_cur();
+	unsigned char		*box;
+	size_t			 n;
 
 	*out = NULL;
-	if (!tk.ready || len > (SIZE_MAX / 2 - 1) - SEAL_OVERHEAD)
+	if (tk == NULL || len > (SIZE_MAX / 2 - 1) - SEAL_OVERHEAD)
 		return -1;
 	n = SEAL_OVERHEAD + len;
 	box = xmalloc(n);
 	randombytes_buf(box, crypto_secretbox_NONCEBYTES);
 	crypto_secretbox_easy(box + crypto_secretbox_NONCEBYTES, in, len, box,
-	    tk.seal_key);
+	    tk->seal_key);
 	*out = xmalloc(2 * n + 1);
 	sodium_bin2hex(*out, 2 * n + 1, box, n);
 	free(box);
@@ -869,12 +1009,13 @@ token_seal(char **out, const unsigned char *in, size_t len)
 int
 token_open(unsigned char *out, size_t outsz, size_t *outlen, const char *hex)
 {
-	unsigned char	*box = NULL;
-	const char	*end;
-	size_t		 hexlen, n;
-	int		 rc = -1;
+	const struct token_set	*tk = tk_cur();
+	unsigned char		*box = NULL;
+	const char		*end;
+	size_t			 hexlen, n;
+	int			 rc = -1;
 
-	if (!tk.ready || hex == NULL)
+	if (tk == NULL || hex == NULL)
 		return -1;
 	hexlen = strlen(hex);
 	if (hexlen % 2 != 0 || hexlen / 2 < SEAL_OVERHEAD ||
@@ -882,10 +1023,14 @@ token_open(unsigned char *out, size_t outsz, size_t *outlen, const char *hex)
 		return -1;
 	box = xmalloc(hexlen / 2);
 	if (sodium_hex2bin(box, hexlen / 2, hex, hexlen, NULL, &n, &end) != 0 ||
-	    n != hexlen / 2 || end != hex + hexlen ||
-	    crypto_secretbox_open_easy(out,
+	    n != hexlen / 2 || end != hex + hexlen)
+		goto out;
+	/* sealed under jwt_secret, or before a rotation under the previous */
+	if (crypto_secretbox_open_easy(out,
 	    box + crypto_secretbox_NONCEBYTES, n - crypto_secretbox_NONCEBYTES,
-	    box, tk.seal_key) != 0)
+	    box, tk->seal_key) != 0 && (!tk->has_prev ||
+	    crypto_secretbox_open_easy(out, box + crypto_secretbox_NONCEBYTES,
+	    n - crypto_secretbox_NONCEBYTES, box, tk->prev_seal_key) != 0))
 		goto out;
 	*outlen = n - SEAL_OVERHEAD;
 	rc = 0;

@@ -377,6 +377,35 @@ body_with_token(const char *body, size_t len, size_t *outlen,
 	return out;
 }
 
+/* The access line of the request: a JSON one must parse, a text one must
+ * stay one line, whatever the client sent (log.c). */
+static void
+check_access_line(const struct request *r)
+{
+	struct log_access	 a;
+	char			 buf[LOG_LINE_MAX];
+	json_t			*j;
+	size_t			 n;
+
+	memset(&a, 0, sizeof(a));
+	a.reqid = r->id;
+	a.method = r->method_name;
+	a.route = r->route;
+	a.status = r->status;
+	a.ip = r->ip;
+	a.user_id = r->user_id;
+	a.bytes = r->out != NULL ? r->outlen : 0;
+	a.user_agent = r->user_agent;
+	n = log_access_format(buf, sizeof(buf), LOGF_JSON, 1, 0, &a);
+	if ((j = json_loadb(buf, n, 0, NULL)) == NULL || !json_is_object(j))
+		fuzz_fail("JSON access line does not parse: %.200s", buf);
+	json_decref(j);
+	n = log_access_format(buf, sizeof(buf), LOGF_TEXT, 1, 0, &a);
+	if (memchr(buf, '\n', n) != NULL || n != strlen(buf))
+		fuzz_fail("text access line is not one line");
+	log_request(&a);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -486,7 +515,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	else
 		route_dispatch(&r);
 	check_answer(&r, minted, mroles, stub.hash_fail);
-	log_request(r.id, r.method_name, r.path, r.status, 0);
+	check_access_line(&r);
 
 	request_free(&r);
 	free(tok);

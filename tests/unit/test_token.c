@@ -64,6 +64,7 @@ setup_alg(const char *alg, const char *keyfile, const char *kid,
 
 	free(conf.jwt_private_key_file);
 	free(conf.jwt_public_keys);
+	token_free(conf.tokens);	/* the keys hang on the config */
 	memset(&conf, 0, sizeof(conf));
 	conf.jwt_alg = (char *)alg;
 	conf.jwt_secret = (char *)SECRET;
@@ -1206,6 +1207,7 @@ init_reports_bad_key_configuration(void **state)
 	(void)state;
 	free(conf.jwt_private_key_file);
 	free(conf.jwt_public_keys);
+	token_free(conf.tokens);
 	memset(&conf, 0, sizeof(conf));
 	conf.jwt_alg = (char *)"RS256";
 	conf.jwt_secret = (char *)SECRET;
@@ -1255,6 +1257,7 @@ init_reports_bad_key_configuration(void **state)
 	mk_claims(&c, "user");
 	assert_int_equal(token_issue(&c, 0, &tok), -1);
 	assert_null(tok);
+	token_free(conf.tokens);
 	memset(&conf, 0, sizeof(conf));
 	assert_int_equal(setup_alg("HS256", NULL, NULL, NULL), 0);
 }
