@@ -1501,6 +1501,17 @@ int		 mailer_init(const struct config *);
 void		 mailer_shutdown(void);
 void		 mailer_kick(void);
 
+/*
+ * cli_doctor.c: fcgi-auth doctor, one line per check (backends, schema,
+ * clock, secret files); 1 when one failed.  main.c's --config path.
+ */
+extern const char *config_path;
+int		 cli_doctor(int, char **);
+#define DOCTOR_LINE_MAX		1024	/* one line of output */
+#define DOCTOR_CONNECT_TIMEOUT	"5"	/* seconds, PostgreSQL */
+#define DOCTOR_SKEW_WARN	2	/* seconds of clock skew: warn */
+#define DOCTOR_SKEW_FAIL	30	/* seconds of clock skew: fail */
+
 /* time helpers (util.c) */
 long long	 now_ms(void);
 long long	 now_us(void);

@@ -15,7 +15,7 @@
 #include "extern.h"
 
 struct config	*cfg;
-static const char *config_path;	/* --config, re-read by serve at SIGHUP */
+const char	*config_path;	/* --config, re-read by serve at SIGHUP */
 
 static const char *const usage_top =
 "usage: fcgi-auth [--config FILE] COMMAND [ARGS]\n"
@@ -33,6 +33,7 @@ static const char *const usage_top =
 "  outbox status|replay                  inspect or re-send events\n"
 "  audit prune --older-than DAYS         delete old audit rows\n"
 "  keygen rs256|es256 --kid ID [--dir D] write a signing key pair\n"
+"  doctor                                check backends, schema, clock, keys\n"
 "\n"
 "options:\n"
 "  -c, --config FILE   configuration file (default " CONFIG_DEFAULT_PATH ")\n"
@@ -320,6 +321,11 @@ static const struct command {
 	{ "keygen", cmd_keygen, 0,
 	    "usage: fcgi-auth keygen rs256|es256 --kid ID [--dir DIR]\n"
 	    "Writes DIR/ID.pem (private, 0600) and DIR/ID.pub.pem.\n" },
+	{ "doctor", cli_doctor, 1,
+	    "usage: fcgi-auth doctor\n"
+	    "Checks PostgreSQL, Redis (and Sentinel), the schema, the clock "
+	    "against\nPostgreSQL and the secret files: one line per check, "
+	    "exit 1 on a FAIL.\n" },
 };
 
 int
