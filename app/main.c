@@ -317,6 +317,9 @@ static const struct command {
 	    "secrets masked.\n" },
 	{ "user", cli_user, CMD_CONFIG, cli_user_usage },
 	{ "outbox", cli_outbox, CMD_CONFIG, cli_outbox_usage },
+	{ "audit", cli_audit, CMD_CONFIG,
+	    "usage: fcgi-auth audit prune --older-than DAYS\n"
+	    "Deletes audit rows older than DAYS days and prints how many.\n" },
 	{ "import-users", cli_import, CMD_CONFIG, cli_import_usage },
 	{ "keygen", cmd_keygen, 0,
 	    "usage: fcgi-auth keygen rs256|es256 --kid ID [--dir DIR]\n"
