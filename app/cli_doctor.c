@@ -400,6 +400,22 @@ check_files(const char *path)
 	}
 }
 
+static void
+check_smtp(void)
+{
+	char	 err[DOCTOR_LINE_MAX];
+
+	if (cfg->smtp_url[0] == '\0') {
+		say(DOCTOR_SKIP, "smtp", "smtp_url not set: no mail is sent");
+		return;
+	}
+	if (mailer_probe(err, sizeof(err)) == -1) {
+		say(DOCTOR_FAIL, "smtp", "%s: %s", cfg->smtp_url, err);
+		return;
+	}
+	say(DOCTOR_OK, "smtp", "%s answers", cfg->smtp_url);
+}
+
 int
 cli_doctor(int argc, char **argv)
 {
@@ -421,6 +437,7 @@ cli_doctor(int argc, char **argv)
 		say(DOCTOR_SKIP, "clock", "no PostgreSQL");
 	}
 	check_redis();
+	check_smtp();
 	fflush(stdout);
 	return doctor_failed ? 1 : 0;
 }

@@ -1500,6 +1500,7 @@ char		*mail_link(enum mail_kind, const char *token);
 int		 mailer_init(const struct config *);
 void		 mailer_shutdown(void);
 void		 mailer_kick(void);
+int		 mailer_probe(char *err, size_t errsz);	/* doctor */
 
 /*
  * cli_doctor.c: fcgi-auth doctor, one line per check (backends, schema,

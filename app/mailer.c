@@ -107,6 +107,44 @@ mailer_send(const char *rcpt, const char *msg, size_t len, char *err,
 	return code >= 500 && code < 600 ? SEND_PERMANENT : SEND_TEMPORARY;
 }
 
+/*
+ * For doctor: can the SMTP server of smtp_url be reached, with STARTTLS
+ * and AUTH as a send would use them?  0, or -1 and why in err.  It stops
+ * after the greeting (CURLOPT_CONNECT_ONLY): no mail is sent.
+ */
+int
+mailer_probe(char *err, size_t errsz)
+{
+	CURL		*c;
+	char		 cerr[CURL_ERROR_SIZE] = "";
+	CURLcode	 rc;
+
+	if ((c = curl_easy_init()) == NULL) {
+		snprintf(err, errsz, "curl_easy_init failed");
+		return -1;
+	}
+	curl_easy_setopt(c, CURLOPT_URL, cfg->smtp_url);
+	curl_easy_setopt(c, CURLOPT_USE_SSL, (long)CURLUSESSL_TRY);
+	if (cfg->smtp_user[0] != '\0') {
+		curl_easy_setopt(c, CURLOPT_USERNAME, cfg->smtp_user);
+		curl_easy_setopt(c, CURLOPT_PASSWORD,
+		    cfg->smtp_password != NULL ? cfg->smtp_password : "");
+	}
+	curl_easy_setopt(c, CURLOPT_CONNECT_ONLY, 1L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+	    cfg->smtp_connect_timeout_ms);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, cfg->smtp_timeout_ms);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
+	rc = curl_easy_perform(c);
+	curl_easy_cleanup(c);
+	if (rc == CURLE_OK)
+		return 0;
+	snprintf(err, errsz, "%s", cerr[0] != '\0' ? cerr :
+	    curl_easy_strerror(rc));
+	return -1;
+}
+
 /* Seconds until the next attempt after attempts failures, or -1: give up. */
 static long
 mailer_backoff(long attempts, double age)

@@ -8,7 +8,8 @@ import re
 import shutil
 import stat
 
-from harness import SRCDIR
+from harness import SRCDIR, free_port
+from mailsink import MailSink
 
 STACK_CONFIG = {}
 STACK_OPTIONS = {"nginx": False, "lighttpd": False, "echo": False}
@@ -42,8 +43,23 @@ def test_healthy_stack_every_line_ok(stack):
         assert checks.get(what) == "ok", "no ok line for %s:\n%s" % (what, r.stdout)
     files = [w for w in checks if w.startswith("jwt_secret_file ")]
     assert files == ["jwt_secret_file " + stack.secret_file], r.stdout
-    assert set(checks.values()) == {"ok"}, "not every line is ok:\n%s" % r.stdout
+    assert checks.get("smtp") == "skip", "no mailer configured, yet smtp is %r:\n%s" % (checks.get("smtp"), r.stdout)
+    assert set(v for k, v in checks.items() if k != "smtp") == {"ok"}, "not every line is ok:\n%s" % r.stdout
     assert_no_secret(stack, r)
+
+
+def test_smtp_reachable_ok_unreachable_failure(stack):
+    sink = MailSink(free_port()).start()
+    try:
+        r, checks = doctor(stack, smtp_url="smtp://127.0.0.1:%d" % sink.port)
+        assert r.returncode == 0 and checks.get("smtp") == "ok", "doctor with a live SMTP server:\n%s%s" % (
+            r.stdout, r.stderr)
+    finally:
+        sink.stop()
+    dead = free_port()
+    r, checks = doctor(stack, smtp_url="smtp://127.0.0.1:%d" % dead)
+    assert r.returncode == 1 and checks.get("smtp") == "FAIL", "doctor with no SMTP server:\n%s" % r.stdout
+    assert not sink.messages, "doctor sent a mail"
 
 
 def test_redis_stopped_is_a_failure(stack):
