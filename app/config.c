@@ -561,9 +561,11 @@ nosecret:
 
 /*
  * The secret that keys data at rest (TOTP secrets, recovery codes, one-time
- * tokens, queued mail): data_secret, else jwt_secret.  A jwt_secret
- * rotation sets data_secret to the old jwt_secret, so nothing stored has to
- * be keyed again (DEPLOYMENT.md, Secret and key rotation).
+ * tokens, queued mail): data_secret, else jwt_secret.  Read once, from the
+ * configuration the process starts with (token.c, once.c), so a reload
+ * that rotates jwt_secret changes nothing stored; before the next restart
+ * data_secret is set to the old jwt_secret (DEPLOYMENT.md, Secret and key
+ * rotation).
  */
 void
 config_data_secret(const struct config *c, const char **sec, size_t *len)

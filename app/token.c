@@ -109,6 +109,21 @@ struct token_set {
 
 static unsigned long	 token_serials;	/* token_init, main thread only */
 
+/*
+ * The key of data at rest (token_derive): config_data_secret of the first
+ * token_init, the configuration the process started with, and never again
+ * until token_shutdown.  A reload that rotates jwt_secret leaves it be, so
+ * sealed TOTP secrets and recovery-code hashes stay readable; data_secret
+ * itself is restart-only.  Pre-hashed like subkey() does, when longer.
+ */
+static struct {
+	unsigned char	 key[crypto_generichash_KEYBYTES_MAX];
+	size_t		 len;
+	int		 set;
+} td;
+
+static void	 token_data_key(const struct config *);
+
 /* The keys of the running generation, or NULL. */
 static const struct token_set *
 tk_cur(void)
@@ -579,6 +594,7 @@ token_init(struct config *c, char **errstr)
 		}
 	}
 done:
+	token_data_key(c);
 	tk->serial = ++token_serials;
 	tk->ready = 1;
 	c->tokens = tk;
@@ -592,6 +608,7 @@ fail:
 void
 token_shutdown(void)
 {
+	sodium_memzero(&td, sizeof(td));
 	if (cfg != NULL) {
 		token_free(cfg->tokens);
 		cfg->tokens = NULL;
@@ -955,14 +972,29 @@ refresh_hash(char *out, const unsigned char *tok, size_t len,
 int
 token_derive(unsigned char *out, size_t len, const char *ctx)
 {
-	const struct token_set	*tk = tk_cur();
-	const char		*sec;
-	size_t			 seclen;
-
-	if (tk == NULL)
+	if (!td.set)
 		return -1;
-	config_data_secret(tk->cfg, &sec, &seclen);
-	return subkey(out, len, ctx, (const unsigned char *)sec, seclen);
+	return subkey(out, len, ctx, td.key, td.len);
+}
+
+static void
+token_data_key(const struct config *c)
+{
+	const char	*sec;
+	size_t		 len;
+
+	if (td.set)
+		return;
+	config_data_secret(c, &sec, &len);
+	if (len > sizeof(td.key)) {
+		crypto_generichash(td.key, sizeof(td.key),
+		    (const unsigned char *)sec, len, NULL, 0);
+		td.len = sizeof(td.key);
+	} else {
+		memcpy(td.key, sec, len);
+		td.len = len;
+	}
+	td.set = 1;
 }
 
 void

@@ -198,6 +198,29 @@ def test_secret_rotation_walkthrough(stack):
     restore(stack)
 
 
+def test_secret_rotation_keeps_the_second_factor(stack):
+    """Data at rest (sealed TOTP secrets, recovery-code hashes) is keyed by
+    the secret the process started with (data_secret, else jwt_secret), not
+    by the running jwt_secret: a rotation by reload leaves MFA working, and
+    so does the restart after it with data_secret = the old jwt_secret."""
+    from mfalib import MfaUser, assert_token_pair
+    u = MfaUser(stack, "rot-mfa")
+    old_secret = open(stack.secret_file, "rb").read()
+    old = secret_file(stack, "rotm-old", old_secret)
+    new = secret_file(stack, "rotm-new", os.urandom(32).hex().encode())
+    hup(stack, {"jwt_secret_file": new, "jwt_secret_previous_file": old})
+    u.login2()                  # the TOTP secret still opens
+    try:
+        # the restart after the rotation: previous gone, data_secret the old
+        stack.start_app({"jwt_secret_file": new, "data_secret_file": old})
+        u.login2()
+        tok = u.challenge()
+        r = u.verify_raw(tok, recovery=u.recovery[0])
+        assert_token_pair(r, "a recovery code after the rotation")
+    finally:
+        stack.start_app({})
+
+
 def _check_hs256(tok, secret):
     import hashlib
     import hmac
