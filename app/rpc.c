@@ -220,6 +220,8 @@ rpc_settings(void)
 		rp.enabled = c->rpc_enabled;
 		rp.channel = xstrdup(c->rpc_validate_pattern);
 		xasprintf(&rp.reply, "%s" RPC_REPLY_SUFFIX, rp.channel);
+		if (!rp.enabled)
+			log_info(NULL, "rpc: rpc_enabled is off; not answering");
 	}
 	reload_release(RELOAD_SLOT_RPC);
 	rp.gen = g;
@@ -288,8 +290,7 @@ rpc_main(void *arg)
 		log_debug(NULL, "rpc: cannot lower the thread's priority");
 	b = xcalloc(1, sizeof(*b));
 	while (!atomic_load(&rp.stop)) {
-		if (rpc_settings() && !rp.enabled)
-			log_info(NULL, "rpc: rpc_enabled is off; not answering");
+		(void)rpc_settings();
 		if (!rp.enabled) {
 			rpc_sleep(RPC_POLL_MS);
 			continue;

@@ -3,6 +3,7 @@ new templates (a set that does not load refuses the reload), a new RPC
 pattern (resubscribed), rpc_enabled off and on; mail sent while reloads
 come arrives once.  Security 10.13."""
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -19,6 +20,7 @@ from test_events import redis_call
 SINK_A = MailSink(free_port()).start()
 SINK_B = MailSink(free_port()).start()
 TMPL = tempfile.mkdtemp(prefix="fa-tmpl-")
+atexit.register(shutil.rmtree, TMPL, True)
 shutil.copytree(os.path.join(SRCDIR, "conf", "mail"), os.path.join(TMPL, "base"))
 STACK_CONFIG = {
     "smtp_url": "smtp://127.0.0.1:%d" % SINK_A.port,
