@@ -233,6 +233,7 @@ struct config {
 	long		 smtp_connect_timeout_ms;
 	/* not keys: set when the configuration is put to use */
 	struct token_set *tokens;	/* token.c: keys of this generation */
+	struct mail_templates *mail;	/* mail.c: its templates, or NULL */
 	int		 shares_restart;	/* restart-only strings borrowed */
 };
 enum email_verify {
@@ -1255,6 +1256,11 @@ void		 reload_reap(void);	/* free the unused retired ones */
 void		 reload_stop(void);	/* workers stopped: cfg = boot again */
 void		 reload_hold(long worker);	/* a request starts */
 void		 reload_release(long worker);	/* ... and ends */
+/* reload_hold's slots of the threads that hold a generation per batch */
+#define RELOAD_SLOT_MAILER	(-1)
+#define RELOAD_SLOT_RPC		(-2)
+#define RELOAD_THREAD_SLOTS	2
+unsigned long	 reload_generation(void);	/* changes at each reload */
 /* check-config and reload: load path and its keys; -1 and *errstr owned. */
 int		 reload_load(const char *path, struct config **out,
 		    char **errstr);
@@ -1468,9 +1474,14 @@ struct mail_var {
 	const char	*name;		/* without braces */
 	const char	*value;
 };
-int		 mail_init(const struct config *, char **errstr);
+/* Boot: the templates of c, freed by mail_shutdown. */
+int		 mail_init(struct config *, char **errstr);
 void		 mail_shutdown(void);
-int		 mail_enabled(void);	/* a mailer and templates */
+/* A reloaded generation's: read mail_template_dir into c->mail when
+ * smtp_url is set (-1 and *errstr owned: the reload is refused). */
+int		 mail_templates_load(struct config *, char **errstr);
+void		 mail_templates_free(struct config *);
+int		 mail_enabled(void);	/* smtp_url and templates in cfg */
 const char	*mail_kind_name(enum mail_kind);	/* template file name */
 char		*mail_render(const char *tmpl, const struct mail_var *,
 		    size_t nvars);

@@ -1,8 +1,11 @@
 /*
- * The mails of the account lifecycle, built in memory.  Templates are read
- * once by mail_init (mail_template_dir/<kind>.txt: "Subject: ..." then a
- * blank line and the body); everything else is pure, so the unit tests and
- * fuzzers call it directly.  No header is ever made of client bytes that
+ * The mails of the account lifecycle, built in memory.  Templates
+ * (mail_template_dir/<kind>.txt: "Subject: ..." then a blank line and the
+ * body) belong to a configuration generation: mail_init reads the boot
+ * one's, a reload reads them again into the next (reload_load), so a
+ * request renders with the templates of the generation it holds and a
+ * template dir that does not load refuses the reload.  Everything else is
+ * pure, so the unit tests and fuzzers call it directly.  No header is ever made of client bytes that
  * could carry CR or LF: header values pass mail_header_value, which keeps
  * visible ASCII and turns the rest into RFC 2047 encoded-words.
  */
@@ -21,10 +24,13 @@ static const char *const mail_kinds[MAIL__MAX] = {
 	"reset", "verify", "email-change", "email-changed"
 };
 
-static struct {
-	int	 enabled;
+struct mail_templates {
 	char	*subject[MAIL__MAX];
 	char	*body[MAIL__MAX];
+};
+
+static struct {
+	struct config	*boot;	/* whose templates mail_shutdown frees */
 } ml;
 
 const char *
@@ -38,7 +44,9 @@ mail_kind_name(enum mail_kind k)
 int
 mail_enabled(void)
 {
-	return ml.enabled;
+	const struct config	*c = cfg;
+
+	return c != NULL && c->smtp_url[0] != '\0' && c->mail != NULL;
 }
 
 /* A growing buffer; xrealloc never fails. */
@@ -299,20 +307,23 @@ char *
 mail_build(enum mail_kind k, const char *rcpt, const struct mail_var *vars,
     size_t nvars)
 {
-	char	*subject, *body, *msg;
+	const struct config	*c = cfg;
+	char			*subject, *body, *msg;
 
-	if (!ml.enabled || (int)k < 0 || k >= MAIL__MAX)
+	if (c->smtp_url[0] == '\0' || c->mail == NULL || (int)k < 0 ||
+	    k >= MAIL__MAX)
 		return NULL;
-	subject = mail_render(ml.subject[k], vars, nvars);
-	body = mail_render(ml.body[k], vars, nvars);
-	msg = mail_compose(cfg->mail_from, rcpt, subject, body, now_ms());
+	subject = mail_render(c->mail->subject[k], vars, nvars);
+	body = mail_render(c->mail->body[k], vars, nvars);
+	msg = mail_compose(c->mail_from, rcpt, subject, body, now_ms());
 	free(subject);
 	free(body);
 	return msg;
 }
 
 static int
-mail_load(const char *dir, enum mail_kind k, char **errstr)
+mail_load(struct mail_templates *t, const char *dir, enum mail_kind k,
+    char **errstr)
 {
 	FILE	*f;
 	char	*path, *text;
@@ -331,7 +342,7 @@ mail_load(const char *dir, enum mail_kind k, char **errstr)
 	text[n > MAIL_TEMPLATE_MAX ? MAIL_TEMPLATE_MAX : n] = '\0';
 	if (n > MAIL_TEMPLATE_MAX || strlen(text) != n ||
 	    validate_utf8(text, n) == -1 || mail_template_split(text,
-	    &ml.subject[k], &ml.body[k]) == -1) {
+	    &t->subject[k], &t->body[k]) == -1) {
 		xasprintf(errstr, "%s: expected UTF-8 text of at most %d "
 		    "bytes, starting with a Subject: line", path,
 		    MAIL_TEMPLATE_MAX);
@@ -344,36 +355,56 @@ out:
 	return rc;
 }
 
+void
+mail_templates_free(struct config *c)
+{
+	int	 k;
+
+	if (c == NULL || c->mail == NULL)
+		return;
+	for (k = 0; k < MAIL__MAX; k++) {
+		free(c->mail->subject[k]);
+		free(c->mail->body[k]);
+	}
+	free(c->mail);
+	c->mail = NULL;
+}
+
 int
-mail_init(const struct config *c, char **errstr)
+mail_templates_load(struct config *c, char **errstr)
 {
 	int	 k;
 
 	*errstr = NULL;
-	mail_shutdown();
-	if (c->smtp_url[0] == '\0') {
-		log_info(NULL, "mail: no smtp_url; reset, verification and "
-		    "email change mails are not sent");
+	mail_templates_free(c);
+	if (c->smtp_url[0] == '\0')
 		return 0;
-	}
+	c->mail = xcalloc(1, sizeof(*c->mail));
 	for (k = 0; k < MAIL__MAX; k++)
-		if (mail_load(c->mail_template_dir, k, errstr) == -1) {
-			mail_shutdown();
+		if (mail_load(c->mail, c->mail_template_dir, k,
+		    errstr) == -1) {
+			mail_templates_free(c);
 			return -1;
 		}
-	ml.enabled = 1;
+	return 0;
+}
+
+int
+mail_init(struct config *c, char **errstr)
+{
+	mail_shutdown();
+	if (mail_templates_load(c, errstr) == -1)
+		return -1;
+	if (c->smtp_url[0] == '\0')
+		log_info(NULL, "mail: no smtp_url; reset, verification and "
+		    "email change mails are not sent");
+	ml.boot = c;
 	return 0;
 }
 
 void
 mail_shutdown(void)
 {
-	int	 k;
-
-	for (k = 0; k < MAIL__MAX; k++) {
-		free(ml.subject[k]);
-		free(ml.body[k]);
-		ml.subject[k] = ml.body[k] = NULL;
-	}
-	ml.enabled = 0;
+	mail_templates_free(ml.boot);
+	ml.boot = NULL;
 }

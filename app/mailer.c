@@ -8,6 +8,11 @@
  * A 5xx answer is permanent: the mail is dropped with an audit row.  Any
  * other failure is retried, the first time after mail_retry_min_seconds,
  * then doubling, until mail_retry_hours after the mail was queued.
+ *
+ * The settings are live: each batch holds the generation it started with
+ * (RELOAD_SLOT_MAILER) and passes it down, so a reload never frees the
+ * strings a send is using and one send never mixes two generations.  The
+ * thread runs from start; while smtp_url is empty it only waits.
  */
 #include "config.h"
 
@@ -60,8 +65,8 @@ enum send_result {
 
 /* Send msg to rcpt; err gets libcurl's reason and the SMTP code. */
 static enum send_result
-mailer_send(const char *rcpt, const char *msg, size_t len, char *err,
-    size_t errsz)
+mailer_send(const struct config *cf, const char *rcpt, const char *msg,
+    size_t len, char *err, size_t errsz)
 {
 	CURL			*c;
 	struct curl_slist	*to = NULL;
@@ -76,14 +81,14 @@ mailer_send(const char *rcpt, const char *msg, size_t len, char *err,
 		return SEND_TEMPORARY;
 	}
 	snprintf(addr, sizeof(addr), "<%s>", rcpt);
-	snprintf(from, sizeof(from), "<%s>", cfg->mail_from);
+	snprintf(from, sizeof(from), "<%s>", cf->mail_from);
 	to = curl_slist_append(to, addr);
-	curl_easy_setopt(c, CURLOPT_URL, cfg->smtp_url);
+	curl_easy_setopt(c, CURLOPT_URL, cf->smtp_url);
 	curl_easy_setopt(c, CURLOPT_USE_SSL, (long)CURLUSESSL_TRY);
-	if (cfg->smtp_user[0] != '\0') {
-		curl_easy_setopt(c, CURLOPT_USERNAME, cfg->smtp_user);
+	if (cf->smtp_user[0] != '\0') {
+		curl_easy_setopt(c, CURLOPT_USERNAME, cf->smtp_user);
 		curl_easy_setopt(c, CURLOPT_PASSWORD,
-		    cfg->smtp_password != NULL ? cfg->smtp_password : "");
+		    cf->smtp_password != NULL ? cf->smtp_password : "");
 	}
 	curl_easy_setopt(c, CURLOPT_MAIL_FROM, from);
 	curl_easy_setopt(c, CURLOPT_MAIL_RCPT, to);
@@ -92,8 +97,8 @@ mailer_send(const char *rcpt, const char *msg, size_t len, char *err,
 	curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
 	curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-	    cfg->smtp_connect_timeout_ms);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, cfg->smtp_timeout_ms);
+	    cf->smtp_connect_timeout_ms);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, cf->smtp_timeout_ms);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
 	rc = curl_easy_perform(c);
@@ -147,22 +152,22 @@ mailer_probe(char *err, size_t errsz)
 
 /* Seconds until the next attempt after attempts failures, or -1: give up. */
 static long
-mailer_backoff(long attempts, double age)
+mailer_backoff(const struct config *cf, long attempts, double age)
 {
-	long	 d = cfg->mail_retry_min_seconds;
+	long	 d = cf->mail_retry_min_seconds;
 	long	 i;
 
 	for (i = 1; i < attempts && d < MAILER_BACKOFF_MAX_S; i++)
 		d *= 2;
 	if (d > MAILER_BACKOFF_MAX_S)
 		d = MAILER_BACKOFF_MAX_S;
-	if (age + (double)d > (double)cfg->mail_retry_hours * 3600)
+	if (age + (double)d > (double)cf->mail_retry_hours * 3600)
 		return -1;
 	return d;
 }
 
 static void
-mailer_one(json_t *row)
+mailer_one(const struct config *cf, json_t *row)
 {
 	long long	 id = json_integer_value(json_object_get(row, "id"));
 	const char	*kind = json_string_value(json_object_get(row, "kind"));
@@ -185,7 +190,7 @@ mailer_one(json_t *row)
 		metrics_mail(METRICS_MAIL_FAILED);
 		return;
 	}
-	res = mailer_send(rcpt, msg, len, err, sizeof(err));
+	res = mailer_send(cf, rcpt, msg, len, err, sizeof(err));
 	sodium_memzero(msg, len);
 	free(msg);
 	if (res == SEND_OK) {
@@ -196,7 +201,7 @@ mailer_one(json_t *row)
 		return;
 	}
 	if (res == SEND_TEMPORARY &&
-	    (delay = mailer_backoff(attempts, age)) != -1) {
+	    (delay = mailer_backoff(cf, attempts, age)) != -1) {
 		log_warn(NULL, "mail %lld (%s): %s; again in %ld s", id, kind,
 		    err, delay);
 		(void)db_mail_retry(id, delay, err);
@@ -257,23 +262,42 @@ mailer_requests(void)
 
 /* One batch of due mail; the rows handled, -1 when PostgreSQL failed. */
 static int
-mailer_batch(void)
+mailer_batch(const struct config *cf)
 {
 	json_t	*rows = NULL, *row;
 	size_t	 i;
 	int	 n;
 
-	if (db_mail_claim(MAILER_BATCH, cfg->smtp_timeout_ms / 1000 +
+	if (db_mail_claim(MAILER_BATCH, cf->smtp_timeout_ms / 1000 +
 	    MAILER_LEASE_SLACK_S, &rows) != DB_OK)
 		return -1;
 	json_array_foreach(rows, i, row) {
 		if (mr.stop)
 			break;	/* the rest come back when their lease ends */
-		mailer_one(row);
+		mailer_one(cf, row);
 	}
 	n = (int)json_array_size(rows);
 	json_decref(rows);
 	return n;
+}
+
+/*
+ * One round under one generation: the requests, then the due mail.  1
+ * when a full batch says more is waiting.
+ */
+static int
+mailer_round(void)
+{
+	const struct config	*cf;
+	int			 more = 0;
+
+	reload_hold(RELOAD_SLOT_MAILER);
+	cf = cfg;
+	if (cf->smtp_url[0] != '\0')
+		more = mailer_requests() == MAILER_BATCH ||
+		    (!mr.stop && mailer_batch(cf) == MAILER_BATCH);
+	reload_release(RELOAD_SLOT_MAILER);
+	return more;
 }
 
 static void *
@@ -284,9 +308,7 @@ mailer_main(void *arg)
 
 	(void)arg;
 	for (;;) {
-		while (!mr.stop && mailer_requests() == MAILER_BATCH)
-			;
-		while (!mr.stop && mailer_batch() == MAILER_BATCH)
+		while (!mr.stop && mailer_round())
 			;
 		pthread_mutex_lock(&mr.lock);
 		t = now_ms() + MAILER_POLL_MS;
@@ -309,8 +331,6 @@ mailer_main(void *arg)
 int
 mailer_init(const struct config *c)
 {
-	if (!mail_enabled())
-		return 0;
 	(void)c;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return -1;

@@ -164,6 +164,7 @@ cmd_serve(int argc, char **argv)
 		    "watcher\n");
 		goto out_events;
 	}
+	reload_start(cfg, cfg->workers);	/* before the mailer and rpc */
 	if (once_init(cfg) == -1 || mail_init(cfg, &err) == -1 ||
 	    mailer_init(cfg) == -1) {
 		fprintf(stderr, "fcgi-auth: %s\n", err != NULL ? err :
@@ -180,7 +181,6 @@ cmd_serve(int argc, char **argv)
 		fprintf(stderr, "fcgi-auth: cannot start the RPC responder\n");
 		goto out_revoke;
 	}
-	reload_start(cfg, cfg->workers);
 	if (server_run(cfg, listen, config_path) == 0)
 		rc = 0;
 	rpc_shutdown();

@@ -20,7 +20,10 @@
  * RELOAD_GRACE_MS have passed: threads outside the request path (the
  * outbox relay) read cfg for an instant, never across a blocking call,
  * and the restart-only strings they pass to blocking calls belong to the
- * boot generation, which lives until exit.
+ * boot generation, which lives until exit.  The mailer and the RPC
+ * responder pass live keys to blocking calls (SMTP, Redis): each has a
+ * slot of its own after the workers' (RELOAD_SLOT_*) and holds a
+ * generation for a batch as a worker does for a request.
  */
 #include "config.h"
 
@@ -39,8 +42,9 @@ struct retired {
 static struct {
 	struct config	*boot;		/* generation 1: lives until exit */
 	unsigned long	 gen;		/* the current generation's number */
-	unsigned long	*held;		/* per worker: generation, 0 none */
+	unsigned long	*held;		/* per slot: generation, 0 none */
 	long		 nworkers;
+	long		 nslots;	/* workers, then RELOAD_THREAD_SLOTS */
 	struct retired	*retired;
 } rl;
 
@@ -51,6 +55,7 @@ reload_free(struct config *c)
 		return;
 	token_free(c->tokens);
 	c->tokens = NULL;
+	mail_templates_free(c);
 	config_free(c);
 	free(c);
 }
@@ -63,7 +68,8 @@ reload_load(const char *path, struct config **out, char **errstr)
 	*out = NULL;
 	c = xcalloc(1, sizeof(*c));
 	if (config_load(c, path, 0, errstr) == -1 ||
-	    token_init(c, errstr) == -1) {
+	    token_init(c, errstr) == -1 ||
+	    mail_templates_load(c, errstr) == -1) {
 		reload_free(c);
 		return -1;
 	}
@@ -88,7 +94,25 @@ reload_start(struct config *boot, long nworkers)
 	rl.boot = boot;
 	rl.gen = 1;
 	rl.nworkers = nworkers;
-	rl.held = xcalloc((size_t)nworkers, sizeof(*rl.held));
+	rl.nslots = nworkers + RELOAD_THREAD_SLOTS;
+	rl.held = xcalloc((size_t)rl.nslots, sizeof(*rl.held));
+}
+
+/* A worker's slot, or a thread's (RELOAD_SLOT_*, negative); -1: none. */
+static long
+reload_slot(long w)
+{
+	if (rl.held == NULL)
+		return -1;
+	if (w < 0)
+		w = rl.nworkers - 1 - w;
+	return w < rl.nslots ? w : -1;
+}
+
+unsigned long
+reload_generation(void)
+{
+	return __atomic_load_n(&rl.gen, __ATOMIC_SEQ_CST);
 }
 
 void
@@ -96,7 +120,7 @@ reload_hold(long w)
 {
 	unsigned long	 g;
 
-	if (rl.held == NULL || w < 0 || w >= rl.nworkers)
+	if ((w = reload_slot(w)) == -1)
 		return;
 	do {
 		g = __atomic_load_n(&rl.gen, __ATOMIC_SEQ_CST);
@@ -107,7 +131,7 @@ reload_hold(long w)
 void
 reload_release(long w)
 {
-	if (rl.held == NULL || w < 0 || w >= rl.nworkers)
+	if ((w = reload_slot(w)) == -1)
 		return;
 	__atomic_store_n(&rl.held[w], 0, __ATOMIC_RELEASE);
 }
@@ -119,7 +143,7 @@ reload_in_use(unsigned long gen)
 	unsigned long	 h;
 	long		 i;
 
-	for (i = 0; i < rl.nworkers; i++) {
+	for (i = 0; i < rl.nslots; i++) {
 		h = __atomic_load_n(&rl.held[i], __ATOMIC_SEQ_CST);
 		if (h != 0 && h <= gen)
 			return 1;

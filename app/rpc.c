@@ -20,6 +20,13 @@
  * fails the thread reconnects with a doubling backoff, as revoke.c does.
  * Requests published while it is away are lost, as with any pub/sub
  * subscriber: the NestJS client times out.
+ *
+ * rpc_enabled and rpc_validate_pattern are live.  The thread runs from
+ * start; between reads it compares the generation number, and when a
+ * reload changed either key it drops the subscription and subscribes to
+ * the new channel (replies on the new ".reply"), or idles while off.  A
+ * batch holds its generation (RELOAD_SLOT_RPC) while it checks tokens and
+ * publishes, so a reload never frees the keys under an answer.
  */
 #include "config.h"
 
@@ -52,8 +59,11 @@ static struct {
 	pthread_t	 thread;
 	int		 started;
 	atomic_int	 stop;
+	/* responder thread only, once started */
+	int		 enabled;
 	char		*channel;
 	char		*reply;
+	unsigned long	 gen;		/* the generation they were read from */
 	/* drop logging, responder thread only */
 	long long	 log_at;
 	unsigned long	 unlogged;
@@ -165,23 +175,57 @@ batch_run(struct store_rpc *conn, struct rpc_batch *b)
 	long long	 t;
 	size_t		 i, n = 0;
 
+	int		 rc;
+
 	if (store_rpc_claim(conn, (const char *const *)b->key, b->n,
 	    RPC_CLAIM_TTL, b->won) == -1)
 		return -1;
+	reload_hold(RELOAD_SLOT_RPC);
 	for (i = 0; i < b->n; i++)
 		if (b->won[i]) {
 			batch_answer(b, i);
 			out[n++] = b->msg[i];
 		}
-	if (n == 0)
-		return 0;
-	if (store_rpc_publish(conn, rp.reply, out, n) == -1)
-		return -1;
+	rc = n == 0 ? 0 : store_rpc_publish(conn, rp.reply, out, n);
+	reload_release(RELOAD_SLOT_RPC);
+	if (n == 0 || rc == -1)
+		return rc;
 	t = now_us();
 	for (i = 0; i < b->n; i++)
 		if (b->won[i])
 			metrics_rpc_answer((long)(t - b->t0[i]));
 	return 0;
+}
+
+/*
+ * Take rpc_enabled and rpc_validate_pattern from the current generation
+ * when it is not the one they came from; 1 when either changed.
+ */
+static int
+rpc_settings(void)
+{
+	const struct config	*c;
+	unsigned long		 g = reload_generation();
+	int			 changed;
+
+	if (rp.channel != NULL && g == rp.gen)
+		return 0;
+	reload_hold(RELOAD_SLOT_RPC);
+	c = cfg;
+	changed = rp.channel == NULL || c->rpc_enabled != rp.enabled ||
+	    strcmp(c->rpc_validate_pattern, rp.channel) != 0;
+	if (changed) {
+		free(rp.channel);
+		free(rp.reply);
+		rp.enabled = c->rpc_enabled;
+		rp.channel = xstrdup(c->rpc_validate_pattern);
+		xasprintf(&rp.reply, "%s" RPC_REPLY_SUFFIX, rp.channel);
+		if (!rp.enabled)
+			log_info(NULL, "rpc: rpc_enabled is off; not answering");
+	}
+	reload_release(RELOAD_SLOT_RPC);
+	rp.gen = g;
+	return changed;
 }
 
 /* Serve one connection until it fails or we stop: returns the reason. */
@@ -192,6 +236,8 @@ rpc_serve(struct store_rpc *conn, struct rpc_batch *b)
 
 	b->ping_sent = 0;
 	while (!atomic_load(&rp.stop)) {
+		if (rpc_settings())
+			return NULL;	/* a reload changed the channel */
 		now = mono_ms();
 		if (b->ping_sent == 0 && now - last_ping >= RPC_PING_MS) {
 			if (store_rpc_ping(conn) == -1)
@@ -232,6 +278,7 @@ rpc_main(void *arg)
 {
 	struct rpc_batch	*b;
 	struct store_rpc	*conn = NULL;
+	const char		*why;
 	char			 err[160];
 	long			 backoff = RPC_BACKOFF_MIN_MS;
 	int			 quiet = 0;
@@ -243,6 +290,12 @@ rpc_main(void *arg)
 		log_debug(NULL, "rpc: cannot lower the thread's priority");
 	b = xcalloc(1, sizeof(*b));
 	while (!atomic_load(&rp.stop)) {
+		(void)rpc_settings();
+		if (!rp.enabled) {
+			rpc_sleep(RPC_POLL_MS);
+			continue;
+		}
+		why = "";
 		if (store_rpc_open(&conn, rp.channel) == -1)
 			snprintf(err, sizeof(err), "%s",
 			    store_rpc_error(conn));
@@ -251,12 +304,15 @@ rpc_main(void *arg)
 			    rp.reply);
 			quiet = 0;
 			backoff = RPC_BACKOFF_MIN_MS;
-			snprintf(err, sizeof(err), "%s", rpc_serve(conn, b));
+			if ((why = rpc_serve(conn, b)) != NULL)
+				snprintf(err, sizeof(err), "%s", why);
 		}
 		store_rpc_close(conn);
 		conn = NULL;
 		if (atomic_load(&rp.stop))
 			break;
+		if (why == NULL)
+			continue;	/* reconfigured: subscribe again now */
 		if (!quiet)
 			log_warn(NULL, "rpc: connection lost (%s); "
 			    "reconnecting", err);
@@ -272,20 +328,19 @@ rpc_main(void *arg)
 	return NULL;
 }
 
-/* Start the responder (store_init and revoke_init first). */
+/*
+ * Start the responder (store_init and revoke_init first), also with
+ * rpc_enabled off: a reload may turn it on.
+ */
 int
 rpc_init(const struct config *c)
 {
-	if (!c->rpc_enabled || rp.started)
+	(void)c;
+	if (rp.started)
 		return 0;
 	atomic_store(&rp.stop, 0);
-	rp.channel = xstrdup(c->rpc_validate_pattern);
-	xasprintf(&rp.reply, "%s" RPC_REPLY_SUFFIX, c->rpc_validate_pattern);
 	if (pthread_create(&rp.thread, NULL, rpc_main, NULL) != 0) {
 		log_error(NULL, "rpc: cannot start the responder");
-		free(rp.channel);
-		free(rp.reply);
-		rp.channel = rp.reply = NULL;
 		return -1;
 	}
 	rp.started = 1;
