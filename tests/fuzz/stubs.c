@@ -291,14 +291,6 @@ db_user_import(json_t *users, const char *by, int dry_run, json_t **clashes)
 }
 
 int
-db_user_delete(const char *id, const struct audit *a)
-{
-	need_uuid("db_user_delete id", id);
-	need_audit(a);
-	return DB_OK;
-}
-
-int
 db_outbox_begin(long limit, struct db_batch **batch, json_t **rows)
 {
 	(void)limit;
