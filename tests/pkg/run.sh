@@ -122,8 +122,9 @@ if FA_BIN=/usr/sbin/fcgi-auth FA_SRCDIR="$src" FA_BUILDDIR="$tmp" \
 	/usr/sbin/fcgi-auth doctor >"$tmp/doctor" 2>&1
 	rc=$?
 	sed 's/^/      doctor: /' "$tmp/doctor"
-	check "doctor on /etc/fcgi-auth.conf: exit 0, every line ok" sh -c \
-	    "test $rc = 0 && ! grep -qv '^ok ' '$tmp/doctor'"
+	# every line ok, but smtp: the packaged config has no mailer yet
+	check "doctor on /etc/fcgi-auth.conf: exit 0, every line ok (smtp: skip)" sh -c \
+	    "test $rc = 0 && ! grep -v '^skip smtp: ' '$tmp/doctor' | grep -qv '^ok '"
 	check "doctor does not print the secret" sh -c \
 	    "! grep -qF \"\$(cat /etc/fcgi-auth/jwt_secret)\" '$tmp/doctor'"
 	unset FCGI_AUTH_DATABASE_URL FCGI_AUTH_REDIS_PORT
