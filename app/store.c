@@ -1878,6 +1878,28 @@ fail:
 	return NULL;
 }
 
+/* SUBSCRIBE chan on c and check its confirmation: 0, or -1 and why in err. */
+static int
+ctx_subscribe(redisContext *c, const char *chan, char *err, size_t errsz)
+{
+	redisReply	*r;
+	int		 rc = -1;
+
+	if ((r = redisCommand(c, "SUBSCRIBE %s", chan)) == NULL) {
+		snprintf(err, errsz, "SUBSCRIBE: %.96s", c->errstr);
+		return -1;
+	}
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+	    r->element[0]->type != REDIS_REPLY_STRING ||
+	    strcmp(r->element[0]->str, "subscribe") != 0)
+		snprintf(err, errsz, "SUBSCRIBE: %.96s",
+		    r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+	else
+		rc = 0;
+	freeReplyObject(r);
+	return rc;
+}
+
 /*
  * Subscribe to the revocation channel on a connection of its own, waiting
  * for Redis to confirm: every revocation published from then on arrives
@@ -1888,8 +1910,6 @@ int
 store_sub_open(struct store_sub **out)
 {
 	struct store_sub	*sub;
-	redisReply		*r = NULL;
-	int			 rc = -1;
 
 	sub = *out = xcalloc(1, sizeof(*sub));
 	if (pool.host == NULL) {
@@ -1899,22 +1919,7 @@ store_sub_open(struct store_sub **out)
 	if ((sub->c = ctx_open(mono_ms() + pool.timeout_ms, sub->err,
 	    sizeof(sub->err))) == NULL)
 		return -1;
-	if ((r = redisCommand(sub->c, "SUBSCRIBE %s", pool.chan)) == NULL) {
-		snprintf(sub->err, sizeof(sub->err), "SUBSCRIBE: %.96s",
-		    sub->c->errstr);
-		goto out;
-	}
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
-	    r->element[0]->type != REDIS_REPLY_STRING ||
-	    strcmp(r->element[0]->str, "subscribe") != 0) {
-		snprintf(sub->err, sizeof(sub->err), "SUBSCRIBE: %.96s",
-		    r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
-		goto out;
-	}
-	rc = 0;
-out:
-	freeReplyObject(r);
-	return rc;
+	return ctx_subscribe(sub->c, pool.chan, sub->err, sizeof(sub->err));
 }
 
 /* PING on the subscribed connection; its answer comes to store_sub_read. */
@@ -2048,8 +2053,6 @@ int
 store_rpc_open(struct store_rpc **out, const char *channel)
 {
 	struct store_rpc	*rpc;
-	redisReply		*r = NULL;
-	int			 rc = -1;
 
 	rpc = *out = xcalloc(1, sizeof(*rpc));
 	if (pool.host == NULL) {
@@ -2061,22 +2064,7 @@ store_rpc_open(struct store_rpc **out, const char *channel)
 	    (rpc->sub = ctx_open(mono_ms() + pool.timeout_ms, rpc->err,
 	    sizeof(rpc->err))) == NULL)
 		return -1;
-	if ((r = redisCommand(rpc->sub, "SUBSCRIBE %s", channel)) == NULL) {
-		snprintf(rpc->err, sizeof(rpc->err), "SUBSCRIBE: %.96s",
-		    rpc->sub->errstr);
-		goto out;
-	}
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
-	    r->element[0]->type != REDIS_REPLY_STRING ||
-	    strcmp(r->element[0]->str, "subscribe") != 0) {
-		snprintf(rpc->err, sizeof(rpc->err), "SUBSCRIBE: %.96s",
-		    r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
-		goto out;
-	}
-	rc = 0;
-out:
-	freeReplyObject(r);
-	return rc;
+	return ctx_subscribe(rpc->sub, channel, rpc->err, sizeof(rpc->err));
 }
 
 int
