@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import tempfile
 import uuid
+import time
 
 from harness import BUILDDIR, FA_BIN, SRCDIR, Skip
 from mfalib import MfaUser, steady
@@ -653,6 +654,12 @@ def cli(stack, *args, input=None):
                           text=True, env=stack.app_env(), timeout=60)
 
 
+def cli_revocation_seen():
+    """The CLI is another process: a running instance learns its revocations
+    over pub/sub within the contract's 100 ms (API.md, revocation)."""
+    time.sleep(0.1)
+
+
 def cli_ok(stack, *args, input=None):
     r = cli(stack, *args, input=input)
     assert r.returncode == 0, "fcgi-auth %s: rc %d\n%s%s" % (" ".join(args), r.returncode, r.stdout, r.stderr)
@@ -737,6 +744,7 @@ def test_cli_user_disable_blocks_login_refresh_and_tokens(stack):
     assert j["disabled"] is True and j["id"] == u.id, j
     assert_error(login_raw(stack, u.email), 401, "invalid_credentials", "login of a disabled user")
     assert_error(refresh(stack, second["refreshToken"]), 401, "invalid_token", "refresh of a disabled user")
+    cli_revocation_seen()
     assert_access_dead(stack, u.access, "access token of a disabled user")
     assert_access_dead(stack, second["accessToken"], "second device's token of a disabled user")
     assert cli_json(stack, "user", "sessions", u.email)["sessions"] == []
@@ -757,6 +765,7 @@ def test_cli_user_grant_revoke(stack):
     old = u.access
     j = cli_json(stack, "user", "grant", u.email, "editor")
     assert j["roles"] == ["user", "editor"], j
+    cli_revocation_seen()
     assert_access_dead(stack, old, "token from before `user grant`")
     r = cli_ok(stack, "user", "revoke", u.email, "editor")
     assert "roles user" in r.stdout, r.stdout
@@ -779,6 +788,7 @@ def test_cli_user_sessions_and_logout(stack):
     assert "device B" in r.stdout and r.stdout.startswith("SESSION"), r.stdout
     # one session
     cli_ok(stack, "user", "logout", u.email, "--session", sid_b)
+    cli_revocation_seen()
     assert_access_dead(stack, b["accessToken"], "token of the session ended by `user logout --session`")
     assert_access_alive(stack, c["accessToken"], "token of another session")
     assert outbox_rows(stack, "session.revoked", "payload->'data'->>'sessionId' = %s", (sid_b,))
@@ -787,6 +797,7 @@ def test_cli_user_sessions_and_logout(stack):
     # all
     r = cli_ok(stack, "user", "logout", u.email)
     assert "2 sessions ended" in r.stdout, r.stdout
+    cli_revocation_seen()
     assert_access_dead(stack, c["accessToken"], "token after `user logout`")
     assert_access_dead(stack, u.access, "first token after `user logout`")
     assert cli_json(stack, "user", "sessions", u.email)["sessions"] == []
@@ -896,6 +907,7 @@ def test_cli_text_timestamps_whole_and_logout_json(stack):
     assert len(RFC3339_FULL.findall(line)) == 2, "user sessions cuts the timestamps: %r" % line
     j = cli_json(stack, "user", "logout", u.email)
     assert j == {"userId": u.id, "email": u.email, "sessionsEnded": 1}, j
+    cli_revocation_seen()
     assert_access_dead(stack, u.access, "token after `user logout --json`")
     pair = u.login()
     sid = jwt_parts(pair["accessToken"])[1]["sid"]
@@ -923,6 +935,7 @@ def test_cli_user_set_password(stack):
     r = cli_ok(stack, "user", "set-password", u.email, input=new + "\n")
     assert "2 sessions ended" in r.stdout, r.stdout
     assert_error(login_raw(stack, u.email, u.password), 401, "invalid_credentials", "old password")
+    cli_revocation_seen()
     assert_access_dead(stack, u.access, "token from before `user set-password`")
     assert_access_dead(stack, other["accessToken"], "other device after `user set-password`")
     assert_error(refresh(stack, other["refreshToken"]), 401, "invalid_token", "refresh after set-password")
@@ -956,6 +969,7 @@ def test_cli_user_delete(stack):
     assert all(r[1:] == [None, None, None] for r in rows), "audit rows keep personal data: %r" % rows
     assert not stack.psql("SELECT 1 FROM auth.audit_log WHERE email = '%s'" % u.email), \
         "the email survives in the audit log"
+    cli_revocation_seen()
     assert_access_dead(stack, u.access, "token of a deleted user")
     assert_error(refresh(stack, u.refresh_token), 401, "invalid_token", "refresh of a deleted user")
     assert_error(login_raw(stack, u.email), 401, "invalid_credentials", "login of a deleted user")
