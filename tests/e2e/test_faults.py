@@ -31,6 +31,7 @@ CLIENT_TIMEOUT = 5.0        # a request not answered by then hangs
 TIME_SCALE = float(os.environ.get("FA_FAULTS_TIME_SCALE", "1"))
 MAX_503_S = 1.5 * TIME_SCALE    # API.md: fail closed within ~1 s
 MAX_ANY_S = 1.5 * TIME_SCALE    # any answer during a fault
+SETTLE_S = 2.0 * TIME_SCALE     # load kept up after healthy, before the verdict
 APP_503 = "The service is temporarily unavailable."
 
 
@@ -238,9 +239,11 @@ def assert_fault_run(h, t_fault, t_back, t_end, want_503_kinds, label):
                 label, k, [r for r in during if r.kind == k][:5])
     not503 = [r for r in during if r.outcome == "503" and r.why != "app"]
     assert not not503, "%s: 503 from nginx, not from the service: %r" % (label, not503[:5])
-    # recovered: the last second is all correct answers, every kind among them
+    # recovered: the last second is all correct answers, every kind among them.
+    # A refresh 401 for a session Redis lost is a correct answer whenever that
+    # client next refreshes (late under valgrind); the caller bounds their number.
     tail = h.between(t_end - 1.0, t_end)
-    still = [r for r in tail if r.outcome != "ok"]
+    still = [r for r in tail if r.outcome not in ("ok", "lost")]
     assert not still, "%s: still failing >1 s after recovery: %r" % (label, still[:5])
     kinds = {r.kind for r in tail}
     assert kinds >= set(h.seq), "%s: kinds answered in the last second: %s" % (label, sorted(kinds))
@@ -285,7 +288,7 @@ def test_redis_killed_mid_load_503_then_recovers(stack):
         t_back = time.monotonic()
         stack.start_redis()
         t_ok = wait_health(stack, 5)
-        time.sleep(max(0, t_ok + 2.0 - time.monotonic()))
+        time.sleep(max(0, t_ok + SETTLE_S - time.monotonic()))
         t_end = time.monotonic()
     print("      Redis down %.1fs, healthy %.2fs after restart" % (t_back - t_fault, t_ok - t_back))
     assert_fault_run(h, t_fault, t_back, t_end, ("verify", "refresh", "login"), "Redis SIGKILL")
@@ -314,7 +317,7 @@ def test_redis_frozen_sigstop_503_within_deadline(stack):
             t_back = time.monotonic()
             os.kill(rpid, signal.SIGCONT)
         t_ok = wait_health(stack, 5)
-        time.sleep(max(0, t_ok + 2.0 - time.monotonic()))
+        time.sleep(max(0, t_ok + SETTLE_S - time.monotonic()))
         t_end = time.monotonic()
     print("      Redis frozen %.1fs, healthy %.2fs after SIGCONT" % (t_back - t_fault, t_ok - t_back))
     assert_fault_run(h, t_fault, t_back, t_end, ("verify", "refresh"), "Redis SIGSTOP")
@@ -339,7 +342,7 @@ def test_postgres_stopped_mid_load_503_then_recovers(stack):
         t_back = time.monotonic()
         stack.start_postgres()
         t_ok = wait_health(stack, 10)
-        time.sleep(max(0, t_ok + 2.0 - time.monotonic()))
+        time.sleep(max(0, t_ok + SETTLE_S - time.monotonic()))
         t_end = time.monotonic()
     print("      PostgreSQL down %.1fs (-m immediate), healthy %.2fs after start"
           % (t_back - t_fault, t_ok - t_back))
