@@ -1336,13 +1336,31 @@ void		 mailer_kick(void);
 int		 mailer_probe(char *err, size_t errsz);	/* doctor */
 
 /*
+ * db_probe.c: fcgi-auth doctor's look at PostgreSQL, on a connection of its
+ * own: 0 (connected; the clock read if clock_ok), or -1 with the first
+ * line of libpq's message in err.
+ */
+#define DB_PROBE_CONNECT_TIMEOUT "5"	/* seconds */
+#define DB_PROBE_APPNAME	"fcgi-auth-doctor"
+#define DB_PROBE_NAME_MAX	64	/* NAMEDATALEN */
+struct db_probe {
+	char		 db[DB_PROBE_NAME_MAX];	/* the database connected to */
+	int		 version;	/* PQserverVersion: major * 10000 +
+					   minor */
+	int		 clock_ok;
+	double		 skew;		/* seconds, PostgreSQL's clock minus
+					   ours, the round trip halved */
+};
+int		 db_probe(const char *url, struct db_probe *, char *err,
+		    size_t errsz);
+
+/*
  * cli_doctor.c: fcgi-auth doctor, one line per check (backends, schema,
  * clock, secret files); 1 when one failed.  main.c's --config path.
  */
 extern const char *config_path;
 int		 cli_doctor(int, char **);
 #define DOCTOR_LINE_MAX		1024	/* one line of output */
-#define DOCTOR_CONNECT_TIMEOUT	"5"	/* seconds, PostgreSQL */
 #define DOCTOR_SKEW_WARN	2	/* seconds of clock skew: warn */
 #define DOCTOR_SKEW_FAIL	30	/* seconds of clock skew: fail */
 
