@@ -1,6 +1,7 @@
 /*
  * store.h: the Redis backend (store*.c), included at the end of extern.h.
- * store.c: the pool, connections, failover epoch and scripts by EVALSHA;
+ * store.c: the pool, failover epoch and scripts by EVALSHA (the Lua in
+ * store_script.c); store_conn.c: every connection, doctor's probe too;
  * store_session.c, store_revoke.c, store_rate.c, store_mfa.c: one domain
  * each; store_pubsub.c: publish, the revocation subscriber and the RPC
  * responder's connections; store_parse.c: the revocation parser (no I/O).
