@@ -2,8 +2,9 @@
  * fcgi-auth doctor: what an operator runs first when something is wrong.
  * One line per check on stdout, "ok   what: detail", "warn what: detail"
  * or "FAIL what: detail"; exit 1 when any check failed.  It reaches each
- * backend with its own short-lived connection (not the service pools) and
- * never prints a secret: only key names, paths, modes and server answers.
+ * backend with its own short-lived connection (not the service pools:
+ * db_probe, store_probe) and never prints a secret: only key names, paths,
+ * modes and server answers.
  */
 #include "config.h"
 
@@ -14,9 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include <hiredis/hiredis.h>
-#include <libpq-fe.h>
 
 #include "extern.h"
 
@@ -53,44 +51,22 @@ say(enum doctor_status st, const char *what, const char *fmt, ...)
 		doctor_failed = 1;
 }
 
-/* libpq's messages end in a newline and may span lines: keep the first. */
-static const char *
-first_line(char *s)
+static int
+check_postgres(struct db_probe *p)
 {
-	size_t	 n = strcspn(s, "\r\n");
-
-	s[n] = '\0';
-	return s;
-}
-
-static PGconn *
-check_postgres(void)
-{
-	const char	*keys[] = { "connect_timeout", "application_name",
-	    "dbname", NULL };
-	const char	*vals[] = { DOCTOR_CONNECT_TIMEOUT, "fcgi-auth-doctor",
-	    cfg->database_url, NULL };
-	char		 err[DOCTOR_LINE_MAX];
-	PGconn		*pg;
-	int		 v;
+	char	 err[DOCTOR_LINE_MAX];
 
 	if (cfg->database_url[0] == '\0') {
 		say(DOCTOR_FAIL, "postgres", "database_url is not set");
-		return NULL;
+		return -1;
 	}
-	pg = PQconnectdbParams(keys, vals, 1);
-	if (pg == NULL || PQstatus(pg) != CONNECTION_OK) {
-		snprintf(err, sizeof(err), "%s", pg != NULL ?
-		    PQerrorMessage(pg) : "out of memory");
-		say(DOCTOR_FAIL, "postgres", "cannot connect: %s",
-		    first_line(err));
-		PQfinish(pg);
-		return NULL;
+	if (db_probe(cfg->database_url, p, err, sizeof(err)) == -1) {
+		say(DOCTOR_FAIL, "postgres", "cannot connect: %s", err);
+		return -1;
 	}
-	v = PQserverVersion(pg);
 	say(DOCTOR_OK, "postgres", "connected to database %s, server %d.%d",
-	    PQdb(pg), v / 10000, v % 10000);
-	return pg;
+	    p->db, p->version / 10000, p->version % 10000);
+	return 0;
 }
 
 /* Every sql_dir/NNN_*.sql recorded as applied: migrate.c's status. */
@@ -137,64 +113,33 @@ out:
 	free(text);
 }
 
-/* PostgreSQL's clock against ours, the round trip halved. */
+/* PostgreSQL's clock against ours (db_probe). */
 static void
-check_clock(PGconn *pg)
+check_clock(const struct db_probe *p)
 {
-	PGresult	*res;
-	long long	 t0, t1;
-	double		 skew, mag;
+	double	 mag;
 
-	t0 = now_us();
-	res = PQexec(pg, "SELECT extract(epoch FROM clock_timestamp())");
-	t1 = now_us();
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+	if (!p->clock_ok) {
 		say(DOCTOR_FAIL, "clock", "SELECT clock_timestamp() failed");
-		PQclear(res);
 		return;
 	}
-	skew = strtod(PQgetvalue(res, 0, 0), NULL) -
-	    (double)(t0 + t1) / 2e6;
-	PQclear(res);
-	mag = skew < 0 ? -skew : skew;
+	mag = p->skew < 0 ? -p->skew : p->skew;
 	if (mag > DOCTOR_SKEW_FAIL)
 		say(DOCTOR_FAIL, "clock", "%+.3f s from PostgreSQL (more than "
-		    "%d s: tokens will be refused; check NTP)", skew,
+		    "%d s: tokens will be refused; check NTP)", p->skew,
 		    DOCTOR_SKEW_FAIL);
 	else if (mag > DOCTOR_SKEW_WARN)
 		say(DOCTOR_WARN, "clock", "%+.3f s from PostgreSQL (more than "
-		    "%d s; check NTP)", skew, DOCTOR_SKEW_WARN);
+		    "%d s; check NTP)", p->skew, DOCTOR_SKEW_WARN);
 	else
-		say(DOCTOR_OK, "clock", "%+.3f s from PostgreSQL", skew);
-}
-
-/* One command; 0 when the reply is not an error. */
-static int
-redis_ok(redisContext *c, char *err, size_t errsz, const char *fmt, ...)
-{
-	redisReply	*r;
-	va_list		 ap;
-	int		 rc = -1;
-
-	va_start(ap, fmt);
-	r = redisvCommand(c, fmt, ap);
-	va_end(ap);
-	if (r == NULL)
-		snprintf(err, errsz, "%s", c->errstr);
-	else if (r->type == REDIS_REPLY_ERROR)
-		snprintf(err, errsz, "%s", r->str);
-	else
-		rc = 0;
-	freeReplyObject(r);
-	return rc;
+		say(DOCTOR_OK, "clock", "%+.3f s from PostgreSQL", p->skew);
 }
 
 static void
 check_redis(void)
 {
-	redisContext	*c = NULL;
-	char		 host[SENTINEL_HOST_MAX], err[DOCTOR_LINE_MAX];
-	int		 port = (int)cfg->redis_port;
+	char	 host[SENTINEL_HOST_MAX], err[DOCTOR_LINE_MAX];
+	int	 port = (int)cfg->redis_port;
 
 	snprintf(host, sizeof(host), "%s", cfg->redis_host);
 	if (cfg->redis_sentinels[0] != '\0') {
@@ -208,33 +153,12 @@ check_redis(void)
 		say(DOCTOR_OK, "sentinel", "master %s is %s:%d",
 		    cfg->redis_master_name, host, port);
 	}
-	if (host[0] == '/')
-		c = redisConnectUnixWithTimeout(host,
-		    ms_tv(cfg->backend_timeout_ms));
-	else
-		c = redisConnectWithTimeout(host, port,
-		    ms_tv(cfg->backend_timeout_ms));
-	if (c == NULL || c->err) {
-		say(DOCTOR_FAIL, "redis", "%s:%d: cannot connect: %s", host,
-		    port, c != NULL ? c->errstr : "out of memory");
-		goto out;
-	}
-	(void)redisSetTimeout(c, ms_tv(cfg->backend_timeout_ms));
-	if (cfg->redis_password[0] != '\0' &&
-	    redis_ok(c, err, sizeof(err), "AUTH %s", cfg->redis_password)) {
-		say(DOCTOR_FAIL, "redis", "%s:%d: AUTH: %s", host, port, err);
-		goto out;
-	}
-	if (redis_ok(c, err, sizeof(err), "SELECT %ld", cfg->redis_db) ||
-	    redis_ok(c, err, sizeof(err), "PING")) {
+	if (store_probe(cfg, host, port, err, sizeof(err)) == -1) {
 		say(DOCTOR_FAIL, "redis", "%s:%d: %s", host, port, err);
-		goto out;
+		return;
 	}
 	say(DOCTOR_OK, "redis", "%s:%d db %ld answers PING", host, port,
 	    cfg->redis_db);
-out:
-	if (c != NULL)
-		redisFree(c);
 }
 
 /*
@@ -419,7 +343,7 @@ check_smtp(void)
 int
 cli_doctor(int argc, char **argv)
 {
-	PGconn	*pg;
+	struct db_probe	 pg;
 
 	(void)argv;
 	if (argc != 1) {
@@ -428,10 +352,9 @@ cli_doctor(int argc, char **argv)
 	}
 	doctor_failed = 0;
 	check_files(config_path != NULL ? config_path : CONFIG_DEFAULT_PATH);
-	if ((pg = check_postgres()) != NULL) {
+	if (check_postgres(&pg) == 0) {
 		check_schema();
-		check_clock(pg);
-		PQfinish(pg);
+		check_clock(&pg);
 	} else {
 		say(DOCTOR_SKIP, "schema", "no PostgreSQL");
 		say(DOCTOR_SKIP, "clock", "no PostgreSQL");

@@ -320,9 +320,10 @@ render_mail(FILE *f)
 char *
 metrics_render(size_t *len)
 {
-	FILE	*f;
-	char	*buf = NULL;
-	size_t	 i;
+	FILE			*f;
+	char			*buf = NULL;
+	struct store_stats	 ss;
+	size_t			 i;
 
 	*len = 0;
 	if ((f = open_memstream(&buf, len)) == NULL)
@@ -345,9 +346,11 @@ metrics_render(size_t *len)
 	fprintf(f, METRICS_PREFIX "refresh_reuse_total %llu\n", get(&m.reuse));
 	meta(f, "backend_errors_total", "counter",
 	    "Failed connections, timeouts and broken replies, by backend.");
+	store_stats(&ss);
 	for (i = 0; i < METRICS_BACKEND__MAX; i++)
 		fprintf(f, METRICS_PREFIX "backend_errors_total{backend=\"%s\"} "
-		    "%llu\n", mbackends[i], get(&m.backend_errors[i]));
+		    "%llu\n", mbackends[i], i == METRICS_REDIS ? ss.errors :
+		    get(&m.backend_errors[i]));
 	render_rpc(f);
 	render_outbox(f);
 	render_mail(f);

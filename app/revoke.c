@@ -550,6 +550,14 @@ lost:
 	return NULL;
 }
 
+/* store.c's hook: this process's own revocations, in the cache at once. */
+static void
+revoke_noted(const struct revocation *r, void *arg)
+{
+	(void)arg;
+	(void)revoke_apply(r);
+}
+
 /*
  * Make the table and start the listener (store_init first).  Until the
  * first subscription is loaded and answered, revoke_check says -1.
@@ -575,6 +583,7 @@ revoke_init(const struct config *c)
 		goto fail;
 	}
 	rv.started = 1;
+	store_on_revoke(revoke_noted, NULL);
 	return 0;
 fail:
 	pthread_rwlock_wrlock(&rv.lock);

@@ -519,6 +519,19 @@ store_ping(void)
 	return stub.redis_down ? -1 : 0;
 }
 
+void
+store_stats(struct store_stats *s)
+{
+	memset(s, 0, sizeof(*s));
+}
+
+void
+store_on_revoke(store_note_fn fn, void *arg)
+{
+	(void)fn;
+	(void)arg;
+}
+
 int
 store_session_create(const char *uid, const char *sid, const char *rhash,
     const char *ip, const char *ua, int aal, long ttl, long max,
