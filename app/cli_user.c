@@ -98,37 +98,6 @@ json_out(json_t *j, int compact)
 }
 
 static int
-roles_edit(char *roles, size_t sz, const char *role, int add)
-{
-	char	 out[FA_ROLES_LEN] = "", *tok, *save = NULL, copy[FA_ROLES_LEN];
-	int	 have = 0, n = 0;
-	size_t	 len;
-
-	snprintf(copy, sizeof(copy), "%s", roles);
-	for (tok = strtok_r(copy, ",", &save); tok != NULL;
-	    tok = strtok_r(NULL, ",", &save)) {
-		if (strcmp(tok, role) == 0) {
-			have = 1;
-			if (!add)
-				continue;
-		}
-		len = strlen(out);
-		snprintf(out + len, sizeof(out) - len, "%s%s",
-		    len ? "," : "", tok);
-		n++;
-	}
-	if (add && !have) {
-		if (n >= FA_ROLES_MAX)
-			return -1;
-		len = strlen(out);
-		snprintf(out + len, sizeof(out) - len, "%s%s", len ? "," : "",
-		    role);
-	}
-	snprintf(roles, sz, "%s", out);
-	return 0;
-}
-
-static int
 parse_count(const char *opt, const char *v, long max, long *out)
 {
 	char	*end;
@@ -411,15 +380,10 @@ user_list(const struct uopts *o)
 		printf("%-36s  %-8s  %-24s  %-24s  %s\n", "ID", "STATUS",
 		    "CREATED", "ROLES", "EMAIL");
 		json_array_foreach(users, i, u) {
-			json_t	*r = json_object_get(u, "roles"), *v;
-			char	 roles[FA_ROLES_LEN] = "";
-			size_t	 k, n;
+			char	 roles[FA_ROLES_LEN];
 
-			json_array_foreach(r, k, v) {
-				n = strlen(roles);
-				snprintf(roles + n, sizeof(roles) - n, "%s%s",
-				    n ? "," : "", json_string_value(v));
-			}
+			(void)roles_from_json(json_object_get(u, "roles"), 0,
+			    roles, sizeof(roles));
 			printf("%-36s  %-8s  %-24s  %-24s  %s\n",
 			    json_string_value(json_object_get(u, "id")),
 			    json_is_true(json_object_get(u, "disabled")) ?

@@ -1169,6 +1169,8 @@ struct route {
 void		 route_dispatch(struct request *);
 /* Sets r->route to the pattern r->path matches, any method (metrics label). */
 void		 route_label(struct request *);
+/* auth_check on the request: 0, or -1 with the 401/503 answer set */
+int		 route_bearer(struct request *, struct claims *);
 
 /* route_*.c: one file per group; each handler answers through resp_*. */
 void		 route_health(struct request *);
@@ -1222,10 +1224,20 @@ void		 account_register_mail(struct request *, const char *email);
 int		 auth_check(const char *authorization, struct claims *);
 /* auth_check for a bare token (no "Bearer "): the same three answers */
 int		 auth_check_token(const char *tok, size_t len, struct claims *);
-/* 0 ok, -1 the error answer is set */
-int		 auth_bearer(struct request *, struct claims *);
 int		 auth_has_role(const struct claims *, const char *role);
-json_t		*auth_roles_json(const char *roles_csv);
+
+/*
+ * roles.c: a user's roles, comma-joined ("user,admin") in struct user and
+ * struct claims, a JSON array on the wire.  Pure.
+ */
+#define ROLES_DEDUP		0x01	/* roles_from_json: drop repeats */
+int		 roles_has(const char *csv, const char *role);
+json_t		*roles_json(const char *csv);	/* new reference */
+/* A JSON array of at most FA_ROLES_MAX valid names into out: 0, or -1. */
+int		 roles_from_json(const json_t *, int flags, char *out,
+		    size_t sz);
+/* Add or remove one role of csv: 0, or -1 (FA_ROLES_MAX held already). */
+int		 roles_edit(char *csv, size_t sz, const char *role, int add);
 
 /* server.c */
 #define SERVER_TICK_MS		200	/* signal wait and deadline watch */

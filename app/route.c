@@ -153,3 +153,23 @@ route_label(struct request *r)
 		}
 	}
 }
+
+/*
+ * The Bearer check turned into the answer: 0 and the claims (user_id set
+ * for the access line), or -1 with 401 or 503 set.
+ */
+int
+route_bearer(struct request *r, struct claims *c)
+{
+	switch (auth_check(r->authorization, c)) {
+	case 0:
+		snprintf(r->user_id, sizeof(r->user_id), "%s", c->sub);
+		return 0;
+	case 1:
+		resp_error(r, ERR_INVALID_TOKEN, NULL);
+		return -1;
+	default:
+		resp_unavailable(r);
+		return -1;
+	}
+}

@@ -416,7 +416,7 @@ account_caller(struct request *r, struct claims *c, json_t **body,
 	int	 rc;
 
 	*body = NULL;
-	if (auth_bearer(r, c) == -1)
+	if (route_bearer(r, c) == -1)
 		return -1;
 	if ((*body = request_json(r)) == NULL)
 		return -1;

@@ -15,7 +15,7 @@
 static int
 admin_auth(struct request *r, struct claims *c)
 {
-	if (auth_bearer(r, c) == -1)
+	if (route_bearer(r, c) == -1)
 		return -1;
 	if (!auth_has_role(c, "admin")) {
 		resp_error(r, ERR_FORBIDDEN, NULL);
@@ -131,40 +131,6 @@ route_admin_audit(struct request *r)
 	resp_header(r, "Cache-Control", "no-store");
 }
 
-/* {"roles": [...]}: each valid, no more than FA_ROLES_MAX, deduplicated. */
-static int
-roles_from_json(json_t *arr, char *out, size_t sz)
-{
-	json_t		*v;
-	size_t		 i, n, len;
-	const char	*s;
-	char		 probe[FA_ROLE_MAX + 3];
-
-	if (!json_is_array(arr) || json_array_size(arr) > FA_ROLES_MAX)
-		return -1;
-	out[0] = '\0';
-	json_array_foreach(arr, i, v) {
-		if (!json_is_string(v))
-			return -1;
-		s = json_string_value(v);
-		len = json_string_length(v);
-		if (validate_role(s, len) == -1)
-			return -1;
-		snprintf(probe, sizeof(probe), ",%s,", s);
-		n = strlen(out);
-		/* skip duplicates: look for ",role," in ",out," */
-		{
-			char	 wrapped[FA_ROLES_LEN + 2];
-
-			snprintf(wrapped, sizeof(wrapped), ",%s,", out);
-			if (strstr(wrapped, probe) != NULL)
-				continue;
-		}
-		snprintf(out + n, sz - n, "%s%s", n ? "," : "", s);
-	}
-	return 0;
-}
-
 void
 route_admin_roles(struct request *r)
 {
@@ -188,8 +154,8 @@ route_admin_roles(struct request *r)
 	}
 	if ((body = request_json(r)) == NULL)
 		return;
-	if (roles_from_json(json_object_get(body, "roles"), roles,
-	    sizeof(roles)) == -1) {
+	if (roles_from_json(json_object_get(body, "roles"), ROLES_DEDUP,
+	    roles, sizeof(roles)) == -1) {
 		resp_error_fields(r, json_pack("{s:s}", "roles", "must be an "
 		    "array of at most 16 roles matching [a-z][a-z0-9_-]{0,31}"));
 		goto out;
@@ -202,7 +168,7 @@ route_admin_roles(struct request *r)
 		goto out;
 	}
 	detail = json_pack("{s:o, s:o, s:s}", "before",
-	    auth_roles_json(before.roles), "after", auth_roles_json(roles),
+	    roles_json(before.roles), "after", roles_json(roles),
 	    "by", c.sub);
 	memset(&a, 0, sizeof(a));
 	a.event = AUDIT_ROLE_CHANGE;

@@ -36,7 +36,7 @@ route_introspect(struct request *r)
 	else
 		out = json_pack("{s:b, s:s, s:s, s:o, s:s, s:s, s:I, s:I, "
 		    "s:s, s:s, s:s, s:i, s:o}", "active", 1, "sub", c.sub,
-		    "email", c.email, "roles", auth_roles_json(c.roles),
+		    "email", c.email, "roles", roles_json(c.roles),
 		    "sid", c.sid, "jti", c.jti, "iat", (json_int_t)c.iat,
 		    "exp", (json_int_t)c.exp, "iss", cfg->jwt_issuer,
 		    "aud", cfg->jwt_audience, "token_type", "access_token",

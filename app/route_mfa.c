@@ -44,7 +44,7 @@ mfa_user(struct request *r, struct claims *c, struct user *u)
 	int	 rc;
 
 	memset(u, 0, sizeof(*u));
-	if (auth_bearer(r, c) == -1)
+	if (route_bearer(r, c) == -1)
 		return -1;
 	if ((rc = db_user_by_id(c->sub, u)) == DB_OK && !u->disabled)
 		return 0;

@@ -30,7 +30,7 @@ route_password(struct request *r)
 
 	memset(&u, 0, sizeof(u));
 	memset(&g, 0, sizeof(g));
-	if (auth_bearer(r, &c) == -1)
+	if (route_bearer(r, &c) == -1)
 		return;
 	if ((body = request_json(r)) == NULL)
 		return;

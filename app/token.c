@@ -171,21 +171,6 @@ kid_ok(const char *kid, size_t len)
 	return 1;
 }
 
-/* [a-z][a-z0-9_-]{0,31}, as API.md defines roles. */
-static int
-role_ok(const char *r, size_t len)
-{
-	size_t	 i;
-
-	if (len == 0 || len > FA_ROLE_MAX || r[0] < 'a' || r[0] > 'z')
-		return 0;
-	for (i = 1; i < len; i++)
-		if (!(r[i] >= 'a' && r[i] <= 'z') &&
-		    !(r[i] >= '0' && r[i] <= '9') && r[i] != '_' && r[i] != '-')
-			return 0;
-	return 1;
-}
-
 static int
 pem_nopass(char *buf, int size, int rw, void *u)
 {
@@ -661,8 +646,7 @@ token_issue(struct claims *c, long long gen, char **out)
 	unsigned char	 jti[FA_JTI_BYTES];
 	json_t		*pay = NULL, *roles = NULL;
 	jwt_t		*jwt = NULL;
-	char		*grants = NULL, *tok = NULL, *p, *save = NULL;
-	char		 rolebuf[FA_ROLES_LEN];
+	char		*grants = NULL, *tok = NULL;
 	const struct token_set *tk = tk_cur();
 	long long	 now;
 	int		 rc = -1;
@@ -680,13 +664,8 @@ token_issue(struct claims *c, long long gen, char **out)
 	if (c->aal < TOKEN_AAL_MIN || c->aal > TOKEN_AAL_MAX)
 		c->aal = TOKEN_AAL_MIN;
 
-	if ((roles = json_array()) == NULL)
+	if ((roles = roles_json(c->roles)) == NULL)
 		goto out;
-	snprintf(rolebuf, sizeof(rolebuf), "%s", c->roles);
-	for (p = strtok_r(rolebuf, ",", &save); p != NULL;
-	    p = strtok_r(NULL, ",", &save))
-		if (json_array_append_new(roles, json_string(p)) == -1)
-			goto out;
 	if ((pay = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I}",
 	    "iss", tk->cfg->jwt_issuer, "aud", tk->cfg->jwt_audience,
 	    "sub", c->sub, "email", c->email, "sid", c->sid, "jti", c->jti,
@@ -777,9 +756,9 @@ int_claim(long long *out, const json_t *j)
 static int
 claims_check(const struct token_set *tk, const json_t *pay, struct claims *c)
 {
-	const json_t	*aud, *roles, *v;
+	const json_t	*aud, *v;
 	long long	 now, leeway, nbf;
-	size_t		 i, off = 0, n;
+	size_t		 i;
 
 	now = now_ms() / 1000;
 	leeway = tk->cfg->jwt_leeway > 0 ? tk->cfg->jwt_leeway : 0;
@@ -829,22 +808,8 @@ claims_check(const struct token_set *tk, const json_t *pay, struct claims *c)
 		if (!isalnum((unsigned char)c->jti[i]) && c->jti[i] != '-' &&
 		    c->jti[i] != '_')
 			return -1;
-	roles = json_object_get(pay, "roles");
-	if (!json_is_array(roles) || json_array_size(roles) > FA_ROLES_MAX)
-		return -1;
-	json_array_foreach(roles, i, v) {
-		if (!json_is_string(v))
-			return -1;
-		n = json_string_length(v);
-		if (!role_ok(json_string_value(v), n))
-			return -1;
-		if (off > 0)
-			c->roles[off++] = ',';
-		memcpy(c->roles + off, json_string_value(v), n);
-		off += n;
-	}
-	c->roles[off] = '\0';
-	return 0;
+	return roles_from_json(json_object_get(pay, "roles"), 0, c->roles,
+	    sizeof(c->roles));
 }
 
 /*
