@@ -462,71 +462,6 @@ user_show(const char *arg, const struct uopts *o)
 	return rc;
 }
 
-/* Record one ended session: audit row and session.revoked event. */
-static void
-session_ended(const struct user *u, const char *sid, const char *reason)
-{
-	struct audit	 a;
-	json_t		*data, *detail;
-
-	data = json_pack("{s:s, s:s, s:s}", "userId", u->id, "sessionId", sid,
-	    "reason", reason);
-	detail = json_pack("{s:s, s:s}", "reason", reason, "by", "cli");
-	memset(&a, 0, sizeof(a));
-	a.event = AUDIT_SESSION_REVOKE;
-	a.user_id = u->id;
-	a.email = u->email;
-	a.session_id = sid;
-	a.success = 1;
-	a.detail = detail;
-	a.outbox_event = event_enabled(EVENT_SESSION_REVOKED);
-	a.outbox_data = data;
-	if (db_audit(&a) != DB_OK)
-		fprintf(stderr, "fcgi-auth: warning: session %s revoked but "
-		    "not audited (PostgreSQL unavailable?)\n", sid);
-	json_decref(data);
-	json_decref(detail);
-}
-
-/*
- * End every session of u and cut off its access tokens issued until now;
- * reason goes into the audit rows and events.  0, or -1 (Redis down).
- */
-static int
-sessions_end_all(const struct user *u, const char *reason, size_t *n)
-{
-	struct session_info	*list = NULL;
-	struct audit		 a;
-	json_t			*detail;
-	long long		 cutoff;
-	size_t			 i;
-
-	*n = 0;
-	if (store_session_list(u->id, &list, n) == -1 ||
-	    store_user_revoke_all(u->id, NULL, cfg->access_ttl,
-	    &cutoff) == -1) {
-		free(list);
-		return -1;
-	}
-	for (i = 0; i < *n; i++)
-		session_ended(u, list[i].id, reason);
-	free(list);
-	detail = json_pack("{s:s, s:s, s:I}", "reason", reason, "by", "cli",
-	    "sessions", (json_int_t)*n);
-	memset(&a, 0, sizeof(a));
-	a.event = AUDIT_LOGOUT_ALL;
-	a.user_id = u->id;
-	a.email = u->email;
-	a.success = 1;
-	a.detail = detail;
-	a.outbox_event = EVENT_NONE;
-	if (db_audit(&a) != DB_OK)
-		fprintf(stderr, "fcgi-auth: warning: logout of %s not audited "
-		    "(PostgreSQL unavailable?)\n", u->email);
-	json_decref(detail);
-	return 0;
-}
-
 /*
  * disable: refused at login and refresh from now on (db), and every
  * session and access token ends at once (Redis cut-off).
@@ -552,7 +487,8 @@ user_disable(const char *arg, int disable, const struct uopts *o)
 		    "database_url and that the server is up)");
 		goto out;
 	}
-	if (disable && sessions_end_all(&out, "disabled", &n) == -1) {
+	if (disable && session_end_all(NULL, &out, SESSION_END_DISABLED,
+	    "cli", &n) == -1) {
 		rc = cli_fail(CLI_FAIL, "%s is disabled (no login, no "
 		    "refresh), but Redis is unavailable: its access tokens "
 		    "stay valid until they expire; run `fcgi-auth user logout "
@@ -648,7 +584,8 @@ user_logout(const char *arg, const struct uopts *o)
 	if ((rc = user_by_email_arg(arg, &u)) != CLI_OK)
 		goto out;
 	if (o->session == NULL) {
-		if (sessions_end_all(&u, "admin", &n) == -1) {
+		if (session_end_all(NULL, &u, SESSION_END_ADMIN, "cli",
+		    &n) == -1) {
 			rc = cli_fail(CLI_FAIL, "Redis is unavailable (check "
 			    "redis_host, redis_port and redis_password)");
 			goto out;
@@ -663,7 +600,8 @@ user_logout(const char *arg, const struct uopts *o)
 	}
 	switch (store_session_revoke(u.id, o->session, cfg->access_ttl)) {
 	case 0:
-		session_ended(&u, o->session, "admin");
+		(void)session_revoked_by(NULL, u.id, u.email, o->session,
+		    SESSION_END_ADMIN, "cli");
 		if (o->json)
 			logout_json(&u, 1, o->session);
 		else
@@ -726,7 +664,8 @@ user_set_password(const char *arg, const struct uopts *o)
 		goto out;
 	}
 	password_shutdown();
-	if (sessions_end_all(&u, "password_change", &n) == -1) {
+	if (session_end_all(NULL, &u, SESSION_END_PASSWORD_CHANGE, "cli",
+	    &n) == -1) {
 		rc = cli_fail(CLI_FAIL, "Redis is unavailable (check "
 		    "redis_host, redis_port and redis_password); the password "
 		    "is unchanged");
@@ -780,7 +719,8 @@ user_delete(const char *arg, const struct uopts *o)
 
 	if ((rc = user_by_email_arg(arg, &u)) != CLI_OK)
 		goto out;
-	if (sessions_end_all(&u, "deleted", &n) == -1) {
+	if (session_end_all(NULL, &u, SESSION_END_DELETED, "cli",
+	    &n) == -1) {
 		rc = cli_fail(CLI_FAIL, "Redis is unavailable (check "
 		    "redis_host, redis_port and redis_password); %s is not "
 		    "deleted", u.email);

@@ -857,7 +857,7 @@ int		 token_keygen_check(const char *alg, const char *kid,
 int		 token_keygen(const char *alg, const char *kid,
 		    const char *dir, char **errstr);
 
-/* refresh.c: refresh token format and the token pair. */
+/* refresh.c: refresh token format. */
 struct refresh {
 	unsigned char	 raw[FA_REFRESH_BYTES];
 	char		 text[FA_REFRESH_LEN + 1];
@@ -873,9 +873,6 @@ int		 refresh_hash_previous(const struct refresh *,
 		    char out[FA_HASH_HEX + 1]);
 int		 refresh_seal(const struct refresh *, char **out);
 int		 refresh_open(struct refresh *, const char *sealed);
-void		 refresh_pair(struct request *, const struct user *,
-		    const char *sid, const char *refresh_text, long long gen,
-		    int aal);
 
 /*
  * ratelimit.c: 0 allowed, 1 limited (*retry), -1 Redis down.  A password
@@ -910,7 +907,6 @@ int		 ratelimit_register(const char *ip, long *retry);
 /* A mail to email from ip: mail_per_email and mail_per_ip, reserved
  * together (neither counts when one is full), known or unknown. */
 int		 ratelimit_mail(const char *email, const char *ip, long *retry);
-void		 ratelimit_answer(struct request *, long retry);
 
 /* tcache.c: verified access tokens, so verify skips the signature. */
 #define TCACHE_SLOTS		4096	/* power of two */
@@ -1108,6 +1104,9 @@ void		 resp_empty(struct request *, int status);
 void		 resp_error(struct request *, enum err, const char *message);
 void		 resp_error_fields(struct request *, json_t *fields);	/* steals */
 void		 resp_unavailable(struct request *);
+void		 resp_too_many(struct request *, long retry);	/* 429 */
+struct session_pair;
+void		 resp_pair(struct request *, const struct session_pair *);
 int		 err_status(enum err);
 const char	*err_code(enum err);
 
@@ -1305,6 +1304,43 @@ const char	*session_end_reason(enum session_end);	/* "logout_all" */
  */
 int		 session_revoked(struct request *r, const char *uid,
 		    const char *email, const char *sid, enum session_end);
+/* The same with by ("cli", ...; NULL: none) in the audit detail. */
+int		 session_revoked_by(struct request *r, const char *uid,
+		    const char *email, const char *sid, enum session_end,
+		    const char *by);
+/*
+ * The service layer over store.c and db.c for a session's life: open
+ * (login, second factor), the token pair (open and refresh), end all
+ * (logout-all, CLI).  Answers nothing: routes turn results into answers.
+ */
+struct session_pair {
+	char		 uid[FA_UUID_LEN + 1];
+	char		 sid[FA_UUID_LEN + 1];
+	char		 refresh[FA_REFRESH_LEN + 1];
+	char		*access;	/* owned; NULL: could not be signed */
+};
+/* Sign u's access token for sid: 0, or -1 (logged; p->access NULL). */
+int		 session_pair(struct request *, const struct user *u,
+		    const char *sid, const char *refresh_text, long long gen,
+		    int aal, struct session_pair *p);
+void		 session_pair_free(struct session_pair *);	/* wipes */
+/*
+ * Create a session for u (ip and raw user agent: the client's at the
+ * password step) with its aal, trim the user's oldest past the limit and
+ * record the login; *p then holds the pair.  0, -1 a backend failed, 1 the
+ * user changed under the login (password, disabled, deleted).
+ */
+int		 session_open(struct request *, const struct user *u,
+		    const char *ip, const char *rawua, int aal,
+		    struct session_pair *p);
+/*
+ * End every session of u and cut off its access tokens issued until now;
+ * each ended session is recorded with why, then one logout-all row with
+ * by ("cli", ...) in its detail.  *n: the sessions ended.  0, or -1 (Redis
+ * down: nothing recorded).
+ */
+int		 session_end_all(struct request *, const struct user *u,
+		    enum session_end why, const char *by, size_t *n);
 
 /* revoke.c: in-memory revocation cache (see revoke.c). */
 #define REVOKE_PING_MS		25	/* heartbeat on the subscription */

@@ -159,7 +159,7 @@ account_mail_route(struct request *r, size_t i, int send, int unverified)
 		goto out;
 	if ((rc = ratelimit_mail(email, r->ip, &retry)) != 0) {
 		if (rc == 1)
-			ratelimit_answer(r, retry);
+			resp_too_many(r, retry);
 		else
 			resp_unavailable(r);
 		goto out;
@@ -384,7 +384,7 @@ account_password(struct request *r, const struct user *u, json_t *pw)
 
 	if ((rc = ratelimit_guess(&g, u->email, r->ip, &retry)) != 0) {
 		if (rc == 1)
-			ratelimit_answer(r, retry);
+			resp_too_many(r, retry);
 		else
 			resp_unavailable(r);
 		return -1;
@@ -471,7 +471,7 @@ route_email_change(struct request *r)
 	/* a victim's inbox is capped like forgot's */
 	if ((rc = ratelimit_mail(email, r->ip, &retry)) != 0) {
 		if (rc == 1)
-			ratelimit_answer(r, retry);
+			resp_too_many(r, retry);
 		else
 			resp_unavailable(r);
 		goto out;

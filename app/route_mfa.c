@@ -171,7 +171,7 @@ mfa_guess(struct request *r, const struct user *u, const char *sid,
 
 	if ((rc = ratelimit_guess(&g, u->email, r->ip, &retry)) != 0) {
 		if (rc == 1)
-			ratelimit_answer(r, retry);
+			resp_too_many(r, retry);
 		else
 			resp_unavailable(r);
 		return -1;

@@ -58,7 +58,7 @@ route_password(struct request *r)
 		goto out;
 	if ((rc = ratelimit_guess(&g, u.email, r->ip, &retry)) != 0) {
 		if (rc == 1)
-			ratelimit_answer(r, retry);
+			resp_too_many(r, retry);
 		else
 			resp_unavailable(r);
 		goto out;

@@ -86,7 +86,7 @@ route_register(struct request *r)
 		goto out;
 	if ((rc = ratelimit_register(r->ip, &retry)) != 0) {
 		if (rc == 1)
-			ratelimit_answer(r, retry);
+			resp_too_many(r, retry);
 		else
 			resp_unavailable(r);
 		goto out;
