@@ -1583,4 +1583,7 @@ void		 deadline_start(void);
 void		 deadline_rearm(void);
 long long	 deadline_at(long timeout_ms);
 
+/* Split modules, after every type above (see the top of this file). */
+#include "cli.h"
+
 #endif /* FA_EXTERN_H */

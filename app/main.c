@@ -285,14 +285,6 @@ cmd_keygen(int argc, char **argv)
 	return 0;
 }
 
-int	 cli_user(int, char **);
-extern const char cli_user_usage[];
-int	 cli_import(int, char **);
-extern const char cli_import_usage[];
-int	 cli_outbox(int, char **);
-extern const char cli_outbox_usage[];
-int	 cli_audit(int, char **);
-
 /* What a command needs loaded before it runs. */
 #define CMD_CONFIG	0x01	/* the configuration */
 #define CMD_SECRET	0x02	/* and jwt_secret: it signs */
