@@ -216,7 +216,7 @@ imp_roles(const char *v, char *out, size_t outsz, const char **why)
 		while (e > tok && (e[-1] == ' ' || e[-1] == '"'))
 			*--e = '\0';
 		if (validate_role(tok, strlen(tok)) == -1) {
-			*why = "a role must match [a-z][a-z0-9_-]{0,31}";
+			*why = "a role must match " FA_ROLE_PATTERN;
 			return -1;
 		}
 		if (++n > FA_ROLES_MAX) {

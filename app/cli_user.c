@@ -135,7 +135,7 @@ uopts_parse(int argc, char **argv, const char *allowed, struct uopts *o)
 		case 'r':
 			if (validate_role(optarg, strlen(optarg)) == -1)
 				return cli_fail(CLI_USAGE, "--role %s: a role "
-				    "must match [a-z][a-z0-9_-]{0,31}", optarg);
+				    "must match " FA_ROLE_PATTERN, optarg);
 			if (roles_edit(o->roles, sizeof(o->roles), optarg,
 			    1) == -1)
 				return cli_fail(CLI_USAGE, "--role: at most "
@@ -378,7 +378,7 @@ user_roles(const char *arg, const char *role, int add, const struct uopts *o)
 	memset(&out, 0, sizeof(out));
 	if (validate_role(role, strlen(role)) == -1)
 		return cli_fail(CLI_USAGE, "role '%s' must match "
-		    "[a-z][a-z0-9_-]{0,31}", role);
+		    FA_ROLE_PATTERN, role);
 	if ((rc = cli_user_arg(arg, &u)) != CLI_OK)
 		goto out;
 	rc = CLI_FAIL;

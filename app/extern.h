@@ -20,13 +20,19 @@ struct request;
 struct token_set;
 struct user;
 
+/* A limit's value as a string literal, for the messages that name it. */
+#define FA_STR_(x)		#x
+#define FA_STR(x)		FA_STR_(x)
+
 /* Limits of the contract (API.md) and of the implementation. */
 #define FA_EMAIL_MAX		254	/* bytes, canonical form (email.c) */
 #define FA_PASSWORD_MIN		8	/* bytes */
 #define FA_PASSWORD_MAX		1024	/* bytes */
 #define FA_NAME_MAX		100	/* characters (UTF-8 code points) */
 #define FA_NAME_BYTES		(FA_NAME_MAX * 4)	/* cleaned (text.c) */
-#define FA_ROLE_MAX		32	/* [a-z][a-z0-9_-]{0,31} */
+#define FA_ROLE_TAIL		31	/* [a-z][a-z0-9_-]{0,31} */
+#define FA_ROLE_MAX		(FA_ROLE_TAIL + 1)
+#define FA_ROLE_PATTERN		"[a-z][a-z0-9_-]{0," FA_STR(FA_ROLE_TAIL) "}"
 #define FA_ROLES_MAX		16	/* roles a user may hold */
 #define FA_ROLES_LEN		(FA_ROLES_MAX * (FA_ROLE_MAX + 1))	/* "a,b,c" */
 #define FA_UUID_LEN		36	/* text form, without NUL */
@@ -933,7 +939,72 @@ int		 password_hash(const char *pw, size_t len, char *out);
 int		 password_verify(const char *stored, const char *pw, size_t len,
 		    int *rehash);
 
-/* validate.c: pure checks of client input. */
+/*
+ * validate.c: pure checks of client input, and the one path that checks
+ * a JSON body or a query string against a route's declared fields.
+ */
+#define VALIDATE_WHY_REQUIRED	"is required"
+#define VALIDATE_WHY_STRING	"must be a string"
+/* a password to check (login, account deletion) */
+#define VALIDATE_WHY_SECRET	"is required and must be a string of at " \
+				"most " FA_STR(FA_PASSWORD_MAX) " bytes"
+enum field_kind {
+	FIELD_STRING,		/* any string */
+	FIELD_SECRET,		/* a password to check: at most
+				   FA_PASSWORD_MAX bytes, nothing else */
+	FIELD_PASSWORD,		/* a new password: validate_password */
+	FIELD_EMAIL,		/* email_canon: v->email */
+	FIELD_NAME,		/* validate_name; null or "" is absent */
+	FIELD__MAX
+};
+#define FIELD_REQUIRED		0x01
+struct field_spec {
+	const char	*name;
+	enum field_kind	 kind;
+	int		 flags;
+	const char	*why_missing;	/* NULL: VALIDATE_WHY_REQUIRED */
+	const char	*why_type;	/* not a string, too long; NULL:
+					   VALIDATE_WHY_STRING */
+};
+struct field_value {
+	const char	*s;	/* NULL: absent; borrowed from the body */
+	size_t		 len;
+	char		 email[FA_EMAIL_MAX + 1];	/* FIELD_EMAIL */
+};
+#define VALIDATE_FIRST		0x01	/* stop at the first field refused */
+/*
+ * Check body against spec[0..n) into v[0..n): first the presence and type
+ * of every field, then the values (policy, canonical email, ...).  Each
+ * refused field is named in fields with its reason.  0, or -1.
+ */
+int		 validate_fields(const json_t *body, const struct field_spec *,
+		    size_t n, int flags, struct field_value *v,
+		    json_t *fields);
+enum param_kind {
+	PARAM_UUID,
+	PARAM_NAME,		/* [a-z0-9._]+ */
+	PARAM_NUMBER,		/* decimal digits, from min to max */
+	PARAM__MAX
+};
+#define PARAM_VALUE_MAX		64	/* longest value looked at */
+#define PARAM_NUMBER_MAX	23	/* digits of a number looked at */
+struct param_spec {
+	const char	*name;
+	enum param_kind	 kind;
+	size_t		 maxlen;	/* longer is malformed; at most
+					   PARAM_VALUE_MAX */
+	long long	 min, max;	/* PARAM_NUMBER */
+	const char	*why;		/* malformed, repeated or too long */
+};
+struct param_value {
+	int		 present;
+	char		 s[PARAM_VALUE_MAX + 1];
+	long long	 n;		/* PARAM_NUMBER */
+};
+/* The same for query parameters; each may appear once. */
+int		 validate_params(const struct request *,
+		    const struct param_spec *, size_t n,
+		    struct param_value *v, json_t *fields);
 int		 validate_password(const char *in, size_t len, const char **why);
 int		 validate_name(const char *in, size_t len, const char **why);
 int		 validate_role(const char *in, size_t len);

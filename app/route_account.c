@@ -113,19 +113,39 @@ account_request(struct request *r, size_t i, const char *email,
 	return rc == DB_OK ? 0 : -1;
 }
 
+static const struct field_spec account_new_password = { "newPassword",
+    FIELD_PASSWORD, FIELD_REQUIRED, NULL, VALIDATE_WHY_REQUIRED };
+/* a password to check, as at login */
+static const struct field_spec account_password_field = { "password",
+    FIELD_SECRET, FIELD_REQUIRED, VALIDATE_WHY_SECRET, VALIDATE_WHY_SECRET };
+
+/* Check body against one field spec; -1 with the 400 answered. */
+static int
+account_field(struct request *r, const json_t *body,
+    const struct field_spec *f, struct field_value *v)
+{
+	json_t	*fields = json_object();
+
+	if (validate_fields(body, f, 1, 0, v, fields) == -1) {
+		resp_error_fields(r, fields);
+		return -1;
+	}
+	json_decref(fields);
+	return 0;
+}
+
 /* The canonical email of field, or -1 with the 400 answered. */
 static int
 account_email(struct request *r, json_t *body, const char *field,
     char out[FA_EMAIL_MAX + 1])
 {
-	json_t		*e = json_object_get(body, field);
-	const char	*why = "is required";
+	const struct field_spec	 f = { field, FIELD_EMAIL, FIELD_REQUIRED,
+	    NULL, VALIDATE_WHY_REQUIRED };
+	struct field_value	 v;
 
-	if (!json_is_string(e) || email_canon(json_string_value(e),
-	    json_string_length(e), out, &why) == -1) {
-		resp_error_fields(r, json_pack("{s:s}", field, why));
+	if (account_field(r, body, &f, &v) == -1)
 		return -1;
-	}
+	memcpy(out, v.email, sizeof(v.email));
 	return 0;
 }
 
@@ -244,10 +264,10 @@ route_password_reset(struct request *r)
 	struct session_info	*s = NULL;
 	struct once		 o;
 	struct audit		 a;
-	json_t			*body, *pw, *data = NULL;
+	struct field_value	 pw;
+	json_t			*body, *data = NULL;
 	char			 uid[FA_UUID_LEN + 1], purpose[16], hash[128];
 	char			*ne = NULL;
-	const char		*why = "is required";
 	size_t			 n = 0;
 	int			 rc;
 
@@ -255,12 +275,8 @@ route_password_reset(struct request *r)
 		return;
 	if (account_token(r, body, &o) == -1)
 		goto out;
-	pw = json_object_get(body, "newPassword");
-	if (!json_is_string(pw) || validate_password(json_string_value(pw),
-	    json_string_length(pw), &why) == -1) {
-		resp_error_fields(r, json_pack("{s:s}", "newPassword", why));
+	if (account_field(r, body, &account_new_password, &pw) == -1)
 		goto out;
-	}
 	if ((rc = db_once_peek(o.hash, "reset", uid, purpose, &ne)) != DB_OK) {
 		if (rc == DB_NOTFOUND)
 			resp_error(r, ERR_INVALID_TOKEN, NULL);
@@ -268,8 +284,7 @@ route_password_reset(struct request *r)
 			resp_unavailable(r);
 		goto out;
 	}
-	if (password_hash(json_string_value(pw), json_string_length(pw),
-	    hash) == -1) {
+	if (password_hash(pw.s, pw.len, hash) == -1) {
 		resp_error(r, ERR_INTERNAL, NULL);
 		goto out;
 	}
@@ -413,20 +428,17 @@ static int
 account_caller(struct request *r, struct claims *c, json_t **body,
     json_t **pw, struct user *u)
 {
-	int	 rc;
+	struct field_value	 v;
+	int			 rc;
 
 	*body = NULL;
 	if (route_bearer(r, c) == -1)
 		return -1;
 	if ((*body = request_json(r)) == NULL)
 		return -1;
-	*pw = json_object_get(*body, "password");
-	if (!json_is_string(*pw) || json_string_length(*pw) >
-	    FA_PASSWORD_MAX) {
-		resp_error_fields(r, json_pack("{s:s}", "password",
-		    "is required and must be a string of at most 1024 bytes"));
+	if (account_field(r, *body, &account_password_field, &v) == -1)
 		return -1;
-	}
+	*pw = json_object_get(*body, "password");
 	if ((rc = db_user_by_id(c->sub, u)) != DB_OK) {
 		if (rc == DB_NOTFOUND)
 			resp_error(r, ERR_INVALID_TOKEN, NULL);

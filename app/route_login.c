@@ -99,14 +99,28 @@ login_mfa_challenge(struct request *r, const struct user *u)
 	return 0;
 }
 
+/*
+ * Types first (either field, one reason), then the email's form: a
+ * malformed email is not an account's, so nothing is counted, looked up
+ * or audited under it.
+ */
+enum { LOGIN_EMAIL, LOGIN_PASSWORD, LOGIN_FIELDS };
+static const struct field_spec login_fields[LOGIN_FIELDS] = {
+	[LOGIN_EMAIL] = { "email", FIELD_EMAIL, FIELD_REQUIRED,
+	    VALIDATE_WHY_SECRET, VALIDATE_WHY_SECRET },
+	[LOGIN_PASSWORD] = { "password", FIELD_SECRET, FIELD_REQUIRED,
+	    VALIDATE_WHY_SECRET, VALIDATE_WHY_SECRET },
+};
+
 void
 route_login(struct request *r)
 {
 	struct ratelimit_guess	 g;
 	struct user		 u;
-	json_t			*body, *e, *p;
-	char			 email[FA_EMAIL_MAX + 1], hash[128];
-	const char		*why, *pw;
+	struct field_value	 v[LOGIN_FIELDS];
+	json_t			*body, *fields;
+	char			 hash[128];
+	const char		*email, *pw;
 	size_t			 pwlen;
 	long			 retry;
 	int			 rc, rehash = 0, found;
@@ -115,23 +129,16 @@ route_login(struct request *r)
 	memset(&g, 0, sizeof(g));
 	if ((body = request_json(r)) == NULL)
 		return;
-	e = json_object_get(body, "email");
-	p = json_object_get(body, "password");
-	if (!json_is_string(e) || !json_is_string(p) ||
-	    json_string_length(p) > FA_PASSWORD_MAX) {
-		resp_error_fields(r, json_pack("{s:s}",
-		    !json_is_string(e) ? "email" : "password",
-		    "is required and must be a string of at most 1024 bytes"));
+	fields = json_object();
+	if (validate_fields(body, login_fields, LOGIN_FIELDS, VALIDATE_FIRST,
+	    v, fields) == -1) {
+		resp_error_fields(r, fields);
 		goto out;
 	}
-	pw = json_string_value(p);
-	pwlen = json_string_length(p);
-	/* not an account's form: nothing to count, look up or audit */
-	if (email_canon(json_string_value(e), json_string_length(e),
-	    email, &why) == -1) {
-		resp_error_fields(r, json_pack("{s:s}", "email", why));
-		goto out;
-	}
+	json_decref(fields);
+	email = v[LOGIN_EMAIL].email;
+	pw = v[LOGIN_PASSWORD].s;
+	pwlen = v[LOGIN_PASSWORD].len;
 	/* reserved before the hash, for known and unknown emails alike */
 	if ((rc = ratelimit_guess(&g, email, r->ip, &retry)) != 0) {
 		if (rc == 1) {

@@ -28,6 +28,7 @@ static void
 membership_is_by_whole_name(void **state)
 {
 	(void)state;
+	assert_string_equal(FA_ROLE_PATTERN, "[a-z][a-z0-9_-]{0,31}");
 	assert_true(roles_has("user,admin", "admin"));
 	assert_true(roles_has("user,admin", "user"));
 	assert_false(roles_has("user,admin", "adm"));
