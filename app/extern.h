@@ -1349,7 +1349,7 @@ int		 reload_load(const char *path, struct config **out,
 void		 reload_free(struct config *);
 
 /* event.c: outbox publisher and relay. */
-int		 event_init(const struct config *);
+int		 event_init(void);
 void		 event_shutdown(void);
 void		 event_kick(void);	/* wake the relay after a commit */
 enum event_kind	 event_enabled(enum event_kind);	/* or EVENT_NONE */
@@ -1435,7 +1435,7 @@ struct revoke_stats {
 	unsigned long long messages;	/* revocations received */
 	unsigned long long fallbacks;	/* checks handed to Redis */
 };
-int		 revoke_init(const struct config *);	/* starts the listener */
+int		 revoke_init(void);	/* starts the listener */
 void		 revoke_shutdown(void);
 /*
  * 0 alive, 1 revoked (jti blacklisted, session revoked, or gen below the
@@ -1508,7 +1508,7 @@ enum rpc_parse	 rpc_parse(const char *msg, size_t len, struct rpc_req *,
 		    json_t **root, const char **why);
 /* The answer for claims (NULL: {"valid": false}), a new reference. */
 json_t		*rpc_answer(const struct claims *);
-int		 rpc_init(const struct config *);	/* no-op when off */
+int		 rpc_init(void);	/* no-op when off */
 void		 rpc_shutdown(void);
 
 /* metrics.c: Prometheus counters (see metrics.c). */
@@ -1627,7 +1627,7 @@ char		*mail_link(enum mail_kind, const char *token);
 #define MAILER_BATCH		20
 #define MAILER_BACKOFF_MAX_S	3600
 #define MAILER_LEASE_SLACK_S	30	/* past smtp_timeout_ms */
-int		 mailer_init(const struct config *);
+int		 mailer_init(void);
 void		 mailer_shutdown(void);
 void		 mailer_kick(void);
 int		 mailer_probe(char *err, size_t errsz);	/* doctor */

@@ -333,9 +333,8 @@ rpc_main(void *arg)
  * rpc_enabled off: a reload may turn it on.
  */
 int
-rpc_init(const struct config *c)
+rpc_init(void)
 {
-	(void)c;
 	if (rp.started)
 		return 0;
 	atomic_store(&rp.stop, 0);
