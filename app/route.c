@@ -173,3 +173,18 @@ route_bearer(struct request *r, struct claims *c)
 		return -1;
 	}
 }
+
+/* validate_fields, the refusal answered: 0, or -1 with the 400 set. */
+int
+route_fields(struct request *r, const json_t *body,
+    const struct field_spec *spec, size_t n, int flags, struct field_value *v)
+{
+	json_t	*fields = json_object();
+
+	if (validate_fields(body, spec, n, flags, v, fields) == -1) {
+		resp_error_fields(r, fields);
+		return -1;
+	}
+	json_decref(fields);
+	return 0;
+}

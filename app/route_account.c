@@ -119,21 +119,6 @@ static const struct field_spec account_new_password = { "newPassword",
 static const struct field_spec account_password_field = { "password",
     FIELD_SECRET, FIELD_REQUIRED, VALIDATE_WHY_SECRET, VALIDATE_WHY_SECRET };
 
-/* Check body against one field spec; -1 with the 400 answered. */
-static int
-account_field(struct request *r, const json_t *body,
-    const struct field_spec *f, struct field_value *v)
-{
-	json_t	*fields = json_object();
-
-	if (validate_fields(body, f, 1, 0, v, fields) == -1) {
-		resp_error_fields(r, fields);
-		return -1;
-	}
-	json_decref(fields);
-	return 0;
-}
-
 /* The canonical email of field, or -1 with the 400 answered. */
 static int
 account_email(struct request *r, json_t *body, const char *field,
@@ -143,7 +128,7 @@ account_email(struct request *r, json_t *body, const char *field,
 	    NULL, VALIDATE_WHY_REQUIRED };
 	struct field_value	 v;
 
-	if (account_field(r, body, &f, &v) == -1)
+	if (route_fields(r, body, &f, 1, 0, &v) == -1)
 		return -1;
 	memcpy(out, v.email, sizeof(v.email));
 	return 0;
@@ -275,7 +260,7 @@ route_password_reset(struct request *r)
 		return;
 	if (account_token(r, body, &o) == -1)
 		goto out;
-	if (account_field(r, body, &account_new_password, &pw) == -1)
+	if (route_fields(r, body, &account_new_password, 1, 0, &pw) == -1)
 		goto out;
 	if ((rc = db_once_peek(o.hash, "reset", uid, purpose, &ne)) != DB_OK) {
 		if (rc == DB_NOTFOUND)
@@ -436,7 +421,8 @@ account_caller(struct request *r, struct claims *c, json_t **body,
 		return -1;
 	if ((*body = request_json(r)) == NULL)
 		return -1;
-	if (account_field(r, *body, &account_password_field, &v) == -1)
+	if (route_fields(r, *body, &account_password_field, 1, 0,
+	    &v) == -1)
 		return -1;
 	*pw = json_object_get(*body, "password");
 	if ((rc = db_user_by_id(c->sub, u)) != DB_OK) {

@@ -118,7 +118,7 @@ route_login(struct request *r)
 	struct ratelimit_guess	 g;
 	struct user		 u;
 	struct field_value	 v[LOGIN_FIELDS];
-	json_t			*body, *fields;
+	json_t			*body;
 	char			 hash[128];
 	const char		*email, *pw;
 	size_t			 pwlen;
@@ -129,13 +129,9 @@ route_login(struct request *r)
 	memset(&g, 0, sizeof(g));
 	if ((body = request_json(r)) == NULL)
 		return;
-	fields = json_object();
-	if (validate_fields(body, login_fields, LOGIN_FIELDS, VALIDATE_FIRST,
-	    v, fields) == -1) {
-		resp_error_fields(r, fields);
+	if (route_fields(r, body, login_fields, LOGIN_FIELDS, VALIDATE_FIRST,
+	    v) == -1)
 		goto out;
-	}
-	json_decref(fields);
 	email = v[LOGIN_EMAIL].email;
 	pw = v[LOGIN_PASSWORD].s;
 	pwlen = v[LOGIN_PASSWORD].len;

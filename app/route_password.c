@@ -28,7 +28,7 @@ route_password(struct request *r)
 	struct user		 u;
 	struct audit		 a;
 	struct field_value	 v[PW__MAX];
-	json_t			*body = NULL, *data = NULL, *fields;
+	json_t			*body = NULL, *data = NULL;
 	char			 hash[128];
 	long long		 cutoff;
 	long			 retry;
@@ -42,13 +42,9 @@ route_password(struct request *r)
 		return;
 	if ((body = request_json(r)) == NULL)
 		return;
-	fields = json_object();
-	if (validate_fields(body, password_fields, PW__MAX, VALIDATE_FIRST, v,
-	    fields) == -1) {
-		resp_error_fields(r, fields);
+	if (route_fields(r, body, password_fields, PW__MAX, VALIDATE_FIRST,
+	    v) == -1)
 		goto out;
-	}
-	json_decref(fields);
 	if ((rc = db_user_by_id(c.sub, &u)) != DB_OK) {
 		if (rc == DB_NOTFOUND)
 			resp_error(r, ERR_INVALID_TOKEN, NULL);

@@ -24,7 +24,7 @@ route_register(struct request *r)
 	struct user	 u;
 	struct audit	 a;
 	struct field_value v[REG__MAX];
-	json_t		*body, *data = NULL, *fields;
+	json_t		*body, *data = NULL;
 	char		 hash[128];
 	const char	*email, *first, *last;
 	long		 retry;
@@ -33,13 +33,8 @@ route_register(struct request *r)
 	memset(&u, 0, sizeof(u));
 	if ((body = request_json(r)) == NULL)
 		return;
-	fields = json_object();
-	if (validate_fields(body, register_fields, REG__MAX, 0, v,
-	    fields) == -1) {
-		resp_error_fields(r, fields);
+	if (route_fields(r, body, register_fields, REG__MAX, 0, v) == -1)
 		goto out;
-	}
-	json_decref(fields);
 	email = v[REG_EMAIL].email;
 	first = v[REG_FIRST].s;
 	last = v[REG_LAST].s;
