@@ -1179,8 +1179,6 @@ void		 route_label(struct request *);
 /* auth_check on the request: 0, or -1 with the 401/503 answer set */
 int		 route_bearer(struct request *, struct claims *);
 /* validate_fields with the refusal answered (400): 0, or -1 */
-struct field_spec;
-struct field_value;
 int		 route_fields(struct request *, const json_t *body,
 		    const struct field_spec *, size_t n, int flags,
 		    struct field_value *);
