@@ -207,11 +207,10 @@ event_main(void *arg)
 }
 
 int
-event_init(const struct config *c)
+event_init(void)
 {
 	pthread_condattr_t	 ca;
 
-	(void)c;
 	/* the relay's poll wait must not move with the wall clock */
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

@@ -16,10 +16,15 @@
 
 #include <jansson.h>
 
+struct claims;
 struct request;
 struct token_set;
 struct user;
 struct revocation;
+
+/* A limit's value as a string literal, for the messages that name it. */
+#define FA_STR_(x)		#x
+#define FA_STR(x)		FA_STR_(x)
 
 /* Limits of the contract (API.md) and of the implementation. */
 #define FA_EMAIL_MAX		254	/* bytes, canonical form (email.c) */
@@ -27,7 +32,9 @@ struct revocation;
 #define FA_PASSWORD_MAX		1024	/* bytes */
 #define FA_NAME_MAX		100	/* characters (UTF-8 code points) */
 #define FA_NAME_BYTES		(FA_NAME_MAX * 4)	/* cleaned (text.c) */
-#define FA_ROLE_MAX		32	/* [a-z][a-z0-9_-]{0,31} */
+#define FA_ROLE_TAIL		31	/* [a-z][a-z0-9_-]{0,31} */
+#define FA_ROLE_MAX		(FA_ROLE_TAIL + 1)
+#define FA_ROLE_PATTERN		"[a-z][a-z0-9_-]{0," FA_STR(FA_ROLE_TAIL) "}"
 #define FA_ROLES_MAX		16	/* roles a user may hold */
 #define FA_ROLES_LEN		(FA_ROLES_MAX * (FA_ROLE_MAX + 1))	/* "a,b,c" */
 #define FA_UUID_LEN		36	/* text form, without NUL */
@@ -615,71 +622,7 @@ int		 sentinel_next(const char **list, char *host, size_t hostsz,
 int		 sentinel_check(const char *list, const char *master_name,
 		    char **errstr);
 
-/* token.c: JWT issue/verify with a pinned algorithm, keys by kid. */
-#define TOKEN_TYP		"JWT"
-#define TOKEN_KEYS_MAX		16	/* verification keys (with the signer) */
-#define TOKEN_KID_MAX		64	/* [A-Za-z0-9._:-], not leading '.' */
-#define TOKEN_RSA_BITS		2048	/* keygen size and accepted minimum */
-#define TOKEN_SIG_MAX		1024	/* bytes: RSA up to 8192 bits */
-#define TOKEN_EC_COORD		32	/* P-256 coordinate and r, s bytes */
-#define TOKEN_SUBKEY_BYTES	32	/* server subkeys derived from the secret */
-#define TOKEN_CTX_REFRESH	"fcgi-auth refresh-hash v1"
-#define TOKEN_CTX_SEAL		"fcgi-auth seal v1"
-#define TOKEN_AAL_MIN		1	/* aal of a token without the claim */
-#define TOKEN_AAL_MFA		2	/* the password and a second factor */
-#define TOKEN_AAL_MAX		TOKEN_AAL_MFA
-struct claims {
-	char		 sub[FA_UUID_LEN + 1];
-	char		 sid[FA_UUID_LEN + 1];
-	char		 jti[FA_JTI_LEN + 1];
-	char		 email[FA_EMAIL_MAX + 1];
-	char		 roles[FA_ROLES_LEN];	/* comma-joined */
-	long long	 iat;
-	long long	 exp;
-	long long	 gen;	/* the user's revocation generation at issue */
-	int		 aal;	/* 1 password, 2 and a second factor */
-	int		 email_verified;	/* OIDC claim email_verified */
-};
-/*
- * Load the keys of c into c->tokens (replacing those it had); errstr
- * (owned) names the key or file, and c->tokens is then NULL.  The functions
- * below use the keys of cfg, the running generation, and are thread-safe.
- * token_free wipes one set; token_shutdown wipes cfg's.
- */
-int		 token_init(struct config *c, char **errstr);
-void		 token_free(struct token_set *);
-void		 token_shutdown(void);
-/* A number that changes whenever cfg's keys may have (0: none loaded). */
-unsigned long	 token_serial(void);
-/*
- * Fills jti (random), iat (now, Unix seconds), exp and gen (the user's
- * revocation generation, written as claim "gen" when above 0); *out is
- * owned (free()).
- */
-int		 token_issue(struct claims *, long long gen, char **out);
-/* 0 valid (claims filled), -1 invalid for any reason. No I/O. */
-int		 token_verify(const char *jwt, size_t len, struct claims *);
-json_t		*token_amr(int aal);	/* the amr claim of an aal */
-/* A key for data at rest, purpose ctx, from config_data_secret. */
-int		 token_derive(unsigned char *out, size_t len, const char *ctx);
-json_t		*token_jwks(void);	/* new reference, shared: read only */
-/* keyed hash of a refresh token: hex into out[FA_HASH_HEX + 1] */
-void		 token_refresh_hash(char *out, const unsigned char *tok,
-		    size_t len);
-/* The same under jwt_secret_previous: 0, or -1 when there is none. */
-int		 token_refresh_hash_previous(char *out,
-		    const unsigned char *tok, size_t len);
-/* secretbox under a server key; *out owned (hex) */
-int		 token_seal(char **out, const unsigned char *in, size_t len);
-int		 token_open(unsigned char *out, size_t outsz, size_t *outlen,
-		    const char *hex);
-/* alg "rs256" | "es256": DIR/KID.pem (0600), DIR/KID.pub.pem; no overwrite */
-int		 token_keygen_check(const char *alg, const char *kid,
-		    char **errstr);	/* the values only: 0, or -1 (usage) */
-int		 token_keygen(const char *alg, const char *kid,
-		    const char *dir, char **errstr);
-
-/* refresh.c: refresh token format and the token pair. */
+/* refresh.c: refresh token format. */
 struct refresh {
 	unsigned char	 raw[FA_REFRESH_BYTES];
 	char		 text[FA_REFRESH_LEN + 1];
@@ -695,9 +638,6 @@ int		 refresh_hash_previous(const struct refresh *,
 		    char out[FA_HASH_HEX + 1]);
 int		 refresh_seal(const struct refresh *, char **out);
 int		 refresh_open(struct refresh *, const char *sealed);
-void		 refresh_pair(struct request *, const struct user *,
-		    const char *sid, const char *refresh_text, long long gen,
-		    int aal);
 
 /*
  * ratelimit.c: 0 allowed, 1 limited (*retry), -1 Redis down.  A password
@@ -732,7 +672,6 @@ int		 ratelimit_register(const char *ip, long *retry);
 /* A mail to email from ip: mail_per_email and mail_per_ip, reserved
  * together (neither counts when one is full), known or unknown. */
 int		 ratelimit_mail(const char *email, const char *ip, long *retry);
-void		 ratelimit_answer(struct request *, long retry);
 
 /* tcache.c: verified access tokens, so verify skips the signature. */
 #define TCACHE_SLOTS		4096	/* power of two */
@@ -759,7 +698,72 @@ int		 password_hash(const char *pw, size_t len, char *out);
 int		 password_verify(const char *stored, const char *pw, size_t len,
 		    int *rehash);
 
-/* validate.c: pure checks of client input. */
+/*
+ * validate.c: pure checks of client input, and the one path that checks
+ * a JSON body or a query string against a route's declared fields.
+ */
+#define VALIDATE_WHY_REQUIRED	"is required"
+#define VALIDATE_WHY_STRING	"must be a string"
+/* a password to check (login, account deletion) */
+#define VALIDATE_WHY_SECRET	"is required and must be a string of at " \
+				"most " FA_STR(FA_PASSWORD_MAX) " bytes"
+enum field_kind {
+	FIELD_STRING,		/* any string */
+	FIELD_SECRET,		/* a password to check: at most
+				   FA_PASSWORD_MAX bytes, nothing else */
+	FIELD_PASSWORD,		/* a new password: validate_password */
+	FIELD_EMAIL,		/* email_canon: v->email */
+	FIELD_NAME,		/* validate_name; null or "" is absent */
+	FIELD__MAX
+};
+#define FIELD_REQUIRED		0x01
+struct field_spec {
+	const char	*name;
+	enum field_kind	 kind;
+	int		 flags;
+	const char	*why_missing;	/* NULL: VALIDATE_WHY_REQUIRED */
+	const char	*why_type;	/* not a string, too long; NULL:
+					   VALIDATE_WHY_STRING */
+};
+struct field_value {
+	const char	*s;	/* NULL: absent; borrowed from the body */
+	size_t		 len;
+	char		 email[FA_EMAIL_MAX + 1];	/* FIELD_EMAIL */
+};
+#define VALIDATE_FIRST		0x01	/* stop at the first field refused */
+/*
+ * Check body against spec[0..n) into v[0..n): first the presence and type
+ * of every field, then the values (policy, canonical email, ...).  Each
+ * refused field is named in fields with its reason.  0, or -1.
+ */
+int		 validate_fields(const json_t *body, const struct field_spec *,
+		    size_t n, int flags, struct field_value *v,
+		    json_t *fields);
+enum param_kind {
+	PARAM_UUID,
+	PARAM_NAME,		/* [a-z0-9._]+ */
+	PARAM_NUMBER,		/* decimal digits, from min to max */
+	PARAM__MAX
+};
+#define PARAM_VALUE_MAX		64	/* longest value looked at */
+#define PARAM_NUMBER_MAX	23	/* digits of a number looked at */
+struct param_spec {
+	const char	*name;
+	enum param_kind	 kind;
+	size_t		 maxlen;	/* longer is malformed; at most
+					   PARAM_VALUE_MAX */
+	long long	 min, max;	/* PARAM_NUMBER */
+	const char	*why;		/* malformed, repeated or too long */
+};
+struct param_value {
+	int		 present;
+	char		 s[PARAM_VALUE_MAX + 1];
+	long long	 n;		/* PARAM_NUMBER */
+};
+/* The same for query parameters; each may appear once. */
+int		 validate_params(const struct request *,
+		    const struct param_spec *, size_t n,
+		    struct param_value *v, json_t *fields);
 int		 validate_password(const char *in, size_t len, const char **why);
 int		 validate_name(const char *in, size_t len, const char **why);
 int		 validate_role(const char *in, size_t len);
@@ -930,6 +934,9 @@ void		 resp_empty(struct request *, int status);
 void		 resp_error(struct request *, enum err, const char *message);
 void		 resp_error_fields(struct request *, json_t *fields);	/* steals */
 void		 resp_unavailable(struct request *);
+void		 resp_too_many(struct request *, long retry);	/* 429 */
+struct session_pair;
+void		 resp_pair(struct request *, const struct session_pair *);
 int		 err_status(enum err);
 const char	*err_code(enum err);
 
@@ -991,6 +998,12 @@ struct route {
 void		 route_dispatch(struct request *);
 /* Sets r->route to the pattern r->path matches, any method (metrics label). */
 void		 route_label(struct request *);
+/* auth_check on the request: 0, or -1 with the 401/503 answer set */
+int		 route_bearer(struct request *, struct claims *);
+/* validate_fields with the refusal answered (400): 0, or -1 */
+int		 route_fields(struct request *, const json_t *body,
+		    const struct field_spec *, size_t n, int flags,
+		    struct field_value *);
 
 /* route_*.c: one file per group; each handler answers through resp_*. */
 void		 route_health(struct request *);
@@ -1044,10 +1057,20 @@ void		 account_register_mail(struct request *, const char *email);
 int		 auth_check(const char *authorization, struct claims *);
 /* auth_check for a bare token (no "Bearer "): the same three answers */
 int		 auth_check_token(const char *tok, size_t len, struct claims *);
-/* 0 ok, -1 the error answer is set */
-int		 auth_bearer(struct request *, struct claims *);
 int		 auth_has_role(const struct claims *, const char *role);
-json_t		*auth_roles_json(const char *roles_csv);
+
+/*
+ * roles.c: a user's roles, comma-joined ("user,admin") in struct user and
+ * struct claims, a JSON array on the wire.  Pure.
+ */
+#define ROLES_DEDUP		0x01	/* roles_from_json: drop repeats */
+int		 roles_has(const char *csv, const char *role);
+json_t		*roles_json(const char *csv);	/* new reference */
+/* A JSON array of at most FA_ROLES_MAX valid names into out: 0, or -1. */
+int		 roles_from_json(const json_t *, int flags, char *out,
+		    size_t sz);
+/* Add or remove one role of csv: 0, or -1 (FA_ROLES_MAX held already). */
+int		 roles_edit(char *csv, size_t sz, const char *role, int add);
 
 /* server.c */
 #define SERVER_TICK_MS		200	/* signal wait and deadline watch */
@@ -1089,7 +1112,7 @@ int		 reload_load(const char *path, struct config **out,
 void		 reload_free(struct config *);
 
 /* event.c: outbox publisher and relay. */
-int		 event_init(const struct config *);
+int		 event_init(void);
 void		 event_shutdown(void);
 void		 event_kick(void);	/* wake the relay after a commit */
 enum event_kind	 event_enabled(enum event_kind);	/* or EVENT_NONE */
@@ -1115,6 +1138,43 @@ const char	*session_end_reason(enum session_end);	/* "logout_all" */
  */
 int		 session_revoked(struct request *r, const char *uid,
 		    const char *email, const char *sid, enum session_end);
+/* The same with by ("cli", ...; NULL: none) in the audit detail. */
+int		 session_revoked_by(struct request *r, const char *uid,
+		    const char *email, const char *sid, enum session_end,
+		    const char *by);
+/*
+ * The service layer over store.c and db.c for a session's life: open
+ * (login, second factor), the token pair (open and refresh), end all
+ * (logout-all, CLI).  Answers nothing: routes turn results into answers.
+ */
+struct session_pair {
+	char		 uid[FA_UUID_LEN + 1];
+	char		 sid[FA_UUID_LEN + 1];
+	char		 refresh[FA_REFRESH_LEN + 1];
+	char		*access;	/* owned; NULL: could not be signed */
+};
+/* Sign u's access token for sid: 0, or -1 (logged; p->access NULL). */
+int		 session_pair(struct request *, const struct user *u,
+		    const char *sid, const char *refresh_text, long long gen,
+		    int aal, struct session_pair *p);
+void		 session_pair_free(struct session_pair *);	/* wipes */
+/*
+ * Create a session for u (ip and raw user agent: the client's at the
+ * password step) with its aal, trim the user's oldest past the limit and
+ * record the login; *p then holds the pair.  0, -1 a backend failed, 1 the
+ * user changed under the login (password, disabled, deleted).
+ */
+int		 session_open(struct request *, const struct user *u,
+		    const char *ip, const char *rawua, int aal,
+		    struct session_pair *p);
+/*
+ * End every session of u and cut off its access tokens issued until now;
+ * each ended session is recorded with why, then one logout-all row with
+ * by ("cli", ...) in its detail.  *n: the sessions ended.  0, or -1 (Redis
+ * down: nothing recorded).
+ */
+int		 session_end_all(struct request *, const struct user *u,
+		    enum session_end why, const char *by, size_t *n);
 
 /* revoke.c: in-memory revocation cache (see revoke.c). */
 #define REVOKE_PING_MS		25	/* heartbeat on the subscription */
@@ -1138,7 +1198,7 @@ struct revoke_stats {
 	unsigned long long messages;	/* revocations received */
 	unsigned long long fallbacks;	/* checks handed to Redis */
 };
-int		 revoke_init(const struct config *);	/* starts the listener */
+int		 revoke_init(void);	/* starts the listener */
 void		 revoke_shutdown(void);
 /*
  * 0 alive, 1 revoked (jti blacklisted, session revoked, or gen below the
@@ -1211,7 +1271,7 @@ enum rpc_parse	 rpc_parse(const char *msg, size_t len, struct rpc_req *,
 		    json_t **root, const char **why);
 /* The answer for claims (NULL: {"valid": false}), a new reference. */
 json_t		*rpc_answer(const struct claims *);
-int		 rpc_init(const struct config *);	/* no-op when off */
+int		 rpc_init(void);	/* no-op when off */
 void		 rpc_shutdown(void);
 
 /* metrics.c: Prometheus counters (see metrics.c). */
@@ -1330,7 +1390,7 @@ char		*mail_link(enum mail_kind, const char *token);
 #define MAILER_BATCH		20
 #define MAILER_BACKOFF_MAX_S	3600
 #define MAILER_LEASE_SLACK_S	30	/* past smtp_timeout_ms */
-int		 mailer_init(const struct config *);
+int		 mailer_init(void);
 void		 mailer_shutdown(void);
 void		 mailer_kick(void);
 int		 mailer_probe(char *err, size_t errsz);	/* doctor */
@@ -1361,6 +1421,7 @@ int		 db_probe(const char *url, struct db_probe *, char *err,
 extern const char *config_path;
 int		 cli_doctor(int, char **);
 #define DOCTOR_LINE_MAX		1024	/* one line of output */
+#define DOCTOR_CONNECT_TIMEOUT	"5"	/* seconds, PostgreSQL */
 #define DOCTOR_SKEW_WARN	2	/* seconds of clock skew: warn */
 #define DOCTOR_SKEW_FAIL	30	/* seconds of clock skew: fail */
 
@@ -1375,6 +1436,9 @@ void		 deadline_start(void);
 void		 deadline_rearm(void);
 long long	 deadline_at(long timeout_ms);
 
+/* Split modules, after every type above (see the top of this file). */
+#include "cli.h"
+#include "token.h"
 #include "store.h"
 
 #endif /* FA_EXTERN_H */

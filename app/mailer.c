@@ -329,9 +329,8 @@ mailer_main(void *arg)
 }
 
 int
-mailer_init(const struct config *c)
+mailer_init(void)
 {
-	(void)c;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return -1;
 	if (pthread_create(&mr.thread, NULL, mailer_main, NULL) != 0) {

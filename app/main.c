@@ -155,7 +155,7 @@ cmd_serve(int argc, char **argv)
 		fprintf(stderr, "fcgi-auth: cannot set up the backends\n");
 		goto out_password;
 	}
-	if (event_init(cfg) == -1) {
+	if (event_init() == -1) {
 		fprintf(stderr, "fcgi-auth: cannot start the event relay\n");
 		goto out_backends;
 	}
@@ -166,18 +166,18 @@ cmd_serve(int argc, char **argv)
 	}
 	reload_start(cfg, cfg->workers);	/* before the mailer and rpc */
 	if (once_init(cfg) == -1 || mail_init(cfg, &err) == -1 ||
-	    mailer_init(cfg) == -1) {
+	    mailer_init() == -1) {
 		fprintf(stderr, "fcgi-auth: %s\n", err != NULL ? err :
 		    "cannot start the mailer");
 		free(err);
 		goto out_mail;
 	}
-	if (revoke_init(cfg) == -1) {
+	if (revoke_init() == -1) {
 		fprintf(stderr, "fcgi-auth: cannot start the revocation "
 		    "listener\n");
 		goto out_mail;
 	}
-	if (rpc_init(cfg) == -1) {
+	if (rpc_init() == -1) {
 		fprintf(stderr, "fcgi-auth: cannot start the RPC responder\n");
 		goto out_revoke;
 	}
@@ -284,14 +284,6 @@ cmd_keygen(int argc, char **argv)
 	}
 	return 0;
 }
-
-int	 cli_user(int, char **);
-extern const char cli_user_usage[];
-int	 cli_import(int, char **);
-extern const char cli_import_usage[];
-int	 cli_outbox(int, char **);
-extern const char cli_outbox_usage[];
-int	 cli_audit(int, char **);
 
 /* What a command needs loaded before it runs. */
 #define CMD_CONFIG	0x01	/* the configuration */

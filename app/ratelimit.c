@@ -172,13 +172,3 @@ ratelimit_mail(const char *email, const char *ip, long *retry)
 	c[1].limit = cfg->mail_per_ip;
 	return store_rate_reserve(c, 2, cfg->ratelimit_window, retry);
 }
-
-void
-ratelimit_answer(struct request *r, long retry)
-{
-	char	 v[24];
-
-	snprintf(v, sizeof(v), "%ld", retry > 0 ? retry : 1);
-	resp_error(r, ERR_TOO_MANY, NULL);
-	resp_header(r, "Retry-After", v);
-}

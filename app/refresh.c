@@ -1,5 +1,5 @@
 /*
- * Refresh tokens and the token pair.  A refresh token is
+ * Refresh tokens.  A refresh token is
  * base64url(user id | session id | 32 random bytes): it carries the ids its
  * Redis keys need, so no global index exists.  Redis keeps only its keyed
  * hash, and the current one sealed under a server key for the grace answer.
@@ -74,34 +74,4 @@ refresh_open(struct refresh *rt, const char *sealed)
 		return -1;
 	refresh_finish(rt);
 	return 0;
-}
-
-/* Answer 200 with a new access token and the given refresh token. */
-void
-refresh_pair(struct request *r, const struct user *u, const char *sid,
-    const char *refresh_text, long long gen, int aal)
-{
-	struct claims	 c;
-	char		*access = NULL;
-
-	memset(&c, 0, sizeof(c));
-	snprintf(r->user_id, sizeof(r->user_id), "%s", u->id);	/* logs */
-	snprintf(c.sub, sizeof(c.sub), "%s", u->id);
-	snprintf(c.sid, sizeof(c.sid), "%s", sid);
-	snprintf(c.email, sizeof(c.email), "%s", u->email);
-	snprintf(c.roles, sizeof(c.roles), "%s", u->roles);
-	c.aal = aal;
-	c.email_verified = u->email_verified;
-	if (token_issue(&c, gen, &access) == -1) {
-		log_error(r->id, "cannot sign an access token");
-		resp_error(r, ERR_INTERNAL, NULL);
-		return;
-	}
-	resp_json(r, 200, json_pack("{s:s, s:s, s:s, s:I, s:I}",
-	    "accessToken", access, "refreshToken", refresh_text,
-	    "tokenType", "Bearer", "expiresIn", (json_int_t)cfg->access_ttl,
-	    "refreshExpiresIn", (json_int_t)cfg->refresh_ttl));
-	resp_header(r, "Cache-Control", "no-store");
-	resp_header(r, "Pragma", "no-cache");
-	free(access);
 }

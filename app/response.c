@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -173,4 +174,34 @@ resp_unavailable(struct request *r)
 {
 	resp_error(r, ERR_UNAVAILABLE, NULL);
 	resp_header(r, "Retry-After", "1");
+}
+
+/* 429 with the seconds to wait (at least 1) in Retry-After. */
+void
+resp_too_many(struct request *r, long retry)
+{
+	char	 v[24];
+
+	snprintf(v, sizeof(v), "%ld", retry > 0 ? retry : 1);
+	resp_error(r, ERR_TOO_MANY, NULL);
+	resp_header(r, "Retry-After", v);
+}
+
+/*
+ * 200 with the token pair, or 500 when its access token could not be
+ * signed (session_pair logged why).
+ */
+void
+resp_pair(struct request *r, const struct session_pair *p)
+{
+	if (p->access == NULL) {
+		resp_error(r, ERR_INTERNAL, NULL);
+		return;
+	}
+	resp_json(r, 200, json_pack("{s:s, s:s, s:s, s:I, s:I}",
+	    "accessToken", p->access, "refreshToken", p->refresh,
+	    "tokenType", "Bearer", "expiresIn", (json_int_t)cfg->access_ttl,
+	    "refreshExpiresIn", (json_int_t)cfg->refresh_ttl));
+	resp_header(r, "Cache-Control", "no-store");
+	resp_header(r, "Pragma", "no-cache");
 }

@@ -563,11 +563,10 @@ revoke_noted(const struct revocation *r, void *arg)
  * first subscription is loaded and answered, revoke_check says -1.
  */
 int
-revoke_init(const struct config *c)
+revoke_init(void)
 {
 	int		 rc;
 
-	(void)c;
 	if (rv.started)
 		return 0;
 	pthread_rwlock_wrlock(&rv.lock);

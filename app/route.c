@@ -153,3 +153,38 @@ route_label(struct request *r)
 		}
 	}
 }
+
+/*
+ * The Bearer check turned into the answer: 0 and the claims (user_id set
+ * for the access line), or -1 with 401 or 503 set.
+ */
+int
+route_bearer(struct request *r, struct claims *c)
+{
+	switch (auth_check(r->authorization, c)) {
+	case 0:
+		snprintf(r->user_id, sizeof(r->user_id), "%s", c->sub);
+		return 0;
+	case 1:
+		resp_error(r, ERR_INVALID_TOKEN, NULL);
+		return -1;
+	default:
+		resp_unavailable(r);
+		return -1;
+	}
+}
+
+/* validate_fields, the refusal answered: 0, or -1 with the 400 set. */
+int
+route_fields(struct request *r, const json_t *body,
+    const struct field_spec *spec, size_t n, int flags, struct field_value *v)
+{
+	json_t	*fields = json_object();
+
+	if (validate_fields(body, spec, n, flags, v, fields) == -1) {
+		resp_error_fields(r, fields);
+		return -1;
+	}
+	json_decref(fields);
+	return 0;
+}

@@ -113,19 +113,24 @@ account_request(struct request *r, size_t i, const char *email,
 	return rc == DB_OK ? 0 : -1;
 }
 
+static const struct field_spec account_new_password = { "newPassword",
+    FIELD_PASSWORD, FIELD_REQUIRED, NULL, VALIDATE_WHY_REQUIRED };
+/* a password to check, as at login */
+static const struct field_spec account_password_field = { "password",
+    FIELD_SECRET, FIELD_REQUIRED, VALIDATE_WHY_SECRET, VALIDATE_WHY_SECRET };
+
 /* The canonical email of field, or -1 with the 400 answered. */
 static int
 account_email(struct request *r, json_t *body, const char *field,
     char out[FA_EMAIL_MAX + 1])
 {
-	json_t		*e = json_object_get(body, field);
-	const char	*why = "is required";
+	const struct field_spec	 f = { field, FIELD_EMAIL, FIELD_REQUIRED,
+	    NULL, VALIDATE_WHY_REQUIRED };
+	struct field_value	 v;
 
-	if (!json_is_string(e) || email_canon(json_string_value(e),
-	    json_string_length(e), out, &why) == -1) {
-		resp_error_fields(r, json_pack("{s:s}", field, why));
+	if (route_fields(r, body, &f, 1, 0, &v) == -1)
 		return -1;
-	}
+	memcpy(out, v.email, sizeof(v.email));
 	return 0;
 }
 
@@ -159,7 +164,7 @@ account_mail_route(struct request *r, size_t i, int send, int unverified)
 		goto out;
 	if ((rc = ratelimit_mail(email, r->ip, &retry)) != 0) {
 		if (rc == 1)
-			ratelimit_answer(r, retry);
+			resp_too_many(r, retry);
 		else
 			resp_unavailable(r);
 		goto out;
@@ -244,10 +249,10 @@ route_password_reset(struct request *r)
 	struct session_info	*s = NULL;
 	struct once		 o;
 	struct audit		 a;
-	json_t			*body, *pw, *data = NULL;
+	struct field_value	 pw;
+	json_t			*body, *data = NULL;
 	char			 uid[FA_UUID_LEN + 1], purpose[16], hash[128];
 	char			*ne = NULL;
-	const char		*why = "is required";
 	size_t			 n = 0;
 	int			 rc;
 
@@ -255,12 +260,8 @@ route_password_reset(struct request *r)
 		return;
 	if (account_token(r, body, &o) == -1)
 		goto out;
-	pw = json_object_get(body, "newPassword");
-	if (!json_is_string(pw) || validate_password(json_string_value(pw),
-	    json_string_length(pw), &why) == -1) {
-		resp_error_fields(r, json_pack("{s:s}", "newPassword", why));
+	if (route_fields(r, body, &account_new_password, 1, 0, &pw) == -1)
 		goto out;
-	}
 	if ((rc = db_once_peek(o.hash, "reset", uid, purpose, &ne)) != DB_OK) {
 		if (rc == DB_NOTFOUND)
 			resp_error(r, ERR_INVALID_TOKEN, NULL);
@@ -268,8 +269,7 @@ route_password_reset(struct request *r)
 			resp_unavailable(r);
 		goto out;
 	}
-	if (password_hash(json_string_value(pw), json_string_length(pw),
-	    hash) == -1) {
+	if (password_hash(pw.s, pw.len, hash) == -1) {
 		resp_error(r, ERR_INTERNAL, NULL);
 		goto out;
 	}
@@ -384,7 +384,7 @@ account_password(struct request *r, const struct user *u, json_t *pw)
 
 	if ((rc = ratelimit_guess(&g, u->email, r->ip, &retry)) != 0) {
 		if (rc == 1)
-			ratelimit_answer(r, retry);
+			resp_too_many(r, retry);
 		else
 			resp_unavailable(r);
 		return -1;
@@ -413,20 +413,18 @@ static int
 account_caller(struct request *r, struct claims *c, json_t **body,
     json_t **pw, struct user *u)
 {
-	int	 rc;
+	struct field_value	 v;
+	int			 rc;
 
 	*body = NULL;
-	if (auth_bearer(r, c) == -1)
+	if (route_bearer(r, c) == -1)
 		return -1;
 	if ((*body = request_json(r)) == NULL)
 		return -1;
-	*pw = json_object_get(*body, "password");
-	if (!json_is_string(*pw) || json_string_length(*pw) >
-	    FA_PASSWORD_MAX) {
-		resp_error_fields(r, json_pack("{s:s}", "password",
-		    "is required and must be a string of at most 1024 bytes"));
+	if (route_fields(r, *body, &account_password_field, 1, 0,
+	    &v) == -1)
 		return -1;
-	}
+	*pw = json_object_get(*body, "password");
 	if ((rc = db_user_by_id(c->sub, u)) != DB_OK) {
 		if (rc == DB_NOTFOUND)
 			resp_error(r, ERR_INVALID_TOKEN, NULL);
@@ -471,7 +469,7 @@ route_email_change(struct request *r)
 	/* a victim's inbox is capped like forgot's */
 	if ((rc = ratelimit_mail(email, r->ip, &retry)) != 0) {
 		if (rc == 1)
-			ratelimit_answer(r, retry);
+			resp_too_many(r, retry);
 		else
 			resp_unavailable(r);
 		goto out;

@@ -6,7 +6,6 @@
  */
 #include "config.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,7 +14,7 @@
 static int
 admin_auth(struct request *r, struct claims *c)
 {
-	if (auth_bearer(r, c) == -1)
+	if (route_bearer(r, c) == -1)
 		return -1;
 	if (!auth_has_role(c, "admin")) {
 		resp_error(r, ERR_FORBIDDEN, NULL);
@@ -24,104 +23,45 @@ admin_auth(struct request *r, struct claims *c)
 	return 0;
 }
 
-static int
-parse_number(const char *s, long long min, long long max, long long *out)
-{
-	char		*end;
-	long long	 n;
-
-	if (*s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	n = strtoll(s, &end, 10);
-	if (errno != 0 || *end != '\0' || n < min || n > max)
-		return -1;
-	*out = n;
-	return 0;
-}
-
-/* An event name filter: [a-z0-9._]+ (unknown names simply match nothing). */
-static int
-valid_event(const char *s)
-{
-	if (*s == '\0')
-		return -1;
-	for (; *s != '\0'; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
-		    *s == '.' || *s == '_'))
-			return -1;
-	return 0;
-}
-
-/*
- * Look up one filter or paging parameter: 1 present (decoded into v),
- * 0 absent.  Malformed, too long or repeated names the field in fields
- * (answered 400), so no filter is ever silently dropped.
- */
-static int
-audit_param(const struct request *r, const char *name, char *v, size_t vsz,
-    json_t *fields, const char *why)
-{
-	switch (request_query_lookup(r, name, v, vsz)) {
-	case QUERY_ABSENT:
-		return 0;
-	case QUERY_PRESENT:
-		return 1;
-	default:
-		json_object_set_new(fields, name, json_string(why));
-		return 0;
-	}
-}
-
-#define WHY_USER	"must be one UUID"
-#define WHY_EVENT	"must be one event name ([a-z0-9._]+)"
-#define WHY_LIMIT	"must be one number from 1 to 500"
-#define WHY_BEFORE	"must be one audit entry id"
+enum { AQ_USER, AQ_EVENT, AQ_LIMIT, AQ_BEFORE, AQ__MAX };
+static const struct param_spec audit_params[AQ__MAX] = {
+	[AQ_USER] = { "userId", PARAM_UUID, FA_UUID_LEN, 0, 0,
+	    "must be one UUID" },
+	/* unknown names simply match nothing */
+	[AQ_EVENT] = { "event", PARAM_NAME, FA_AUDIT_EVENT_MAX, 0, 0,
+	    "must be one event name ([a-z0-9._]+)" },
+	[AQ_LIMIT] = { "limit", PARAM_NUMBER, PARAM_NUMBER_MAX, 1,
+	    FA_AUDIT_LIMIT_MAX, "must be one number from 1 to "
+	    FA_STR(FA_AUDIT_LIMIT_MAX) },
+	[AQ_BEFORE] = { "before", PARAM_NUMBER, PARAM_NUMBER_MAX, 1,
+	    INT64_MAX, "must be one audit entry id" },
+};
 
 void
 route_admin_audit(struct request *r)
 {
 	struct claims		 c;
 	struct audit_query	 q;
-	char			 uid[FA_UUID_LEN + 1], ev[FA_AUDIT_EVENT_MAX + 1];
-	char			 num[24];
-	unsigned char		 b[16];
+	struct param_value	 v[AQ__MAX];
 	json_t			*entries = NULL, *fields;
-	long long		 n = 0;
 
 	if (admin_auth(r, &c) == -1)
 		return;
 	memset(&q, 0, sizeof(q));
 	q.limit = FA_AUDIT_LIMIT_DEF;
 	fields = json_object();
-	if (audit_param(r, "userId", uid, sizeof(uid), fields, WHY_USER)) {
-		if (uuid_parse(b, uid, strlen(uid)) == -1)
-			json_object_set_new(fields, "userId",
-			    json_string(WHY_USER));
-		q.user_id = uid;
-	}
-	if (audit_param(r, "event", ev, sizeof(ev), fields, WHY_EVENT)) {
-		if (valid_event(ev) == -1)
-			json_object_set_new(fields, "event",
-			    json_string(WHY_EVENT));
-		q.event = ev;
-	}
-	if (audit_param(r, "limit", num, sizeof(num), fields, WHY_LIMIT)) {
-		if (parse_number(num, 1, FA_AUDIT_LIMIT_MAX, &n) == -1)
-			json_object_set_new(fields, "limit",
-			    json_string(WHY_LIMIT));
-		q.limit = (long)n;
-	}
-	if (audit_param(r, "before", num, sizeof(num), fields, WHY_BEFORE)) {
-		if (parse_number(num, 1, INT64_MAX, &n) == -1)
-			json_object_set_new(fields, "before",
-			    json_string(WHY_BEFORE));
-		q.before = n;
-	}
-	if (json_object_size(fields) > 0) {
+	if (validate_params(r, audit_params, AQ__MAX, v, fields) == -1) {
 		resp_error_fields(r, fields);
 		return;
 	}
+	if (v[AQ_USER].present)
+		q.user_id = v[AQ_USER].s;
+	if (v[AQ_EVENT].present)
+		q.event = v[AQ_EVENT].s;
+	if (v[AQ_LIMIT].present)
+		q.limit = (long)v[AQ_LIMIT].n;
+	if (v[AQ_BEFORE].present)
+		q.before = v[AQ_BEFORE].n;
 	json_decref(fields);
 	if (db_audit_list(&q, &entries) != DB_OK) {
 		resp_unavailable(r);
@@ -129,40 +69,6 @@ route_admin_audit(struct request *r)
 	}
 	resp_json(r, 200, json_pack("{s:o}", "entries", entries));
 	resp_header(r, "Cache-Control", "no-store");
-}
-
-/* {"roles": [...]}: each valid, no more than FA_ROLES_MAX, deduplicated. */
-static int
-roles_from_json(json_t *arr, char *out, size_t sz)
-{
-	json_t		*v;
-	size_t		 i, n, len;
-	const char	*s;
-	char		 probe[FA_ROLE_MAX + 3];
-
-	if (!json_is_array(arr) || json_array_size(arr) > FA_ROLES_MAX)
-		return -1;
-	out[0] = '\0';
-	json_array_foreach(arr, i, v) {
-		if (!json_is_string(v))
-			return -1;
-		s = json_string_value(v);
-		len = json_string_length(v);
-		if (validate_role(s, len) == -1)
-			return -1;
-		snprintf(probe, sizeof(probe), ",%s,", s);
-		n = strlen(out);
-		/* skip duplicates: look for ",role," in ",out," */
-		{
-			char	 wrapped[FA_ROLES_LEN + 2];
-
-			snprintf(wrapped, sizeof(wrapped), ",%s,", out);
-			if (strstr(wrapped, probe) != NULL)
-				continue;
-		}
-		snprintf(out + n, sz - n, "%s%s", n ? "," : "", s);
-	}
-	return 0;
 }
 
 void
@@ -188,10 +94,11 @@ route_admin_roles(struct request *r)
 	}
 	if ((body = request_json(r)) == NULL)
 		return;
-	if (roles_from_json(json_object_get(body, "roles"), roles,
-	    sizeof(roles)) == -1) {
+	if (roles_from_json(json_object_get(body, "roles"), ROLES_DEDUP,
+	    roles, sizeof(roles)) == -1) {
 		resp_error_fields(r, json_pack("{s:s}", "roles", "must be an "
-		    "array of at most 16 roles matching [a-z][a-z0-9_-]{0,31}"));
+		    "array of at most " FA_STR(FA_ROLES_MAX) " roles matching "
+		    FA_ROLE_PATTERN));
 		goto out;
 	}
 	if ((rc = db_user_by_id(id, &before)) != DB_OK) {
@@ -202,7 +109,7 @@ route_admin_roles(struct request *r)
 		goto out;
 	}
 	detail = json_pack("{s:o, s:o, s:s}", "before",
-	    auth_roles_json(before.roles), "after", auth_roles_json(roles),
+	    roles_json(before.roles), "after", roles_json(roles),
 	    "by", c.sub);
 	memset(&a, 0, sizeof(a));
 	a.event = AUDIT_ROLE_CHANGE;

@@ -5,10 +5,14 @@
 
 #include "extern.h"
 
+static const struct field_spec introspect_token = { "token", FIELD_STRING,
+    FIELD_REQUIRED, NULL, VALIDATE_WHY_REQUIRED };
+
 void
 route_introspect(struct request *r)
 {
 	struct claims	 c;
+	struct field_value v;
 	json_t		*body, *out;
 	const char	*tok;
 	char		 hdr[FA_TOKEN_MAX + 8];
@@ -16,12 +20,9 @@ route_introspect(struct request *r)
 
 	if ((body = request_json(r)) == NULL)
 		return;
-	tok = json_string_value(json_object_get(body, "token"));
-	if (tok == NULL) {
-		resp_error_fields(r, json_pack("{s:s}", "token",
-		    "is required"));
+	if (route_fields(r, body, &introspect_token, 1, 0, &v) == -1)
 		goto out;
-	}
+	tok = v.s;
 	rc = 1;
 	if (strlen(tok) <= FA_TOKEN_MAX) {
 		snprintf(hdr, sizeof(hdr), "Bearer %s", tok);
@@ -36,7 +37,7 @@ route_introspect(struct request *r)
 	else
 		out = json_pack("{s:b, s:s, s:s, s:o, s:s, s:s, s:I, s:I, "
 		    "s:s, s:s, s:s, s:i, s:o}", "active", 1, "sub", c.sub,
-		    "email", c.email, "roles", auth_roles_json(c.roles),
+		    "email", c.email, "roles", roles_json(c.roles),
 		    "sid", c.sid, "jti", c.jti, "iat", (json_int_t)c.iat,
 		    "exp", (json_int_t)c.exp, "iss", cfg->jwt_issuer,
 		    "aud", cfg->jwt_audience, "token_type", "access_token",

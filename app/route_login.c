@@ -1,8 +1,9 @@
 /*
  * POST /auth/login.  Unknown email and wrong password take the same path
  * through the hash pool (a dummy hash) and give the same 401; the reason is
- * kept in the audit row only.  Success creates a session in Redis, then
- * writes the audit row and the user.logged_in outbox row in one transaction.
+ * kept in the audit row only.  Success opens a session (session.c): in
+ * Redis, then the audit row and the user.logged_in outbox row in one
+ * transaction.
  */
 #include "config.h"
 
@@ -49,110 +50,22 @@ login_audit_failure(struct request *r, const struct user *u,
 	json_decref(detail);
 }
 
-/* Trim the user's oldest sessions past the limit: audit and event each. */
-static void
-login_trimmed(struct request *r, const struct user *u, char **sids,
-    size_t n)
-{
-	size_t		 i;
-
-	for (i = 0; i < n; i++) {
-		(void)session_revoked(r, u->id, u->email, sids[i],
-		    SESSION_END_LIMIT);
-		free(sids[i]);
-	}
-	free(sids);
-}
-
 /*
- * The user as it is now that the session holds the revocation generation.
- * The row read before the hash may be stale: a role or password change that
- * ran meanwhile cut off before it committed, so a change committed before
- * this read is in it, and one committed after ends the session by its own
- * cut-off.  1 when the password checked is no longer the user's, or the
- * user was disabled or deleted; -1 PostgreSQL down.
- */
-static int
-login_recheck(const struct user *u, struct user *now)
-{
-	int	 rc;
-
-	if ((rc = db_user_by_id(u->id, now)) == DB_ERROR)
-		return -1;
-	if (rc != DB_OK || now->disabled || now->password_hash == NULL ||
-	    u->password_hash == NULL ||
-	    strcmp(now->password_hash, u->password_hash) != 0)
-		return 1;
-	return 0;
-}
-
-/*
- * Create the session (ip and ua: the client's at the password step) with
- * its aal and answer with the pair: 0, -1 when a backend failed, 1 when the
- * user changed under the login (login_recheck: nothing was answered).
+ * Open the session (ip and ua: the client's at the password step) with its
+ * aal and answer with the pair: 0, -1 when a backend failed, 1 when the
+ * user changed under the login (session_open: nothing was answered).
  */
 int
 route_login_session(struct request *r, const struct user *u, const char *ip,
     const char *rawua, int aal)
 {
-	struct user	 now;
-	struct refresh	 rt;
-	struct audit	 a;
-	unsigned char	 sidb[16];
-	char		 sid[FA_UUID_LEN + 1], ua[FA_UA_MAX + 1], **trim = NULL;
-	size_t		 ntrim = 0;
-	long long	 cutoff = 0;
-	json_t		*data, *detail;
-	int		 rc;
+	struct session_pair	 p;
+	int			 rc;
 
-	uuid_random(sidb);
-	uuid_format(sid, sidb);
-	refresh_new(&rt, u->id, sid);
-	text_clean(ua, sizeof(ua), rawua, rawua != NULL ? strlen(rawua) : 0);
-	if (store_session_create(u->id, sid, rt.hash, ip, ua, aal,
-	    cfg->refresh_ttl, cfg->max_sessions_per_user, &trim, &ntrim,
-	    &cutoff) == -1)
-		return -1;
-	memset(&now, 0, sizeof(now));
-	if ((rc = login_recheck(u, &now)) != 0) {
-		(void)store_session_revoke(u->id, sid, cfg->access_ttl);
-		if (trim != NULL)
-			login_trimmed(r, u, trim, ntrim);
-		user_free(&now);
-		sodium_memzero(&rt, sizeof(rt));
-		return rc;
-	}
-	data = json_pack("{s:s, s:s, s:s, s:s}", "userId", u->id,
-	    "sessionId", sid, "ip", ip, "userAgent", ua);
-	detail = json_pack("{s:o, s:i}", "amr", token_amr(aal), "aal", aal);
-	memset(&a, 0, sizeof(a));
-	a.event = AUDIT_LOGIN_SUCCESS;
-	a.user_id = u->id;
-	a.email = u->email;
-	a.session_id = sid;
-	a.ip = r->ip;
-	a.user_agent = r->user_agent;
-	a.success = 1;
-	a.detail = detail;
-	a.outbox_event = event_enabled(EVENT_USER_LOGGED_IN);
-	a.outbox_data = data;
-	rc = db_audit(&a);
-	json_decref(data);
-	json_decref(detail);
-	if (rc != DB_OK) {
-		/* not recorded, so not granted */
-		(void)store_session_revoke(u->id, sid, cfg->access_ttl);
-		if (trim != NULL)
-			login_trimmed(r, u, trim, ntrim);
-		user_free(&now);
-		return -1;
-	}
-	if (trim != NULL)
-		login_trimmed(r, u, trim, ntrim);
-	refresh_pair(r, &now, sid, rt.text, cutoff, aal);
-	sodium_memzero(&rt, sizeof(rt));
-	user_free(&now);
-	return 0;
+	if ((rc = session_open(r, u, ip, rawua, aal, &p)) == 0)
+		resp_pair(r, &p);
+	session_pair_free(&p);
+	return rc;
 }
 
 /*
@@ -186,14 +99,28 @@ login_mfa_challenge(struct request *r, const struct user *u)
 	return 0;
 }
 
+/*
+ * Types first (either field, one reason), then the email's form: a
+ * malformed email is not an account's, so nothing is counted, looked up
+ * or audited under it.
+ */
+enum { LOGIN_EMAIL, LOGIN_PASSWORD, LOGIN_FIELDS };
+static const struct field_spec login_fields[LOGIN_FIELDS] = {
+	[LOGIN_EMAIL] = { "email", FIELD_EMAIL, FIELD_REQUIRED,
+	    VALIDATE_WHY_SECRET, VALIDATE_WHY_SECRET },
+	[LOGIN_PASSWORD] = { "password", FIELD_SECRET, FIELD_REQUIRED,
+	    VALIDATE_WHY_SECRET, VALIDATE_WHY_SECRET },
+};
+
 void
 route_login(struct request *r)
 {
 	struct ratelimit_guess	 g;
 	struct user		 u;
-	json_t			*body, *e, *p;
-	char			 email[FA_EMAIL_MAX + 1], hash[128];
-	const char		*why, *pw;
+	struct field_value	 v[LOGIN_FIELDS];
+	json_t			*body;
+	char			 hash[128];
+	const char		*email, *pw;
 	size_t			 pwlen;
 	long			 retry;
 	int			 rc, rehash = 0, found;
@@ -202,30 +129,19 @@ route_login(struct request *r)
 	memset(&g, 0, sizeof(g));
 	if ((body = request_json(r)) == NULL)
 		return;
-	e = json_object_get(body, "email");
-	p = json_object_get(body, "password");
-	if (!json_is_string(e) || !json_is_string(p) ||
-	    json_string_length(p) > FA_PASSWORD_MAX) {
-		resp_error_fields(r, json_pack("{s:s}",
-		    !json_is_string(e) ? "email" : "password",
-		    "is required and must be a string of at most 1024 bytes"));
+	if (route_fields(r, body, login_fields, LOGIN_FIELDS, VALIDATE_FIRST,
+	    v) == -1)
 		goto out;
-	}
-	pw = json_string_value(p);
-	pwlen = json_string_length(p);
-	/* not an account's form: nothing to count, look up or audit */
-	if (email_canon(json_string_value(e), json_string_length(e),
-	    email, &why) == -1) {
-		resp_error_fields(r, json_pack("{s:s}", "email", why));
-		goto out;
-	}
+	email = v[LOGIN_EMAIL].email;
+	pw = v[LOGIN_PASSWORD].s;
+	pwlen = v[LOGIN_PASSWORD].len;
 	/* reserved before the hash, for known and unknown emails alike */
 	if ((rc = ratelimit_guess(&g, email, r->ip, &retry)) != 0) {
 		if (rc == 1) {
 			metrics_login(0);
 			login_audit_failure(r, NULL, email,
 			    LOGIN_RATE_LIMITED);
-			ratelimit_answer(r, retry);
+			resp_too_many(r, retry);
 		} else
 			resp_unavailable(r);
 		goto out;

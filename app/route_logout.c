@@ -87,7 +87,7 @@ route_logout(struct request *r)
 		logout_refresh(r);
 		return;
 	}
-	if (auth_bearer(r, &c) == -1)
+	if (route_bearer(r, &c) == -1)
 		return;
 	if (store_blacklist(c.sub, c.jti, remaining(&c)) == -1 ||
 	    store_session_revoke(c.sub, c.sid, cfg->access_ttl) == -1) {
@@ -106,7 +106,7 @@ route_logout_all(struct request *r)
 	char		**sids;
 	size_t		 i, n;
 
-	if (auth_bearer(r, &c) == -1)
+	if (route_bearer(r, &c) == -1)
 		return;
 	if (store_user_revoke_sessions(c.sub, NULL, cfg->access_ttl,
 	    &cutoff, &sids, &n) == -1) {

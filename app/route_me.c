@@ -12,7 +12,7 @@ route_me(struct request *r)
 	struct user	 u;
 
 	memset(&u, 0, sizeof(u));
-	if (auth_bearer(r, &c) == -1)
+	if (route_bearer(r, &c) == -1)
 		return;
 	switch (db_user_by_id(c.sub, &u)) {
 	case DB_OK:

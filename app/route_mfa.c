@@ -44,7 +44,7 @@ mfa_user(struct request *r, struct claims *c, struct user *u)
 	int	 rc;
 
 	memset(u, 0, sizeof(*u));
-	if (auth_bearer(r, c) == -1)
+	if (route_bearer(r, c) == -1)
 		return -1;
 	if ((rc = db_user_by_id(c->sub, u)) == DB_OK && !u->disabled)
 		return 0;
@@ -171,7 +171,7 @@ mfa_guess(struct request *r, const struct user *u, const char *sid,
 
 	if ((rc = ratelimit_guess(&g, u->email, r->ip, &retry)) != 0) {
 		if (rc == 1)
-			ratelimit_answer(r, retry);
+			resp_too_many(r, retry);
 		else
 			resp_unavailable(r);
 		return -1;
@@ -428,29 +428,28 @@ out:
  * OTP_MFA_WRONG_MAX it is void.  The token is taken (single use) only
  * after the code was right, so a wrong guess cannot burn it for the owner.
  */
+static const struct field_spec mfa_token = { "mfaToken", FIELD_STRING,
+    FIELD_REQUIRED, NULL, VALIDATE_WHY_REQUIRED };
+
 void
 route_mfa_verify(struct request *r)
 {
 	struct mfa_proof p;
 	struct store_mfa m;
 	struct user	 u;
-	json_t		*body, *t;
+	struct field_value t;
+	json_t		*body;
 	char		 hash[FA_HASH_HEX + 1];
 	int		 rc, voided;
 
 	memset(&u, 0, sizeof(u));
 	if ((body = request_json(r)) == NULL)
 		return;
-	t = json_object_get(body, "mfaToken");
-	if (!json_is_string(t)) {
-		resp_error_fields(r, json_pack("{s:s}", "mfaToken",
-		    "is required"));
+	if (route_fields(r, body, &mfa_token, 1, 0, &t) == -1)
 		goto out;
-	}
 	if (mfa_proof_parse(r, body, &p, 1) == -1)
 		goto out;
-	if (otp_token_hash(hash, json_string_value(t),
-	    json_string_length(t)) == -1) {
+	if (otp_token_hash(hash, t.s, t.len) == -1) {
 		resp_error(r, ERR_INVALID_TOKEN, NULL);
 		goto out;
 	}

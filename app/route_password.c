@@ -12,6 +12,14 @@
 
 #include "extern.h"
 
+enum { PW_CURRENT, PW_NEW, PW__MAX };
+static const struct field_spec password_fields[PW__MAX] = {
+	[PW_CURRENT] = { "currentPassword", FIELD_SECRET, FIELD_REQUIRED,
+	    NULL, VALIDATE_WHY_REQUIRED },
+	[PW_NEW] = { "newPassword", FIELD_PASSWORD, FIELD_REQUIRED, NULL,
+	    VALIDATE_WHY_REQUIRED },
+};
+
 void
 route_password(struct request *r)
 {
@@ -19,9 +27,9 @@ route_password(struct request *r)
 	struct claims		 c;
 	struct user		 u;
 	struct audit		 a;
-	json_t			*body = NULL, *cur, *new, *data = NULL;
+	struct field_value	 v[PW__MAX];
+	json_t			*body = NULL, *data = NULL;
 	char			 hash[128];
-	const char		*why;
 	long long		 cutoff;
 	long			 retry;
 	char			**sids = NULL;
@@ -30,23 +38,13 @@ route_password(struct request *r)
 
 	memset(&u, 0, sizeof(u));
 	memset(&g, 0, sizeof(g));
-	if (auth_bearer(r, &c) == -1)
+	if (route_bearer(r, &c) == -1)
 		return;
 	if ((body = request_json(r)) == NULL)
 		return;
-	cur = json_object_get(body, "currentPassword");
-	new = json_object_get(body, "newPassword");
-	if (!json_is_string(cur) || json_string_length(cur) > FA_PASSWORD_MAX) {
-		resp_error_fields(r, json_pack("{s:s}", "currentPassword",
-		    "is required"));
+	if (route_fields(r, body, password_fields, PW__MAX, VALIDATE_FIRST,
+	    v) == -1)
 		goto out;
-	}
-	if (!json_is_string(new) || validate_password(json_string_value(new),
-	    json_string_length(new), &why) == -1) {
-		resp_error_fields(r, json_pack("{s:s}", "newPassword",
-		    json_is_string(new) ? why : "is required"));
-		goto out;
-	}
 	if ((rc = db_user_by_id(c.sub, &u)) != DB_OK) {
 		if (rc == DB_NOTFOUND)
 			resp_error(r, ERR_INVALID_TOKEN, NULL);
@@ -58,13 +56,13 @@ route_password(struct request *r)
 		goto out;
 	if ((rc = ratelimit_guess(&g, u.email, r->ip, &retry)) != 0) {
 		if (rc == 1)
-			ratelimit_answer(r, retry);
+			resp_too_many(r, retry);
 		else
 			resp_unavailable(r);
 		goto out;
 	}
-	rc = password_verify(u.password_hash, json_string_value(cur),
-	    json_string_length(cur), &rehash);
+	rc = password_verify(u.password_hash, v[PW_CURRENT].s,
+	    v[PW_CURRENT].len, &rehash);
 	if (rc != 0) {
 		if (rc == 1)
 			resp_error(r, ERR_INVALID_CREDENTIALS,
@@ -79,8 +77,7 @@ route_password(struct request *r)
 		resp_unavailable(r);
 		goto out;
 	}
-	if (password_hash(json_string_value(new), json_string_length(new),
-	    hash) == -1) {
+	if (password_hash(v[PW_NEW].s, v[PW_NEW].len, hash) == -1) {
 		resp_error(r, ERR_INTERNAL, NULL);
 		goto out;
 	}

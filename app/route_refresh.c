@@ -50,6 +50,7 @@ route_refresh(struct request *r)
 	struct refresh		 old, next;
 	char			 prev[FA_HASH_HEX + 1];
 	struct user		 u;
+	struct session_pair	 pair;
 	enum rotate_result	 res;
 	struct audit		 a;
 	json_t			*body, *t, *detail = NULL;
@@ -58,6 +59,7 @@ route_refresh(struct request *r)
 	int			 rc, aal = TOKEN_AAL_MIN;
 
 	memset(&u, 0, sizeof(u));
+	memset(&pair, 0, sizeof(pair));
 	if ((body = request_json(r)) == NULL)
 		return;
 	t = json_object_get(body, "refreshToken");
@@ -125,11 +127,13 @@ route_refresh(struct request *r)
 		resp_error(r, ERR_INVALID_TOKEN, NULL);
 		goto out;
 	}
-	refresh_pair(r, &u, old.sid, next.text, cutoff, aal);
+	(void)session_pair(r, &u, old.sid, next.text, cutoff, aal, &pair);
+	resp_pair(r, &pair);
 	metrics_refresh();
 out:
 	sodium_memzero(&old, sizeof(old));
 	sodium_memzero(&next, sizeof(next));
+	session_pair_free(&pair);
 	free(sealed);
 	free(child);
 	json_decref(detail);

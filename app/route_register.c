@@ -9,89 +9,44 @@
 
 #include "extern.h"
 
-/* An optional string field: absent or null is fine; *out NULL then. */
-static int
-opt_name(json_t *body, const char *key, const char **out, json_t *fields)
-{
-	json_t		*v = json_object_get(body, key);
-	const char	*why;
-
-	*out = NULL;
-	if (v == NULL || json_is_null(v))
-		return 0;
-	if (!json_is_string(v)) {
-		json_object_set_new(fields, key, json_string("must be a string"));
-		return -1;
-	}
-	if (validate_name(json_string_value(v), json_string_length(v),
-	    &why) == -1) {
-		json_object_set_new(fields, key, json_string(why));
-		return -1;
-	}
-	*out = json_string_length(v) > 0 ? json_string_value(v) : NULL;
-	return 0;
-}
-
-/* Checks every field; on failure the 400 answer is set. */
-static int
-register_validate(struct request *r, json_t *body, char *email,
-    const char **pw, size_t *pwlen, const char **first, const char **last)
-{
-	json_t		*fields = json_object(), *e, *p;
-	const char	*why;
-
-	e = json_object_get(body, "email");
-	p = json_object_get(body, "password");
-	if (!json_is_string(e))
-		json_object_set_new(fields, "email", json_string(e == NULL ?
-		    "is required" : "must be a string"));
-	else if (email_canon(json_string_value(e), json_string_length(e),
-	    email, &why) == -1)
-		json_object_set_new(fields, "email", json_string(why));
-	if (!json_is_string(p))
-		json_object_set_new(fields, "password", json_string(p == NULL ?
-		    "is required" : "must be a string"));
-	else if (validate_password(json_string_value(p),
-	    json_string_length(p), &why) == -1)
-		json_object_set_new(fields, "password", json_string(why));
-	opt_name(body, "firstName", first, fields);
-	opt_name(body, "lastName", last, fields);
-	if (json_object_size(fields) > 0) {
-		resp_error_fields(r, fields);
-		return -1;
-	}
-	json_decref(fields);
-	*pw = json_string_value(p);
-	*pwlen = json_string_length(p);
-	return 0;
-}
+enum { REG_EMAIL, REG_PASSWORD, REG_FIRST, REG_LAST, REG__MAX };
+static const struct field_spec register_fields[REG__MAX] = {
+	[REG_EMAIL] = { "email", FIELD_EMAIL, FIELD_REQUIRED, NULL, NULL },
+	[REG_PASSWORD] = { "password", FIELD_PASSWORD, FIELD_REQUIRED, NULL,
+	    NULL },
+	[REG_FIRST] = { "firstName", FIELD_NAME, 0, NULL, NULL },
+	[REG_LAST] = { "lastName", FIELD_NAME, 0, NULL, NULL },
+};
 
 void
 route_register(struct request *r)
 {
 	struct user	 u;
 	struct audit	 a;
+	struct field_value v[REG__MAX];
 	json_t		*body, *data = NULL;
-	char		 email[FA_EMAIL_MAX + 1], hash[128];
-	const char	*pw, *first, *last;
-	size_t		 pwlen;
+	char		 hash[128];
+	const char	*email, *first, *last;
 	long		 retry;
 	int		 rc;
 
 	memset(&u, 0, sizeof(u));
 	if ((body = request_json(r)) == NULL)
 		return;
-	if (register_validate(r, body, email, &pw, &pwlen, &first,
-	    &last) == -1)
+	if (route_fields(r, body, register_fields, REG__MAX, 0, v) == -1)
 		goto out;
+	email = v[REG_EMAIL].email;
+	first = v[REG_FIRST].s;
+	last = v[REG_LAST].s;
 	if ((rc = ratelimit_register(r->ip, &retry)) != 0) {
 		if (rc == 1)
-			ratelimit_answer(r, retry);
+			resp_too_many(r, retry);
 		else
 			resp_unavailable(r);
 		goto out;
 	}
-	if (password_hash(pw, pwlen, hash) == -1) {
+	if (password_hash(v[REG_PASSWORD].s, v[REG_PASSWORD].len,
+	    hash) == -1) {
 		resp_error(r, ERR_INTERNAL, NULL);
 		goto out;
 	}

@@ -15,7 +15,7 @@ route_sessions_list(struct request *r)
 	json_t			*arr;
 	char			 created[40], used[40];
 
-	if (auth_bearer(r, &c) == -1)
+	if (route_bearer(r, &c) == -1)
 		return;
 	if (store_session_list(c.sub, &list, &n) == -1) {
 		resp_unavailable(r);
@@ -44,7 +44,7 @@ route_sessions_revoke(struct request *r)
 	const char	*sid = request_param(r, "id");
 	int		 rc;
 
-	if (auth_bearer(r, &c) == -1)
+	if (route_bearer(r, &c) == -1)
 		return;
 	if (sid == NULL || uuid_parse(b, sid, strlen(sid)) == -1) {
 		resp_error(r, ERR_NOT_FOUND, NULL);

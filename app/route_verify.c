@@ -136,7 +136,7 @@ route_verify(struct request *r)
 	const char *const	*names;
 	struct claims		 c;
 
-	if (auth_bearer(r, &c) == -1)
+	if (route_bearer(r, &c) == -1)
 		return;
 	if (!identity_ok(&c)) {
 		log_warn(r->id, "verify: identity not visible ASCII; refused");

@@ -76,7 +76,7 @@ rpc_answer(const struct claims *c)
 		return json_pack("{s:b}", "valid", 0);
 	return json_pack("{s:b, s:s, s:s, s:o, s:s, s:I, s:i}", "valid", 1,
 	    "userId", c->sub, "email", c->email,
-	    "roles", auth_roles_json(c->roles), "sessionId", c->sid,
+	    "roles", roles_json(c->roles), "sessionId", c->sid,
 	    "exp", (json_int_t)c->exp, "aal", c->aal);
 }
 
@@ -333,9 +333,8 @@ rpc_main(void *arg)
  * rpc_enabled off: a reload may turn it on.
  */
 int
-rpc_init(const struct config *c)
+rpc_init(void)
 {
-	(void)c;
 	if (rp.started)
 		return 0;
 	atomic_store(&rp.stop, 0);

@@ -31,7 +31,7 @@ user_json(const struct user *u)
 	    u->first_name ? json_string(u->first_name) : json_null());
 	json_object_set_new(o, "lastName",
 	    u->last_name ? json_string(u->last_name) : json_null());
-	json_object_set_new(o, "roles", auth_roles_json(u->roles));
+	json_object_set_new(o, "roles", roles_json(u->roles));
 	json_object_set_new(o, "createdAt", json_string(u->created_at));
 	json_object_set_new(o, "emailVerified",
 	    json_boolean(u->email_verified));

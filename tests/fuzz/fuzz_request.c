@@ -12,7 +12,7 @@
  *   ctype     Content-Type ("" = absent)
  *   auth      Authorization ("" = absent).  "@<roles>" is replaced by
  *             "Bearer <a valid access token with those roles>", so the
- *             handlers behind auth_bearer are reached.
+ *             handlers behind route_bearer are reached.
  *   ua        User-Agent ("" = absent)
  *   body      the rest; "@ACCESS@" in it becomes a valid access token.
  *

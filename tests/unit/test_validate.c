@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,6 +100,166 @@ json_must_be_one_clean_object(void **state)
 	json_decref(j);
 }
 
+static const char *
+field_why(json_t *fields, const char *name)
+{
+	return json_string_value(json_object_get(fields, name));
+}
+
+static void
+fields_are_checked_against_their_spec(void **state)
+{
+	static const struct field_spec spec[] = {
+		{ "email", FIELD_EMAIL, FIELD_REQUIRED, NULL, NULL },
+		{ "password", FIELD_PASSWORD, FIELD_REQUIRED, NULL, NULL },
+		{ "firstName", FIELD_NAME, 0, NULL, NULL },
+	};
+	struct field_value	 v[3];
+	json_t			*body, *fields;
+
+	(void)state;
+	body = json_pack("{s:s, s:s, s:s}", "email", " A@Example.COM ",
+	    "password", "12345678", "firstName", "");
+	fields = json_object();
+	assert_int_equal(validate_fields(body, spec, 3, 0, v, fields), 0);
+	assert_int_equal(json_object_size(fields), 0);
+	assert_string_equal(v[0].email, "a@example.com");
+	assert_string_equal(v[1].s, "12345678");
+	assert_int_equal(v[1].len, 8);
+	assert_null(v[2].s);		/* "" is absent */
+	json_decref(body);
+	json_decref(fields);
+
+	/* every refused field is named, with the limit in its reason */
+	body = json_pack("{s:i, s:s, s:n}", "email", 1, "password", "short",
+	    "firstName");
+	fields = json_object();
+	assert_int_equal(validate_fields(body, spec, 3, 0, v, fields), -1);
+	assert_string_equal(field_why(fields, "email"), VALIDATE_WHY_STRING);
+	assert_string_equal(field_why(fields, "password"),
+	    "must be at least 8 bytes");
+	assert_null(json_object_get(fields, "firstName"));
+	json_decref(body);
+	json_decref(fields);
+
+	body = json_object();
+	fields = json_object();
+	assert_int_equal(validate_fields(body, spec, 3, 0, v, fields), -1);
+	assert_string_equal(field_why(fields, "email"),
+	    VALIDATE_WHY_REQUIRED);
+	assert_string_equal(field_why(fields, "password"),
+	    VALIDATE_WHY_REQUIRED);
+	assert_int_equal(json_object_size(fields), 2);
+	json_decref(body);
+	json_decref(fields);
+}
+
+static void
+first_failure_stops_and_types_come_before_values(void **state)
+{
+	static const struct field_spec spec[] = {
+		{ "email", FIELD_EMAIL, FIELD_REQUIRED, VALIDATE_WHY_SECRET,
+		    VALIDATE_WHY_SECRET },
+		{ "password", FIELD_SECRET, FIELD_REQUIRED,
+		    VALIDATE_WHY_SECRET, VALIDATE_WHY_SECRET },
+	};
+	struct field_value	 v[2];
+	json_t			*body, *fields;
+	char			 big[FA_PASSWORD_MAX + 2];
+
+	(void)state;
+	assert_string_equal(VALIDATE_WHY_SECRET, "is required and must be a "
+	    "string of at most 1024 bytes");
+	/* a malformed email and a missing password: the type is named */
+	body = json_pack("{s:s}", "email", "not-an-email");
+	fields = json_object();
+	assert_int_equal(validate_fields(body, spec, 2, VALIDATE_FIRST, v,
+	    fields), -1);
+	assert_int_equal(json_object_size(fields), 1);
+	assert_string_equal(field_why(fields, "password"),
+	    VALIDATE_WHY_SECRET);
+	json_decref(body);
+	json_decref(fields);
+	/* a secret longer than the limit is refused by type */
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	body = json_pack("{s:s, s:s}", "email", "a@b.example", "password",
+	    big);
+	fields = json_object();
+	assert_int_equal(validate_fields(body, spec, 2, VALIDATE_FIRST, v,
+	    fields), -1);
+	assert_non_null(json_object_get(fields, "password"));
+	json_decref(body);
+	json_decref(fields);
+	/* then the email's form */
+	body = json_pack("{s:s, s:s}", "email", "no at sign", "password", "x");
+	fields = json_object();
+	assert_int_equal(validate_fields(body, spec, 2, VALIDATE_FIRST, v,
+	    fields), -1);
+	assert_int_equal(json_object_size(fields), 1);
+	assert_non_null(field_why(fields, "email"));
+	assert_string_not_equal(field_why(fields, "email"),
+	    VALIDATE_WHY_SECRET);
+	json_decref(body);
+	json_decref(fields);
+}
+
+static void
+query_params_are_checked_against_their_spec(void **state)
+{
+	static const struct param_spec spec[] = {
+		{ "userId", PARAM_UUID, FA_UUID_LEN, 0, 0, "uuid" },
+		{ "event", PARAM_NAME, 8, 0, 0, "name" },
+		{ "limit", PARAM_NUMBER, PARAM_NUMBER_MAX, 1, 500, "number" },
+	};
+	struct request		 r;
+	struct param_value	 v[3];
+	json_t			*fields;
+	char			 q[256];
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	r.query = q;
+	snprintf(q, sizeof(q), "userId=6f1c3a9e-2b7d-4c55-9a10-3e8f0d2b7c41"
+	    "&event=login.ok&limit=500");
+	fields = json_object();
+	assert_int_equal(validate_params(&r, spec, 3, v, fields), 0);
+	assert_true(v[0].present && v[1].present && v[2].present);
+	assert_string_equal(v[1].s, "login.ok");
+	assert_int_equal(v[2].n, 500);
+	json_decref(fields);
+
+	snprintf(q, sizeof(q), "limit=5");
+	fields = json_object();
+	assert_int_equal(validate_params(&r, spec, 3, v, fields), 0);
+	assert_false(v[0].present);
+	assert_false(v[1].present);
+	assert_int_equal(v[2].n, 5);
+	json_decref(fields);
+
+	/* malformed, too long, repeated, out of range: each named */
+	snprintf(q, sizeof(q), "userId=x&event=login.okay&limit=501");
+	fields = json_object();
+	assert_int_equal(validate_params(&r, spec, 3, v, fields), -1);
+	assert_string_equal(field_why(fields, "userId"), "uuid");
+	assert_string_equal(field_why(fields, "event"), "name");
+	assert_string_equal(field_why(fields, "limit"), "number");
+	json_decref(fields);
+	snprintf(q, sizeof(q), "limit=1&limit=1&event=A&");
+	fields = json_object();
+	assert_int_equal(validate_params(&r, spec, 3, v, fields), -1);
+	assert_int_equal(json_object_size(fields), 2);
+	json_decref(fields);
+	snprintf(q, sizeof(q), "limit=%s", "000000000000000000000001");
+	fields = json_object();
+	assert_int_equal(validate_params(&r, spec, 3, v, fields), -1);
+	json_decref(fields);
+	snprintf(q, sizeof(q), "limit=+1");
+	fields = json_object();
+	assert_int_equal(validate_params(&r, spec, 3, v, fields), -1);
+	json_decref(fields);
+}
+
 int
 main(void)
 {
@@ -108,6 +269,9 @@ main(void)
 		cmocka_unit_test(utf8_rejects_overlongs_and_surrogates),
 		cmocka_unit_test(roles_follow_the_pattern),
 		cmocka_unit_test(json_must_be_one_clean_object),
+		cmocka_unit_test(fields_are_checked_against_their_spec),
+		cmocka_unit_test(first_failure_stops_and_types_come_before_values),
+		cmocka_unit_test(query_params_are_checked_against_their_spec),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
