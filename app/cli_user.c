@@ -350,10 +350,8 @@ user_add(const char *arg, const struct uopts *o)
 		goto out;
 	}
 	detail = json_pack("{s:s}", "by", "cli");
-	memset(&a, 0, sizeof(a));
-	a.event = AUDIT_REGISTER;
+	audit_init(&a, NULL, AUDIT_REGISTER, NULL, NULL);
 	a.email = email;
-	a.success = 1;
 	a.detail = detail;
 	a.outbox_event = event_enabled(EVENT_USER_REGISTERED);
 	dbrc = db_user_create(email, hash, o->first, o->last, &a, &u);
@@ -369,13 +367,9 @@ user_add(const char *arg, const struct uopts *o)
 		goto out;
 	}
 	if (strcmp(o->roles, "user") != 0) {
-		memset(&a, 0, sizeof(a));
-		a.event = AUDIT_ROLE_CHANGE;
-		a.user_id = u.id;
+		audit_init(&a, NULL, AUDIT_ROLE_CHANGE, u.id, NULL);
 		a.email = u.email;
-		a.success = 1;
 		a.detail = detail;
-		a.outbox_event = EVENT_NONE;
 		if (db_user_set_roles(u.id, o->roles, &a, &out) != DB_OK) {
 			rc = cli_fail(CLI_FAIL, "user %s created, but the "
 			    "roles were not stored: run `fcgi-auth user grant`",
@@ -456,13 +450,9 @@ user_roles(const char *arg, const char *role, int add, const struct uopts *o)
 		    "a user may hold", u.email, FA_ROLES_MAX);
 		goto out;
 	}
-	memset(&a, 0, sizeof(a));
-	a.event = AUDIT_ROLE_CHANGE;
-	a.user_id = u.id;
+	audit_init(&a, NULL, AUDIT_ROLE_CHANGE, u.id, NULL);
 	a.email = u.email;
-	a.success = 1;
 	a.detail = detail;
-	a.outbox_event = EVENT_NONE;
 	if (db_user_set_roles(u.id, u.roles, &a, &out) != DB_OK) {
 		rc = cli_fail(CLI_FAIL, "could not store the roles "
 		    "(PostgreSQL unavailable?)");
@@ -508,12 +498,8 @@ session_ended(const struct user *u, const char *sid, const char *reason)
 	data = json_pack("{s:s, s:s, s:s}", "userId", u->id, "sessionId", sid,
 	    "reason", reason);
 	detail = json_pack("{s:s, s:s}", "reason", reason, "by", "cli");
-	memset(&a, 0, sizeof(a));
-	a.event = AUDIT_SESSION_REVOKE;
-	a.user_id = u->id;
+	audit_init(&a, NULL, AUDIT_SESSION_REVOKE, u->id, sid);
 	a.email = u->email;
-	a.session_id = sid;
-	a.success = 1;
 	a.detail = detail;
 	a.outbox_event = event_enabled(EVENT_SESSION_REVOKED);
 	a.outbox_data = data;
@@ -549,13 +535,9 @@ sessions_end_all(const struct user *u, const char *reason, size_t *n)
 	free(list);
 	detail = json_pack("{s:s, s:s, s:I}", "reason", reason, "by", "cli",
 	    "sessions", (json_int_t)*n);
-	memset(&a, 0, sizeof(a));
-	a.event = AUDIT_LOGOUT_ALL;
-	a.user_id = u->id;
+	audit_init(&a, NULL, AUDIT_LOGOUT_ALL, u->id, NULL);
 	a.email = u->email;
-	a.success = 1;
 	a.detail = detail;
-	a.outbox_event = EVENT_NONE;
 	if (db_audit(&a) != DB_OK)
 		fprintf(stderr, "fcgi-auth: warning: logout of %s not audited "
 		    "(PostgreSQL unavailable?)\n", u->email);
@@ -770,11 +752,8 @@ user_set_password(const char *arg, const struct uopts *o)
 	}
 	detail = json_pack("{s:s}", "by", "cli");
 	data = json_pack("{s:s}", "userId", u.id);
-	memset(&a, 0, sizeof(a));
-	a.event = AUDIT_PASSWORD_CHANGE;
-	a.user_id = u.id;
+	audit_init(&a, NULL, AUDIT_PASSWORD_CHANGE, u.id, NULL);
 	a.email = u.email;
-	a.success = 1;
 	a.detail = detail;
 	a.outbox_event = event_enabled(EVENT_USER_PASSWORD_CHANGED);
 	a.outbox_data = data;
@@ -825,10 +804,7 @@ user_delete(const char *arg, const struct uopts *o)
 	detail = json_pack("{s:s, s:I}", "by", "cli", "sessions",
 	    (json_int_t)n);
 	data = json_pack("{s:s}", "userId", u.id);
-	memset(&a, 0, sizeof(a));
-	a.event = AUDIT_USER_DELETE;
-	a.user_id = u.id;
-	a.success = 1;
+	audit_init(&a, NULL, AUDIT_USER_DELETE, u.id, NULL);
 	a.detail = detail;
 	a.outbox_event = event_enabled(EVENT_USER_DELETED);
 	a.outbox_data = data;
@@ -1533,11 +1509,8 @@ cli_user_mfa_reset(int argc, char **argv)
 		goto out;
 	detail = json_pack("{s:s}", "by", "cli");
 	data = json_pack("{s:s}", "userId", u.id);
-	memset(&a, 0, sizeof(a));
-	a.event = AUDIT_MFA_DISABLE;
-	a.user_id = u.id;
+	audit_init(&a, NULL, AUDIT_MFA_DISABLE, u.id, NULL);
 	a.email = u.email;
-	a.success = 1;
 	a.detail = detail;
 	a.outbox_event = event_enabled(EVENT_USER_MFA_DISABLED);
 	a.outbox_data = data;

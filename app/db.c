@@ -373,7 +373,8 @@ db_exec(struct db_conn *dc, long long deadline, enum stmt st, const char *sql,
     int n, const char *const *v, PGresult **res)
 {
 	PGresult	*r = NULL;
-	const char	*state, *name = st < ST__MAX ? db_stmts[st].name : "query";
+	const char	*state;
+	const char	*name = st < ST__MAX ? db_stmts[st].name : "query";
 	char		 line[DB_LOG_LINE];
 	ExecStatusType	 es;
 	int		 rc = DB_ERROR;

@@ -204,15 +204,9 @@ route_admin_roles(struct request *r)
 	detail = json_pack("{s:o, s:o, s:s}", "before",
 	    auth_roles_json(before.roles), "after", auth_roles_json(roles),
 	    "by", c.sub);
-	memset(&a, 0, sizeof(a));
-	a.event = AUDIT_ROLE_CHANGE;
-	a.user_id = before.id;
+	audit_init(&a, r, AUDIT_ROLE_CHANGE, before.id, NULL);
 	a.email = before.email;
-	a.ip = r->ip;
-	a.user_agent = r->user_agent;
-	a.success = 1;
 	a.detail = detail;
-	a.outbox_event = EVENT_NONE;
 	/*
 	 * Cut off, commit, cut off again.  The first cut-off fails before
 	 * anything changes; after it no token from before the request lives,

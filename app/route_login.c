@@ -36,14 +36,11 @@ login_audit_failure(struct request *r, const struct user *u,
 	json_t		*detail;
 
 	detail = json_pack("{s:s}", "reason", login_reasons[why]);
-	memset(&a, 0, sizeof(a));
-	a.event = AUDIT_LOGIN_FAILURE;
-	a.user_id = u != NULL && u->id[0] != '\0' ? u->id : NULL;
+	audit_init(&a, r, AUDIT_LOGIN_FAILURE,
+	    u != NULL && u->id[0] != '\0' ? u->id : NULL, NULL);
+	a.success = 0;
 	a.email = email;
-	a.ip = r->ip;
-	a.user_agent = r->user_agent;
 	a.detail = detail;
-	a.outbox_event = EVENT_NONE;
 	if (db_audit(&a) != DB_OK)
 		log_warn(r->id, "login failure not audited");
 	json_decref(detail);
@@ -125,14 +122,8 @@ route_login_session(struct request *r, const struct user *u, const char *ip,
 	data = json_pack("{s:s, s:s, s:s, s:s}", "userId", u->id,
 	    "sessionId", sid, "ip", ip, "userAgent", ua);
 	detail = json_pack("{s:o, s:i}", "amr", token_amr(aal), "aal", aal);
-	memset(&a, 0, sizeof(a));
-	a.event = AUDIT_LOGIN_SUCCESS;
-	a.user_id = u->id;
+	audit_init(&a, r, AUDIT_LOGIN_SUCCESS, u->id, sid);
 	a.email = u->email;
-	a.session_id = sid;
-	a.ip = r->ip;
-	a.user_agent = r->user_agent;
-	a.success = 1;
 	a.detail = detail;
 	a.outbox_event = event_enabled(EVENT_USER_LOGGED_IN);
 	a.outbox_data = data;

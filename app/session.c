@@ -44,14 +44,8 @@ session_revoked(struct request *r, const char *uid, const char *email,
 	data = json_pack("{s:s, s:s, s:s}", "userId", uid, "sessionId", sid,
 	    "reason", reason);
 	detail = json_pack("{s:s}", "reason", reason);
-	memset(&a, 0, sizeof(a));
-	a.event = AUDIT_SESSION_REVOKE;
-	a.user_id = uid;
+	audit_init(&a, r, AUDIT_SESSION_REVOKE, uid, sid);
 	a.email = email;
-	a.session_id = sid;
-	a.ip = r != NULL ? r->ip : NULL;
-	a.user_agent = r != NULL ? r->user_agent : NULL;
-	a.success = 1;
 	a.detail = detail;
 	a.outbox_event = event_enabled(EVENT_SESSION_REVOKED);
 	a.outbox_data = data;
