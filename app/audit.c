@@ -1,10 +1,12 @@
 /*
- * audit.c: the audit row a write carries.  Its names (the "event" column
- * and GET /admin/audit's filter) and audit_init, which fills what every
- * audited request shares.  Pure, so the fuzzers link it.
+ * audit.c: the audit row.  Its names (the "event" column and GET
+ * /admin/audit's filter), audit_init, which fills what every audited
+ * request shares, and the stored rows the backend lists as API.md's
+ * entries.  Pure, so the fuzzers link it.
  */
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "extern.h"
@@ -56,4 +58,51 @@ audit_init(struct audit *a, const struct request *r, enum audit_event ev,
 	}
 	a->success = 1;
 	a->outbox_event = EVENT_NONE;
+}
+
+static json_t *
+text_or_null(const char *s)
+{
+	return s != NULL ? json_string(s) : json_null();
+}
+
+json_t *
+audit_entry_json(const struct audit_entry *e)
+{
+	json_t	*o, *detail = NULL;
+
+	if (e->detail != NULL)
+		detail = json_loads(e->detail, JSON_DECODE_ANY, NULL);
+	o = json_object();
+	json_object_set_new(o, "id", json_integer(e->id));
+	json_object_set_new(o, "occurredAt", json_string(e->occurred_at));
+	json_object_set_new(o, "event", text_or_null(e->event));
+	json_object_set_new(o, "userId", text_or_null(e->user_id));
+	json_object_set_new(o, "email", text_or_null(e->email));
+	json_object_set_new(o, "sessionId", text_or_null(e->session_id));
+	json_object_set_new(o, "ip", text_or_null(e->ip));
+	json_object_set_new(o, "userAgent", text_or_null(e->user_agent));
+	json_object_set_new(o, "success", json_boolean(e->success));
+	json_object_set_new(o, "detail", detail != NULL ? detail :
+	    json_object());
+	return o;
+}
+
+void
+audit_entries_free(struct audit_entry *list, size_t n)
+{
+	size_t	 i;
+
+	if (list == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		free(list[i].event);
+		free(list[i].user_id);
+		free(list[i].email);
+		free(list[i].session_id);
+		free(list[i].ip);
+		free(list[i].user_agent);
+		free(list[i].detail);
+	}
+	free(list);
 }

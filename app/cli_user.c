@@ -393,12 +393,21 @@ out:
 static int
 user_list(const struct uopts *o)
 {
-	json_t		*users = NULL, *u;
-	size_t		 i;
+	struct user	*list;
+	json_t		*users, *u;
+	size_t		 i, count;
 
-	if (db_user_list(o->limit, o->offset, &users) != DB_OK)
+	if (db_user_list(o->limit, o->offset, &list, &count) != DB_OK)
 		return cli_fail(CLI_FAIL, "PostgreSQL is unavailable (check "
 		    "database_url and that the server is up)");
+	users = json_array();
+	for (i = 0; i < count; i++) {
+		u = user_json(&list[i]);
+		json_object_set_new(u, "disabled",
+		    json_boolean(list[i].disabled));
+		json_array_append_new(users, u);
+	}
+	user_list_free(list, count);
 	if (o->json)
 		json_out(users, 0);
 	else {

@@ -48,7 +48,10 @@ int		 db_user_set_password(const char *id, const char *hash,
 int		 db_user_set_roles(const char *id, const char *roles_csv,
 		    const struct audit *, struct user *out);
 int		 db_audit(const struct audit *);
-int		 db_audit_list(const struct audit_query *, json_t **entries);
+/* Newest first; *entries (caller frees with audit_entries_free, NULL when
+ * *count is 0) of the rows matching q. */
+int		 db_audit_list(const struct audit_query *,
+		    struct audit_entry **entries, size_t *count);
 /*
  * Import users all or nothing.  users: a JSON array of {"line", "id",
  * "email", "hash", "firstName"?, "lastName"?, "roles" ("a,b"), "disabled",
@@ -104,7 +107,8 @@ int		 db_outbox_prune(long retention_seconds);
 #define DB_LOG_LINE		512	/* server messages are cut to this */
 /*
  * Operator queries (cli_user.c, cli_outbox.c, metrics.c).  db_user_list:
- * users oldest first as a JSON array of user objects with "disabled".
+ * users oldest first, *users (caller frees with user_list_free, NULL when
+ * *count is 0).
  * db_user_set_disabled writes a "user.disable"/"user.enable" audit row with
  * {"by": by} in the same statement; DB_NOTFOUND for no such user.
  * db_outbox_lag: unpublished rows and the age in seconds of the oldest (0
@@ -115,7 +119,8 @@ int		 db_outbox_prune(long retention_seconds);
  * not), else the published rows with from <= id <= to (to 0: no end);
  * *count rows matched, DB_NOTFOUND when none.
  */
-int		 db_user_list(long limit, long offset, json_t **users);
+int		 db_user_list(long limit, long offset, struct user **users,
+		    size_t *count);
 int		 db_user_set_disabled(const char *id, int disabled,
 		    const char *by, struct user *out);
 int		 db_outbox_lag(long long *pending, double *lag_seconds);

@@ -103,12 +103,13 @@ db_audit(const struct audit *a)
 	return rc;
 }
 
-static json_t *
-json_text_or_null(PGresult *res, int r, int c)
+/* A copy of the text at row r, column c, or NULL for SQL NULL. */
+static char *
+text_or_null(PGresult *res, int r, int c)
 {
 	if (PQgetisnull(res, r, c))
-		return json_null();
-	return json_string(PQgetvalue(res, r, c));
+		return NULL;
+	return xstrdup(PQgetvalue(res, r, c));
 }
 
 /*
@@ -117,21 +118,20 @@ json_text_or_null(PGresult *res, int r, int c)
  * nothing.
  */
 int
-db_audit_list(const struct audit_query *q, json_t **entries)
+db_audit_list(const struct audit_query *q, struct audit_entry **entries,
+    size_t *count)
 {
-	PGresult	*res = NULL;
-	const char	*v[4];
-	char		 sql[768], before[32], limit[32];
-	char		 occurred[40];
-	json_t		*arr = NULL, *o, *detail;
-	size_t		 len;
-	int		 n = 0, r, rc;
+	PGresult		*res = NULL;
+	struct audit_entry	*e;
+	const char		*v[4];
+	char			 sql[768], before[32], limit[32];
+	size_t			 len;
+	int			 n = 0, r, rc;
 
 	*entries = NULL;
-	if (q->user_id != NULL && !db_is_uuid(q->user_id)) {
-		*entries = json_array();
+	*count = 0;
+	if (q->user_id != NULL && !db_is_uuid(q->user_id))
 		return DB_OK;
-	}
 	len = (size_t)snprintf(sql, sizeof(sql), "SELECT id,"
 	    " (extract(epoch FROM occurred_at) * 1000)::bigint, event,"
 	    " user_id::text, email, session_id::text, ip, user_agent,"
@@ -160,35 +160,25 @@ db_audit_list(const struct audit_query *q, json_t **entries)
 	    " ORDER BY id DESC LIMIT $%d::bigint", n);
 
 	rc = db_run(ST__MAX, sql, n, v, &res);
-	if (rc != DB_OK)
+	if (rc != DB_OK || PQntuples(res) == 0)
 		goto out;
-	arr = json_array();
+	*entries = xcalloc((size_t)PQntuples(res), sizeof(**entries));
 	for (r = 0; r < PQntuples(res); r++) {
-		rfc3339(occurred, strtoll(PQgetvalue(res, r, 1), NULL, 10));
-		detail = json_loads(PQgetvalue(res, r, 9), JSON_DECODE_ANY,
-		    NULL);
-		o = json_object();
-		json_object_set_new(o, "id",
-		    json_integer(strtoll(PQgetvalue(res, r, 0), NULL, 10)));
-		json_object_set_new(o, "occurredAt", json_string(occurred));
-		json_object_set_new(o, "event", json_text_or_null(res, r, 2));
-		json_object_set_new(o, "userId", json_text_or_null(res, r, 3));
-		json_object_set_new(o, "email", json_text_or_null(res, r, 4));
-		json_object_set_new(o, "sessionId",
-		    json_text_or_null(res, r, 5));
-		json_object_set_new(o, "ip", json_text_or_null(res, r, 6));
-		json_object_set_new(o, "userAgent",
-		    json_text_or_null(res, r, 7));
-		json_object_set_new(o, "success",
-		    json_boolean(PQgetvalue(res, r, 8)[0] == 't'));
-		json_object_set_new(o, "detail",
-		    detail != NULL ? detail : json_object());
-		json_array_append_new(arr, o);
+		e = &(*entries)[r];
+		e->id = strtoll(PQgetvalue(res, r, 0), NULL, 10);
+		rfc3339(e->occurred_at, strtoll(PQgetvalue(res, r, 1), NULL,
+		    10));
+		e->event = text_or_null(res, r, 2);
+		e->user_id = text_or_null(res, r, 3);
+		e->email = text_or_null(res, r, 4);
+		e->session_id = text_or_null(res, r, 5);
+		e->ip = text_or_null(res, r, 6);
+		e->user_agent = text_or_null(res, r, 7);
+		e->success = PQgetvalue(res, r, 8)[0] == 't';
+		e->detail = text_or_null(res, r, 9);
 	}
-	*entries = arr;
-	arr = NULL;
+	*count = (size_t)PQntuples(res);
 out:
-	json_decref(arr);
 	PQclear(res);
 	return rc;
 }

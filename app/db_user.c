@@ -313,39 +313,34 @@ db_user_delete(const char *id, const struct audit *a)
 /* Operator queries (the CLI). */
 
 int
-db_user_list(long limit, long offset, json_t **users)
+db_user_list(long limit, long offset, struct user **users, size_t *count)
 {
 	PGresult	*res = NULL;
-	struct user	 u;
+	struct user	*list = NULL;
 	const char	*v[2];
 	char		 lim[32], off[32];
-	json_t		*arr = NULL, *o;
 	int		 r, rc;
 
 	*users = NULL;
+	*count = 0;
 	snprintf(lim, sizeof(lim), "%ld", limit <= 0 ? 1 :
 	    limit > DB_USER_LIST_MAX ? DB_USER_LIST_MAX : limit);
 	snprintf(off, sizeof(off), "%ld", offset < 0 ? 0 : offset);
 	v[0] = lim;
 	v[1] = off;
 	rc = db_run(ST_USER_LIST, NULL, 2, v, &res);
-	if (rc != DB_OK)
+	if (rc != DB_OK || PQntuples(res) == 0)
 		goto out;
-	arr = json_array();
-	for (r = 0; r < PQntuples(res); r++) {
-		if (db_user_row(res, r, &u) == -1) {
+	list = xcalloc((size_t)PQntuples(res), sizeof(*list));
+	for (r = 0; r < PQntuples(res); r++)
+		if (db_user_row(res, r, &list[r]) == -1) {
+			user_list_free(list, (size_t)r);
 			rc = DB_ERROR;
 			goto out;
 		}
-		o = user_json(&u);
-		json_object_set_new(o, "disabled", json_boolean(u.disabled));
-		json_array_append_new(arr, o);
-		user_free(&u);
-	}
-	*users = arr;
-	arr = NULL;
+	*users = list;
+	*count = (size_t)PQntuples(res);
 out:
-	json_decref(arr);
 	PQclear(res);
 	return rc;
 }

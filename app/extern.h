@@ -320,6 +320,7 @@ struct user {
 	int		 mfa_enabled;
 };
 void		 user_free(struct user *);	/* frees members, not the struct */
+void		 user_list_free(struct user *, size_t n);	/* and the array */
 json_t		*user_json(const struct user *);	/* API.md user object */
 
 /* One audit row; strings may be NULL.  detail is borrowed. */
@@ -390,6 +391,23 @@ struct audit {
  */
 void		 audit_init(struct audit *a, const struct request *r,
 		    enum audit_event ev, const char *uid, const char *sid);
+/* One stored audit row, as GET /admin/audit lists it; strings owned, NULL
+ * for SQL NULL; detail is the JSON text.  audit_entry_json: the API.md
+ * entry object. */
+struct audit_entry {
+	long long	 id;
+	char		 occurred_at[40];	/* RFC 3339 UTC */
+	char		*event;
+	char		*user_id;
+	char		*email;
+	char		*session_id;
+	char		*ip;
+	char		*user_agent;
+	int		 success;
+	char		*detail;
+};
+json_t		*audit_entry_json(const struct audit_entry *);
+void		 audit_entries_free(struct audit_entry *, size_t n);
 
 
 /*

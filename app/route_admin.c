@@ -86,8 +86,10 @@ route_admin_audit(struct request *r)
 	char			 uid[FA_UUID_LEN + 1], ev[FA_AUDIT_EVENT_MAX + 1];
 	char			 num[24];
 	unsigned char		 b[16];
+	struct audit_entry	*list;
 	json_t			*entries = NULL, *fields;
 	long long		 n = 0;
+	size_t			 i, count;
 
 	if (admin_auth(r, &c) == -1)
 		return;
@@ -123,10 +125,14 @@ route_admin_audit(struct request *r)
 		return;
 	}
 	json_decref(fields);
-	if (db_audit_list(&q, &entries) != DB_OK) {
+	if (db_audit_list(&q, &list, &count) != DB_OK) {
 		resp_unavailable(r);
 		return;
 	}
+	entries = json_array();
+	for (i = 0; i < count; i++)
+		json_array_append_new(entries, audit_entry_json(&list[i]));
+	audit_entries_free(list, count);
 	resp_json(r, 200, json_pack("{s:o}", "entries", entries));
 	resp_header(r, "Cache-Control", "no-store");
 }

@@ -261,9 +261,11 @@ db_audit(const struct audit *a)
 }
 
 int
-db_audit_list(const struct audit_query *q, json_t **entries)
+db_audit_list(const struct audit_query *q, struct audit_entry **entries,
+    size_t *count)
 {
 	*entries = NULL;
+	*count = 0;
 	if (q->limit < 1 || q->limit > FA_AUDIT_LIMIT_MAX || q->before < 0)
 		fuzz_fail("db_audit_list: limit %ld before %lld", q->limit,
 		    q->before);
@@ -271,9 +273,13 @@ db_audit_list(const struct audit_query *q, json_t **entries)
 		need_uuid("db_audit_list user_id", q->user_id);
 	if (stub.pg_down)
 		return DB_ERROR;
-	*entries = json_pack("[{s:I, s:s, s:s, s:b}]", "id", (json_int_t)1,
-	    "event", "login.success", "occurredAt", STUB_CREATED, "success",
-	    1);
+	*entries = xcalloc(1, sizeof(**entries));
+	(*entries)->id = 1;
+	snprintf((*entries)->occurred_at, sizeof((*entries)->occurred_at),
+	    "%s", STUB_CREATED);
+	(*entries)->event = xstrdup("login.success");
+	(*entries)->success = 1;
+	*count = 1;
 	return DB_OK;
 }
 
@@ -323,14 +329,14 @@ db_outbox_prune(long retention_seconds)
 }
 
 int
-db_user_list(long limit, long offset, json_t **users)
+db_user_list(long limit, long offset, struct user **users, size_t *count)
 {
 	*users = NULL;
+	*count = 0;
 	if (limit < 1 || limit > DB_USER_LIST_MAX || offset < 0)
 		fuzz_fail("db_user_list: limit %ld offset %ld", limit, offset);
 	if (stub.pg_down)
 		return DB_ERROR;
-	*users = json_array();
 	return DB_OK;
 }
 

@@ -119,6 +119,44 @@ test_envelope_refuses(void **state)
 	json_decref(arr);
 }
 
+static void
+test_audit_entry_json(void **state)
+{
+	struct audit_entry	*e;
+	json_t			*o;
+	char			*txt;
+
+	(void)state;
+	e = xcalloc(2, sizeof(*e));
+	e[0].id = 42;
+	snprintf(e[0].occurred_at, sizeof(e[0].occurred_at), "%s",
+	    "2026-01-02T03:04:05.678Z");
+	e[0].event = xstrdup("login.success");
+	e[0].user_id = xstrdup(UID);
+	e[0].success = 1;
+	e[0].detail = xstrdup("{\"reason\":\"x\"}");
+	o = audit_entry_json(&e[0]);
+	txt = json_dumps(o, JSON_COMPACT);
+	assert_string_equal(txt, "{\"id\":42,\"occurredAt\":"
+	    "\"2026-01-02T03:04:05.678Z\",\"event\":\"login.success\","
+	    "\"userId\":\"" UID "\",\"email\":null,\"sessionId\":null,"
+	    "\"ip\":null,\"userAgent\":null,\"success\":true,"
+	    "\"detail\":{\"reason\":\"x\"}}");
+	free(txt);
+	json_decref(o);
+	/* no detail, or one that does not parse: {} */
+	o = audit_entry_json(&e[1]);
+	assert_int_equal(json_object_size(json_object_get(o, "detail")), 0);
+	assert_true(json_is_false(json_object_get(o, "success")));
+	json_decref(o);
+	e[1].detail = xstrdup("{not json");
+	o = audit_entry_json(&e[1]);
+	assert_true(json_is_object(json_object_get(o, "detail")));
+	json_decref(o);
+	audit_entries_free(e, 2);
+	audit_entries_free(NULL, 0);
+}
+
 int
 main(void)
 {
@@ -128,6 +166,7 @@ main(void)
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_envelope_bytes),
 		cmocka_unit_test(test_envelope_refuses),
+		cmocka_unit_test(test_audit_entry_json),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
