@@ -595,7 +595,7 @@ db_listen_take(struct db_listen *l)
 	PGnotify	*n;
 	int		 got = 0;
 
-	if (!PQconsumeInput(l->dc.pg)) {
+	if (!PQconsumeInput(l->dc.pg) || PQstatus(l->dc.pg) != CONNECTION_OK) {
 		db_note_down("listen", PQerrorMessage(l->dc.pg));
 		conn_drop(&l->dc);
 		return 0;
