@@ -609,6 +609,32 @@ def test_kill9_between_commit_and_publish(stack):
           % (took, len(got), len([e for e in got if e[0] < t0])), flush=True)
 
 
+def outbox_write(stack, uid, notify):
+    """Write one user.password_changed outbox row as another process would
+    (with its pg_notify in the same statement, or without); (eventId, the
+    time psql returned)."""
+    evid = stack.psql_value("SELECT gen_random_uuid()")
+    payload = json.dumps({"pattern": "user.password_changed",
+                          "data": {"userId": uid, "at": "2026-01-01T00:00:00.000Z",
+                                   "eventId": evid}})
+    sql = ("WITH o AS (INSERT INTO auth.outbox (event_id, event, payload)"
+           " VALUES ('%s', 'user.password_changed', '%s'::jsonb) RETURNING 1)"
+           " SELECT %s FROM o" % (evid, payload.replace("'", "''"),
+                                  "count(pg_notify('fa_outbox', ''))" if notify else "1"))
+    stack.psql_value(sql)
+    return evid, time.time()
+
+
+def notified_latencies(stack, sub, uid, n):
+    """ms from each of n notified writes (psql returned) to its publication."""
+    lat = []
+    for _ in range(n):
+        evid, t1 = outbox_write(stack, uid, True)
+        got = sub.wait("user.password_changed", timeout=5, eventId=evid)
+        lat.append((got[0][0] - t1) * 1000)
+    return lat
+
+
 def test_relay_woken_by_another_process_notify(stack):
     """A write by another process (here psql, as another instance or the
     CLI would: the outbox row and pg_notify('fa_outbox') in one statement)
@@ -617,26 +643,9 @@ def test_relay_woken_by_another_process_notify(stack):
     stack.start_app()
     uid = register(stack)["id"]
     n = 15
-
-    def write(notify):
-        evid = stack.psql_value("SELECT gen_random_uuid()")
-        payload = json.dumps({"pattern": "user.password_changed",
-                              "data": {"userId": uid, "at": "2026-01-01T00:00:00.000Z",
-                                       "eventId": evid}})
-        sql = ("WITH o AS (INSERT INTO auth.outbox (event_id, event, payload)"
-               " VALUES ('%s', 'user.password_changed', '%s'::jsonb) RETURNING 1)"
-               " SELECT %s FROM o" % (evid, payload.replace("'", "''"),
-                                      "count(pg_notify('fa_outbox', ''))" if notify else "1"))
-        stack.psql_value(sql)
-        return evid, time.time()
-
     with Subscriber(stack, "*user.password_changed") as sub:
-        lat = []
-        for _ in range(n):
-            evid, t1 = write(True)
-            got = sub.wait("user.password_changed", timeout=5, eventId=evid)
-            lat.append((got[0][0] - t1) * 1000)
-        evid, t1 = write(False)
+        lat = notified_latencies(stack, sub, uid, n)
+        evid, t1 = outbox_write(stack, uid, False)
         got = sub.wait("user.password_changed", timeout=5, eventId=evid)
         polled = (got[0][0] - t1) * 1000
     med = percentile(lat, 50)
@@ -645,6 +654,28 @@ def test_relay_woken_by_another_process_notify(stack):
           % (med, max(lat), n, polled), flush=True)
     assert med < 100, "median %.1f ms: the relay is not woken by another process's NOTIFY" % med
     assert polled < 1500, "a row without NOTIFY waited %.0f ms: the poll fallback" % polled
+
+
+def test_relay_listens_again_after_postgres_restart(stack):
+    """The relay's LISTEN connection dies with PostgreSQL; once the server is
+    back the relay listens again by itself (writes are woken at once again)
+    and nothing written meanwhile is lost."""
+    stack.start_app()
+    uid = register(stack)["id"]
+    pid = stack.app_pid
+    with Subscriber(stack, "*user.password_changed") as sub:
+        stack.stop_postgres()
+        time.sleep(1.0)         # the relay notices and polls without a listener
+        stack.start_postgres()
+        ok = wait_for(lambda: stack.get("/auth/health").status == 200, timeout=10)
+        assert ok, "not healthy 10s after PostgreSQL came back"
+        time.sleep(1.5)         # a poll round: the listener is made again
+        lat = notified_latencies(stack, sub, uid, 8)
+    med = percentile(lat, 50)
+    print("after a PostgreSQL restart: notified write -> publish median %.1f ms" % med,
+          flush=True)
+    assert med < 100, "median %.1f ms after a restart: the relay does not LISTEN again" % med
+    assert stack.app_pid == pid, "fcgi-auth was restarted"
 
 
 def test_two_processes_one_database(stack):
