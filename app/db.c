@@ -47,8 +47,8 @@ static struct {
 } pool = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
 /* libpq messages end in a newline and may span lines: make them one. */
-const char *
-db_one_line(char *buf, size_t sz, const char *msg)
+static const char *
+one_line(char *buf, size_t sz, const char *msg)
 {
 	size_t	 i;
 
@@ -62,7 +62,7 @@ db_one_line(char *buf, size_t sz, const char *msg)
 }
 
 /* Log a connection-level failure once per outage, at debug after that. */
-void
+static void
 db_note_down(const char *what, const char *msg)
 {
 	char	 line[DB_LOG_LINE];
@@ -73,14 +73,14 @@ db_note_down(const char *what, const char *msg)
 	pool.down = 1;
 	pthread_mutex_unlock(&pool.mu);
 	pool.errors++;
-	db_one_line(line, sizeof(line), msg);
+	one_line(line, sizeof(line), msg);
 	if (!was)
 		log_error(NULL, "postgresql: %s: %s", what, line);
 	else
 		log_debug(NULL, "postgresql: %s: %s", what, line);
 }
 
-void
+static void
 db_note_up(void)
 {
 	int	 was;
@@ -94,8 +94,8 @@ db_note_up(void)
 }
 
 /* Wait until fd has events or the deadline passes: 0 ready, -1 not. */
-int
-db_wait_fd(int fd, short events, long long deadline)
+static int
+wait_fd(int fd, short events, long long deadline)
 {
 	struct pollfd	 p;
 	long long	 left;
@@ -185,7 +185,7 @@ db_count_mail_queued(void)
  * dbname may be overridden by the configured conninfo; options (the
  * timeouts) come after it and win.
  */
-PGconn *
+static PGconn *
 db_connect(long long deadline)
 {
 	char		 ka_idle[16], ka_intvl[16], ka_count[16];
@@ -228,7 +228,7 @@ db_connect(long long deadline)
 			goto fail;
 		}
 		ev = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
-		if (db_wait_fd(PQsocket(pg), ev, deadline) == -1) {
+		if (wait_fd(PQsocket(pg), ev, deadline) == -1) {
 			db_note_down("connect", "timed out");
 			goto fail;
 		}
@@ -325,7 +325,7 @@ pg_wait(PGconn *pg, long long deadline, PGresult **res)
 
 	*res = NULL;
 	while ((f = PQflush(pg)) == 1) {
-		if (db_wait_fd(PQsocket(pg), POLLOUT | POLLIN, deadline) == -1)
+		if (wait_fd(PQsocket(pg), POLLOUT | POLLIN, deadline) == -1)
 			goto timeout;
 		if (!PQconsumeInput(pg))
 			goto broken;
@@ -334,7 +334,7 @@ pg_wait(PGconn *pg, long long deadline, PGresult **res)
 		goto broken;
 	for (;;) {
 		while (PQisBusy(pg)) {
-			if (db_wait_fd(PQsocket(pg), POLLIN, deadline) == -1)
+			if (wait_fd(PQsocket(pg), POLLIN, deadline) == -1)
 				goto timeout;
 			if (!PQconsumeInput(pg))
 				goto broken;
@@ -392,7 +392,7 @@ db_exec(struct db_conn *dc, long long deadline, enum stmt st, const char *sql,
 			goto broken;
 		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 			log_error(NULL, "postgresql: prepare %s: %s", name,
-			    db_one_line(line, sizeof(line),
+			    one_line(line, sizeof(line),
 			    PQresultErrorMessage(r)));
 			goto out;
 		}
@@ -428,7 +428,7 @@ db_exec(struct db_conn *dc, long long deadline, enum stmt st, const char *sql,
 		goto out;
 	}
 	log_error(NULL, "postgresql: %s: %s %s", name, state ? state : "",
-	    db_one_line(line, sizeof(line), PQresultErrorMessage(r)));
+	    one_line(line, sizeof(line), PQresultErrorMessage(r)));
 	goto out;
 broken:
 	conn_drop(dc);

@@ -105,11 +105,6 @@ int		 db_run(enum stmt, const char *sql, int n,
 		    const char *const *v, PGresult **);
 int		 db_touch(const char *sql, int n, const char *const *v, int nf);
 int		 db_is_uuid(const char *);
-void		 db_note_down(const char *what, const char *msg);
-void		 db_note_up(void);
-PGconn		*db_connect(long long deadline);
-const char	*db_one_line(char *buf, size_t sz, const char *msg);
-int		 db_wait_fd(int fd, short events, long long deadline);
 void		 db_count_mail_queued(void);	/* for db_stats */
 
 /*
@@ -129,8 +124,5 @@ struct audit_params {
 int		 db_audit_params(struct audit_params *, const struct audit *,
 		    const char *uid, json_t *extra);
 void		 db_audit_params_free(struct audit_params *);
-
-/* db_user.c: fill out from row r of a USER_COLS result. */
-int		 db_user_row(PGresult *, int r, struct user *out);
 
 #endif
