@@ -13,7 +13,6 @@ enum db_rc {
 	DB_CONFLICT = 2		/* unique violation */
 };
 
-
 struct audit_query {
 	const char	*user_id;	/* NULL = any */
 	const char	*event;		/* NULL = any */

@@ -12,6 +12,7 @@
 #define SQLSTATE_READ_ONLY	"25006"	/* a standby, or a demoted primary */
 #define STR_(x)			#x
 #define STR(x)			STR_(x)
+
 /*
  * The statements.  Every write that takes an audit row uses the same eleven
  * parameters, AUDIT_PARAMS, at some offset: event, user id, email, session
@@ -34,6 +35,9 @@
 	"INSERT INTO auth.outbox (event_id, event, payload) "
 #define NOTIFY_OUTBOX \
 	"(SELECT count(pg_notify('" DB_NOTIFY_CHANNEL "', '')) FROM o)"
+/* the mail queues' writes: m is the CTE of the inserted rows */
+#define NOTIFY_MAIL \
+	"(SELECT count(pg_notify('" DB_NOTIFY_MAIL "', '')) FROM m)"
 
 enum stmt {
 	ST_PING,
@@ -59,8 +63,6 @@ enum stmt {
 	ST_OUTBOX_REPLAY_RANGE,
 	ST__MAX
 };
-#define NOTIFY_MAIL \
-	"(SELECT count(pg_notify('" DB_NOTIFY_MAIL "', '')) FROM m)"
 
 /*
  * One pooled connection; prepared has a bit per enum stmt.  sent and state
@@ -69,7 +71,6 @@ enum stmt {
  */
 struct db_conn {
 	PGconn		*pg;
-	int		 busy;
 	unsigned	 prepared;
 	int		 sent;
 	char		 state[6];
