@@ -226,11 +226,8 @@ cli_session_password(const char *arg, const struct uopts *o)
 	}
 	detail = json_pack("{s:s}", "by", "cli");
 	data = json_pack("{s:s}", "userId", u.id);
-	memset(&a, 0, sizeof(a));
-	a.event = AUDIT_PASSWORD_CHANGE;
-	a.user_id = u.id;
+	audit_init(&a, NULL, AUDIT_PASSWORD_CHANGE, u.id, NULL);
 	a.email = u.email;
-	a.success = 1;
 	a.detail = detail;
 	a.outbox_event = event_enabled(EVENT_USER_PASSWORD_CHANGED);
 	a.outbox_data = data;
@@ -284,11 +281,8 @@ cli_session_mfa_reset(int argc, char **argv)
 		goto out;
 	detail = json_pack("{s:s}", "by", "cli");
 	data = json_pack("{s:s}", "userId", u.id);
-	memset(&a, 0, sizeof(a));
-	a.event = AUDIT_MFA_DISABLE;
-	a.user_id = u.id;
+	audit_init(&a, NULL, AUDIT_MFA_DISABLE, u.id, NULL);
 	a.email = u.email;
-	a.success = 1;
 	a.detail = detail;
 	a.outbox_event = event_enabled(EVENT_USER_MFA_DISABLED);
 	a.outbox_data = data;

@@ -287,10 +287,8 @@ user_add(const char *arg, const struct uopts *o)
 		goto out;
 	}
 	detail = json_pack("{s:s}", "by", "cli");
-	memset(&a, 0, sizeof(a));
-	a.event = AUDIT_REGISTER;
+	audit_init(&a, NULL, AUDIT_REGISTER, NULL, NULL);
 	a.email = email;
-	a.success = 1;
 	a.detail = detail;
 	a.outbox_event = event_enabled(EVENT_USER_REGISTERED);
 	dbrc = db_user_create(email, hash, o->first, o->last, &a, &u);
@@ -306,13 +304,9 @@ user_add(const char *arg, const struct uopts *o)
 		goto out;
 	}
 	if (strcmp(o->roles, "user") != 0) {
-		memset(&a, 0, sizeof(a));
-		a.event = AUDIT_ROLE_CHANGE;
-		a.user_id = u.id;
+		audit_init(&a, NULL, AUDIT_ROLE_CHANGE, u.id, NULL);
 		a.email = u.email;
-		a.success = 1;
 		a.detail = detail;
-		a.outbox_event = EVENT_NONE;
 		if (db_user_set_roles(u.id, o->roles, &a, &out) != DB_OK) {
 			rc = cli_fail(CLI_FAIL, "user %s created, but the "
 			    "roles were not stored: run `fcgi-auth user grant`",
@@ -336,12 +330,21 @@ out:
 static int
 user_list(const struct uopts *o)
 {
-	json_t		*users = NULL, *u;
-	size_t		 i;
+	struct user	*list;
+	json_t		*users, *u;
+	size_t		 i, count;
 
-	if (db_user_list(o->limit, o->offset, &users) != DB_OK)
+	if (db_user_list(o->limit, o->offset, &list, &count) != DB_OK)
 		return cli_fail(CLI_FAIL, "PostgreSQL is unavailable (check "
 		    "database_url and that the server is up)");
+	users = json_array();
+	for (i = 0; i < count; i++) {
+		u = user_json(&list[i]);
+		json_object_set_new(u, "disabled",
+		    json_boolean(list[i].disabled));
+		json_array_append_new(users, u);
+	}
+	user_list_free(list, count);
 	if (o->json)
 		cli_json_out(users, 0);
 	else {
@@ -388,13 +391,9 @@ user_roles(const char *arg, const char *role, int add, const struct uopts *o)
 		    "a user may hold", u.email, FA_ROLES_MAX);
 		goto out;
 	}
-	memset(&a, 0, sizeof(a));
-	a.event = AUDIT_ROLE_CHANGE;
-	a.user_id = u.id;
+	audit_init(&a, NULL, AUDIT_ROLE_CHANGE, u.id, NULL);
 	a.email = u.email;
-	a.success = 1;
 	a.detail = detail;
-	a.outbox_event = EVENT_NONE;
 	if (db_user_set_roles(u.id, u.roles, &a, &out) != DB_OK) {
 		rc = cli_fail(CLI_FAIL, "could not store the roles "
 		    "(PostgreSQL unavailable?)");
@@ -451,10 +450,7 @@ user_delete(const char *arg, const struct uopts *o)
 	detail = json_pack("{s:s, s:I}", "by", "cli", "sessions",
 	    (json_int_t)n);
 	data = json_pack("{s:s}", "userId", u.id);
-	memset(&a, 0, sizeof(a));
-	a.event = AUDIT_USER_DELETE;
-	a.user_id = u.id;
-	a.success = 1;
+	audit_init(&a, NULL, AUDIT_USER_DELETE, u.id, NULL);
 	a.detail = detail;
 	a.outbox_event = event_enabled(EVENT_USER_DELETED);
 	a.outbox_data = data;

@@ -1,9 +1,12 @@
 /*
  * Events through the transactional outbox.  Writers put the outbox row in
- * the same transaction as the change (db.c) and kick the relay; the relay
- * thread publishes pending rows in order of creation, marks them published
- * and commits.  It also wakes every EVENT_POLL_MS, so rows left by a
- * crashed process, or by another process, go out too.  Rows are claimed
+ * the same transaction as the change (db*.c), built by event_envelope, and
+ * NOTIFY fa_outbox; the relay thread LISTENs on a connection of its own
+ * (db_listen_*), so a write by any process wakes the relays of every
+ * instance at once.  It publishes pending rows in order of creation, marks
+ * them published and commits.  It also wakes every EVENT_POLL_MS (and
+ * polls at that pace while it has no listener), so rows are never left
+ * behind.  Rows are claimed
  * FOR UPDATE SKIP LOCKED: two relays never publish the same row at once.
  * Delivery is at least once; eventId lets subscribers drop duplicates.
  *
@@ -33,8 +36,7 @@
 static struct {
 	pthread_t	 thread;
 	pthread_mutex_t	 lock;
-	pthread_cond_t	 cond;
-	int		 kicked;
+	struct db_listen *listen;	/* fa_outbox */
 	int		 stop;
 	int		 started;
 	/* relay thread only */
@@ -42,8 +44,74 @@ static struct {
 	long long	 resume_at;	/* Redis answered again; publish from */
 } ev = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.cond = PTHREAD_COND_INITIALIZER,
 };
+
+static const char *const event_names[EVENT__MAX] = {
+	"user.registered",
+	"user.logged_in",
+	"user.logged_out",
+	"user.password_changed",
+	"session.revoked",
+	"token.reuse_detected",
+	"user.deleted",
+	"user.mfa_enabled",
+	"user.mfa_disabled",
+	"user.password_reset_requested",
+	"user.password_reset",
+	"user.email_verified",
+	"user.email_changed",
+};
+
+const char *
+event_kind_name(enum event_kind k)
+{
+	if ((int)k < 0 || k >= EVENT__MAX)
+		return "none";
+	return event_names[k];
+}
+
+/*
+ * The published message of an outbox row: {"pattern": the event's name,
+ * "data": data (an object, or NULL for {}) with extra merged in, "at" (the
+ * time now, unless given or the event is user.registered) and "eventId":
+ * evid}.  Owned JSON text, or NULL.  Pure: the time is a parameter.
+ */
+char *
+event_envelope(enum event_kind k, const json_t *data, json_t *extra,
+    const char *evid, long long now)
+{
+	char		 at[40];
+	char		*out = NULL;
+	json_t		*d = NULL, *msg = NULL;
+
+	if ((int)k < 0 || k >= EVENT__MAX ||
+	    (data != NULL && !json_is_object(data)))
+		return NULL;
+	d = data != NULL ? json_deep_copy(data) : json_object();
+	if (d == NULL)
+		goto out;
+	if (extra != NULL && json_object_update(d, extra) == -1)
+		goto out;
+	/* every event but user.registered (createdAt) carries "at" */
+	if (k != EVENT_USER_REGISTERED && json_object_get(d, "at") == NULL) {
+		rfc3339(at, now);
+		if (json_object_set_new(d, "at", json_string(at)) == -1)
+			goto out;
+	}
+	json_object_del(d, "id");
+	if (json_object_set_new(d, "eventId", json_string(evid)) == -1)
+		goto out;
+	msg = json_object();
+	if (json_object_set_new(msg, "pattern",
+	    json_string(event_kind_name(k))) == -1 ||
+	    json_object_set(msg, "data", d) == -1)
+		goto out;
+	out = json_dumps(msg, JSON_COMPACT);
+out:
+	json_decref(d);
+	json_decref(msg);
+	return out;
+}
 
 /* k when the configuration enables it, else EVENT_NONE. */
 enum event_kind
@@ -65,17 +133,6 @@ event_enabled(enum event_kind k)
 		p += len;
 	}
 	return EVENT_NONE;
-}
-
-void
-event_kick(void)
-{
-	if (!ev.started)
-		return;
-	pthread_mutex_lock(&ev.lock);
-	ev.kicked = 1;
-	pthread_cond_signal(&ev.cond);
-	pthread_mutex_unlock(&ev.lock);
 }
 
 /*
@@ -171,9 +228,8 @@ event_relay_batch(void)
 static void *
 event_main(void *arg)
 {
-	struct timespec	 ts;
 	long long	 t, last_prune = 0;
-	int		 n;
+	int		 n, stop;
 
 	(void)arg;
 	for (;;) {
@@ -184,24 +240,13 @@ event_main(void *arg)
 			(void)db_outbox_prune(cfg->outbox_retention);
 			last_prune = t;
 		}
+		/* a NOTIFY on fa_outbox, event_shutdown, or the poll */
+		(void)db_listen_wait(ev.listen, EVENT_POLL_MS);
 		pthread_mutex_lock(&ev.lock);
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += EVENT_POLL_MS / 1000;
-		ts.tv_nsec += (EVENT_POLL_MS % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		while (!ev.kicked && !ev.stop)
-			if (pthread_cond_timedwait(&ev.cond, &ev.lock,
-			    &ts) != 0)
-				break;
-		ev.kicked = 0;
-		if (ev.stop) {
-			pthread_mutex_unlock(&ev.lock);
-			break;
-		}
+		stop = ev.stop;
 		pthread_mutex_unlock(&ev.lock);
+		if (stop)
+			break;
 	}
 	return NULL;
 }
@@ -209,16 +254,15 @@ event_main(void *arg)
 int
 event_init(void)
 {
-	pthread_condattr_t	 ca;
+	static const char *const channels[] = { DB_NOTIFY_CHANNEL, NULL };
 
-	/* the relay's poll wait must not move with the wall clock */
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_destroy(&ev.cond);
-	pthread_cond_init(&ev.cond, &ca);
-	pthread_condattr_destroy(&ca);
-	if (pthread_create(&ev.thread, NULL, event_main, NULL) != 0)
+	if ((ev.listen = db_listen_open(channels)) == NULL)
 		return -1;
+	if (pthread_create(&ev.thread, NULL, event_main, NULL) != 0) {
+		db_listen_close(ev.listen);
+		ev.listen = NULL;
+		return -1;
+	}
 	ev.started = 1;
 	return 0;
 }
@@ -230,9 +274,11 @@ event_shutdown(void)
 		return;
 	pthread_mutex_lock(&ev.lock);
 	ev.stop = 1;
-	pthread_cond_signal(&ev.cond);
 	pthread_mutex_unlock(&ev.lock);
+	db_listen_wake(ev.listen);
 	pthread_join(ev.thread, NULL);
+	db_listen_close(ev.listen);
+	ev.listen = NULL;
 	/* one last pass: what the drain committed goes out now */
 	(void)event_relay_batch();
 	ev.started = 0;

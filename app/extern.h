@@ -6,6 +6,7 @@
 #ifndef FA_EXTERN_H
 #define FA_EXTERN_H
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -293,14 +294,27 @@ void		 config_free(struct config *);
 int		 config_keep_restart(struct config *next,
 		    const struct config *run, void (*note)(const char *key));
 
-/* db.c: PostgreSQL pool; every operation returns DB_* codes. */
-enum db_rc {
-	DB_OK = 0,
-	DB_ERROR = -1,		/* unreachable, timeout, unexpected: 503 */
-	DB_NOTFOUND = 1,
-	DB_CONFLICT = 2		/* unique violation */
+/*
+ * connpool.c: the slots of a connection pool (its comment has the API);
+ * the owner keeps the connections, indexed like the slots.
+ */
+struct connpool {
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;
+	unsigned char	*busy;		/* under mu */
+	unsigned char	*live;		/* holds a connection; under mu */
+	size_t		 n;
 };
+int		 connpool_init(struct connpool *, size_t n);
+void		 connpool_destroy(struct connpool *);
+int		 connpool_get(struct connpool *, long long deadline,
+		    size_t *slot, int *live);
+void		 connpool_put(struct connpool *, size_t slot, int live);
 
+/*
+ * The records the backend and the services share: the user (user.c), the
+ * audit row (audit.c) and the event kinds (event.c).
+ */
 struct user {
 	char		 id[FA_UUID_LEN + 1];
 	char		 email[FA_EMAIL_MAX + 1];
@@ -314,6 +328,7 @@ struct user {
 	int		 mfa_enabled;
 };
 void		 user_free(struct user *);	/* frees members, not the struct */
+void		 user_list_free(struct user *, size_t n);	/* and the array */
 json_t		*user_json(const struct user *);	/* API.md user object */
 
 /* One audit row; strings may be NULL.  detail is borrowed. */
@@ -377,214 +392,31 @@ struct audit {
 	enum event_kind	 outbox_event;	/* EVENT_NONE for no event */
 	json_t		*outbox_data;	/* borrowed; eventId is added */
 };
-
-struct audit_query {
-	const char	*user_id;	/* NULL = any */
-	const char	*event;		/* NULL = any */
-	long		 limit;
-	long long	 before;	/* 0 = newest */
+/*
+ * audit.c: a filled from the request r (ip, user agent; r may be NULL)
+ * with event ev of user uid and session sid (both may be NULL), success
+ * set, no detail and no outbox event.  Pure.
+ */
+void		 audit_init(struct audit *a, const struct request *r,
+		    enum audit_event ev, const char *uid, const char *sid);
+/* One stored audit row, as GET /admin/audit lists it; strings owned, NULL
+ * for SQL NULL; detail is the JSON text.  audit_entry_json: the API.md
+ * entry object. */
+struct audit_entry {
+	long long	 id;
+	char		 occurred_at[40];	/* RFC 3339 UTC */
+	char		*event;
+	char		*user_id;
+	char		*email;
+	char		*session_id;
+	char		*ip;
+	char		*user_agent;
+	int		 success;
+	char		*detail;
 };
+json_t		*audit_entry_json(const struct audit_entry *);
+void		 audit_entries_free(struct audit_entry *, size_t n);
 
-int		 db_init(const struct config *);
-void		 db_shutdown(void);
-int		 db_ping(void);		/* 0 up, -1 down */
-int		 db_migrate(const char *conninfo, const char *sql_dir,
-		    int status_only, FILE *out, char **errstr);
-/*
- * The writes below commit the change, its audit row and its outbox row in
- * one transaction (one statement where possible), then call event_kick()
- * when an outbox row was written.  db_user_create makes the id and
- * created_at itself and fills them (with email and names) into the audit
- * row and the outbox data ("userId", "email", "firstName", "lastName",
- * "createdAt"); outbox_data may then be NULL.  Malformed uuids are
- * DB_NOTFOUND (or NULL in an audit row), never sent to PostgreSQL.
- */
-int		 db_user_create(const char *email, const char *hash,
-		    const char *first, const char *last, const struct audit *,
-		    struct user *out);
-int		 db_user_by_email(const char *email, struct user *out);
-int		 db_user_by_id(const char *id, struct user *out);
-/* by id, plus the audit row (no event) unless disabled: one round trip */
-int		 db_user_refresh(const char *id, const struct audit *,
-		    struct user *out);
-int		 db_user_set_password(const char *id, const char *hash,
-		    const struct audit *);	/* audit may be NULL (rehash) */
-int		 db_user_set_roles(const char *id, const char *roles_csv,
-		    const struct audit *, struct user *out);
-int		 db_audit(const struct audit *);
-int		 db_audit_list(const struct audit_query *, json_t **entries);
-/*
- * Import users all or nothing.  users: a JSON array of {"line", "id",
- * "email", "hash", "firstName"?, "lastName"?, "roles" ("a,b"), "disabled",
- * "createdAt"?, "updatedAt"?}, all checked by the caller.  An id or email
- * taken in the database or by an earlier element is DB_CONFLICT with
- * *clashes (caller frees) a JSON array of {"line", "field": "id"|"email"},
- * and nothing written; else every user is inserted with a "user.import"
- * audit row ({"by": by, ...}) in one statement.  dry_run: the check only.
- */
-int		 db_user_import(json_t *users, const char *by, int dry_run,
-		    json_t **clashes);
-/*
- * Delete the user id (API.md, Account deletion) in one statement: the row
- * goes, the user's audit rows keep user_id but lose email, ip and user
- * agent, and a's audit row and outbox event are written.  DB_NOTFOUND when
- * there is no such user.
- */
-int		 db_user_delete(const char *id, const struct audit *a);
-/*
- * Outbox relay API.  A batch holds one pooled connection and one open
- * transaction: db_outbox_begin claims up to limit unpublished rows (oldest
- * first, FOR UPDATE SKIP LOCKED, so concurrent relays in other processes
- * never publish the same row at the same time) and returns them in *rows as
- * a JSON array of {"id": int, "event": "user.registered", "message":
- * "<the full {\"pattern\",\"data\"} text to publish>", "attempts": int}.
- * DB_NOTFOUND: nothing pending (no batch is open, *batch and *rows NULL).
- * After publishing a row call db_outbox_done (marks it published) or
- * db_outbox_retry (counts a failed attempt); db_outbox_end commits (commit
- * != 0) or rolls back, returns the connection and frees the batch -- always
- * call it once begin returned DB_OK, even after a failed done/retry.
- */
-struct db_batch;
-int		 db_outbox_begin(long limit, struct db_batch **batch,
-		    json_t **rows);
-int		 db_outbox_done(struct db_batch *, long long id);
-int		 db_outbox_retry(struct db_batch *, long long id);
-int		 db_outbox_end(struct db_batch *, int commit);
-/* Mark one row published outside a batch (publish-after-commit path). */
-int		 db_outbox_mark(long long id);
-/* Delete rows published more than retention seconds ago. */
-int		 db_outbox_prune(long retention_seconds);
-int		 db_outbox_pending(long long *count);	/* unpublished rows */
-#define DB_NOTIFY_CHANNEL	"fa_outbox"	/* NOTIFYed with each outbox row */
-#define DB_OUTBOX_BATCH_MAX	1000	/* rows per db_outbox_begin */
-#define DB_OUTBOX_PRUNE_MAX	10000	/* rows deleted per prune call */
-#define DB_KEEPALIVE_IDLE	30	/* seconds: TCP keepalive */
-#define DB_KEEPALIVE_INTERVAL	10
-#define DB_KEEPALIVE_COUNT	3
-#define DB_IDLE_TXN_TIMEOUT_MS	60000	/* server ends a forgotten transaction */
-#define DB_LOCK_TIMEOUT_MS	1000	/* row/table lock waits */
-#define DB_MIGRATE_CONNECT_TIMEOUT	"10"	/* seconds, migrate only */
-#define DB_MIGRATE_LOCK_KEY	7370874634563633	/* pg_advisory_lock */
-#define DB_MIGRATE_NAME_MAX	255
-#define DB_MIGRATE_FETCH	1000	/* rows per FETCH of a C step */
-#define DB_LOG_LINE		512	/* server messages are cut to this */
-/*
- * Operator queries (cli_user.c, cli_outbox.c, metrics.c).  db_user_list:
- * users oldest first as a JSON array of user objects with "disabled".
- * db_user_set_disabled writes a "user.disable"/"user.enable" audit row with
- * {"by": by} in the same statement; DB_NOTFOUND for no such user.
- * db_outbox_lag: unpublished rows and the age in seconds of the oldest (0
- * when none).  db_outbox_status: {"pending", "published", "oldestPendingId",
- * "lagSeconds", "maxAttempts", "lastPublishedAt", "events": {name:
- * {"pending", "published"}}}.  db_outbox_replay marks rows unpublished
- * again so the relay sends them once more: the row of event_id (pending or
- * not), else the published rows with from <= id <= to (to 0: no end);
- * *count rows matched, DB_NOTFOUND when none.
- */
-int		 db_user_list(long limit, long offset, json_t **users);
-int		 db_user_set_disabled(const char *id, int disabled,
-		    const char *by, struct user *out);
-int		 db_outbox_lag(long long *pending, double *lag_seconds);
-int		 db_outbox_status(json_t **status);
-int		 db_outbox_replay(const char *event_id, long long from,
-		    long long to, long long *count);
-#define DB_USER_LIST_MAX	100000	/* rows per db_user_list */
-/*
- * Second factor (end of db.c).  Secrets arrive and leave sealed (otp.c).
- * pending: DB_CONFLICT when MFA is on.  enable moves the pending secret
- * (only if it is still pending_hex) to the active one with the step of the
- * confirming code and replaces the recovery hashes; DB_CONFLICT when MFA
- * is on or the pending secret changed.  use_step is a compare-and-set: DB_OK
- * only when step is above the last one used (a code is accepted once);
- * use_recovery marks an unused code used: DB_OK once, else DB_NOTFOUND.
- * disable: DB_NOTFOUND when MFA is off.
- */
-struct db_mfa {
-	int		 enabled;
-	char		*secret;	/* sealed hex, owned, may be NULL */
-	char		*pending;	/* sealed hex, owned, may be NULL */
-};
-void		 db_mfa_free(struct db_mfa *);
-int		 db_mfa_get(const char *uid, struct db_mfa *);
-int		 db_mfa_pending(const char *uid, const char *sealed);
-int		 db_mfa_enable(const char *uid, const char *pending_hex,
-		    long long step, char hashes[][FA_HASH_HEX + 1], size_t n,
-		    const struct audit *);
-int		 db_mfa_use_step(const char *uid, long long step);
-int		 db_mfa_use_recovery(const char *uid, const char *hash);
-int		 db_mfa_disable(const char *uid, const struct audit *);
-
-/*
- * The account lifecycle (route_account.c, mailer.c, cli_audit.c).
- * db_once_request: for the user found by email (or user_id), enabled (and,
- * with unverified_only, not verified), in one statement: void that user's
- * older tokens of the purpose and store hash (unless NULL), queue the
- * sealed message (unless NULL) to rcpt (NULL: the user's address), write
- * the audit row a_event (user id or NULL, whether or not a user was found;
- * NULL: none) and, for a user, the outbox event ev with userId, email and
- * expiresAt.  The same work for a known and an unknown email.  *uid gets
- * the user's id or "".
- */
-struct once_req {
-	const char	*purpose;	/* "reset", "verify", "email_change" */
-	const char	*email;
-	const char	*user_id;
-	int		 unverified_only;
-	const char	*hash;
-	long		 ttl;
-	const char	*new_email;
-	const char	*kind;		/* mail kind */
-	const char	*rcpt;
-	const char	*message;	/* sealed */
-	const char	*a_event;
-	const char	*ip;
-	const char	*user_agent;
-	enum event_kind	 ev;
-	long long	 request_id;	/* the mail_requests row it applies */
-};
-int		 db_once_request(const struct once_req *,
-		    char uid[FA_UUID_LEN + 1]);
-/*
- * forgot and resend hand their request to the mailer thread: one row
- * whatever the email (db_mail_request), leased back by
- * db_mail_request_claim as [{"id", "request": {...}, "message"}] and
- * applied by db_once_request with request_id set (which deletes the row).
- */
-int		 db_mail_request(const struct once_req *);
-int		 db_mail_request_claim(long limit, long lease, json_t **rows);
-/* The live token of hash among purposes ("reset" or "verify,email_change"):
- * its user, purpose and new email (owned, may be NULL); DB_NOTFOUND. */
-int		 db_once_peek(const char *hash, const char *purposes,
-		    char uid[FA_UUID_LEN + 1], char purpose[16],
-		    char **new_email);
-/*
- * Consume the token and apply it in one statement with its audit/outbox
- * rows: reset (pwhash set, email verified), verify (email verified) or
- * email_change (email set and verified; DB_CONFLICT when taken).
- * DB_NOTFOUND when the token is no longer live.
- */
-int		 db_once_apply(const char *hash, const char *purpose,
-		    const char *pwhash, const struct audit *);
-/* Queue one sealed message without a token (the email-changed notice). */
-int		 db_mail_enqueue(const char *kind, const char *rcpt,
-		    const char *uid, const char *message);
-/*
- * The mailer's queue.  db_mail_claim leases up to limit due rows for
- * lease seconds and returns [{"id", "kind", "rcpt", "message", "attempts",
- * "ageSeconds"}].  done: sent.  retry: due again in delay seconds, error
- * kept.  fail: dropped for good, with a "mail.dropped" audit row.
- */
-int		 db_mail_claim(long limit, long lease, json_t **rows);
-int		 db_mail_done(long long id);
-int		 db_mail_retry(long long id, long delay, const char *error);
-int		 db_mail_fail(long long id, const char *kind, const char *error);
-int		 db_mail_stats(long long *pending, double *oldest_seconds);
-/* Delete the user, erase email/ip/user agent of its audit rows, add the
- * audit row and event of a (whose email, ip and agent must be NULL). */
-int		 db_user_delete(const char *id, const struct audit *);
-/* Delete audit rows older than days; *count rows deleted. */
-int		 db_audit_prune(long days, long long *count);
-#define DB_MAIL_ERROR_MAX	200	/* bytes of an SMTP error kept */
 
 /*
  * sentinel.c: the Redis master by Redis Sentinel.  sentinel_master asks
@@ -1114,7 +946,9 @@ void		 reload_free(struct config *);
 /* event.c: outbox publisher and relay. */
 int		 event_init(void);
 void		 event_shutdown(void);
-void		 event_kick(void);	/* wake the relay after a commit */
+/* The outbox row's message (event.c's comment); owned, NULL on bad input. */
+char		*event_envelope(enum event_kind, const json_t *data,
+		    json_t *extra, const char *evid, long long now_ms);
 enum event_kind	 event_enabled(enum event_kind);	/* or EVENT_NONE */
 
 /* session.c: the end of a session, recorded (API.md "more session detail"). */
@@ -1380,8 +1214,8 @@ char		*mail_build(enum mail_kind, const char *rcpt,
 char		*mail_link(enum mail_kind, const char *token);
 
 /*
- * mailer.c: one thread sends the queue over SMTP (libcurl), woken by
- * mailer_kick after a commit or every MAILER_POLL_MS; never on a
+ * mailer.c: one thread sends the queue over SMTP (libcurl), woken by a
+ * NOTIFY on fa_mail (db_listen_*) or every MAILER_POLL_MS; never on a
  * request's path.  Temporary failures are retried, the first after
  * mail_retry_min_seconds, then doubling up to MAILER_BACKOFF_MAX_S, for
  * mail_retry_hours; a 5xx answer drops the mail with an audit row.
@@ -1392,7 +1226,6 @@ char		*mail_link(enum mail_kind, const char *token);
 #define MAILER_LEASE_SLACK_S	30	/* past smtp_timeout_ms */
 int		 mailer_init(void);
 void		 mailer_shutdown(void);
-void		 mailer_kick(void);
 int		 mailer_probe(char *err, size_t errsz);	/* doctor */
 
 /*
@@ -1440,5 +1273,6 @@ long long	 deadline_at(long timeout_ms);
 #include "cli.h"
 #include "token.h"
 #include "store.h"
+#include "db.h"
 
 #endif /* FA_EXTERN_H */

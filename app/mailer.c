@@ -28,13 +28,11 @@
 static struct {
 	pthread_t	 thread;
 	pthread_mutex_t	 lock;
-	pthread_cond_t	 cond;
-	int		 kicked;
+	struct db_listen *listen;	/* fa_mail */
 	int		 stop;
 	int		 started;
 } mr = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.cond = PTHREAD_COND_INITIALIZER,
 };
 
 /* libcurl reads the message from here. */
@@ -303,27 +301,19 @@ mailer_round(void)
 static void *
 mailer_main(void *arg)
 {
-	struct timespec	 ts;
-	long long	 t;
+	int	 stop;
 
 	(void)arg;
 	for (;;) {
 		while (!mr.stop && mailer_round())
 			;
+		/* a NOTIFY on fa_mail, mailer_shutdown, or the poll */
+		(void)db_listen_wait(mr.listen, MAILER_POLL_MS);
 		pthread_mutex_lock(&mr.lock);
-		t = now_ms() + MAILER_POLL_MS;
-		ts.tv_sec = (time_t)(t / 1000);
-		ts.tv_nsec = (long)(t % 1000) * 1000000L;
-		while (!mr.kicked && !mr.stop)
-			if (pthread_cond_timedwait(&mr.cond, &mr.lock,
-			    &ts) != 0)
-				break;
-		mr.kicked = 0;
-		if (mr.stop) {
-			pthread_mutex_unlock(&mr.lock);
-			break;
-		}
+		stop = mr.stop;
 		pthread_mutex_unlock(&mr.lock);
+		if (stop)
+			break;
 	}
 	return NULL;
 }
@@ -331,14 +321,21 @@ mailer_main(void *arg)
 int
 mailer_init(void)
 {
+	static const char *const channels[] = { DB_NOTIFY_MAIL, NULL };
+
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return -1;
-	if (pthread_create(&mr.thread, NULL, mailer_main, NULL) != 0) {
-		curl_global_cleanup();
-		return -1;
-	}
+	if ((mr.listen = db_listen_open(channels)) == NULL)
+		goto fail;
+	if (pthread_create(&mr.thread, NULL, mailer_main, NULL) != 0)
+		goto fail;
 	mr.started = 1;
 	return 0;
+fail:
+	db_listen_close(mr.listen);
+	mr.listen = NULL;
+	curl_global_cleanup();
+	return -1;
 }
 
 void
@@ -348,20 +345,11 @@ mailer_shutdown(void)
 		return;
 	pthread_mutex_lock(&mr.lock);
 	mr.stop = 1;
-	pthread_cond_signal(&mr.cond);
 	pthread_mutex_unlock(&mr.lock);
+	db_listen_wake(mr.listen);
 	pthread_join(mr.thread, NULL);
+	db_listen_close(mr.listen);
+	mr.listen = NULL;
 	curl_global_cleanup();
 	mr.started = 0;
-}
-
-void
-mailer_kick(void)
-{
-	if (!mr.started)
-		return;
-	pthread_mutex_lock(&mr.lock);
-	mr.kicked = 1;
-	pthread_cond_signal(&mr.cond);
-	pthread_mutex_unlock(&mr.lock);
 }

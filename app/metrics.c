@@ -299,15 +299,18 @@ render_outbox(FILE *f)
 static void
 render_mail(FILE *f)
 {
+	struct db_stats	 ds;
 	long long	 pending;
 	double		 age;
 	size_t		 i;
 
+	db_stats(&ds);
 	meta(f, "mails_total", "counter",
 	    "Mails queued, sent, and dropped (5xx, or past mail_retry_hours).");
 	for (i = 0; i < METRICS_MAIL__MAX; i++)
 		fprintf(f, METRICS_PREFIX "mails_total{result=\"%s\"} %llu\n",
-		    mmail[i], get(&m.mail[i]));
+		    mmail[i], i == METRICS_MAIL_QUEUED ? ds.mail_queued :
+		    get(&m.mail[i]));
 	if (db_mail_stats(&pending, &age) != DB_OK)
 		return;
 	meta(f, "mail_queue_pending", "gauge", "Mails waiting to be sent.");
@@ -320,12 +323,14 @@ render_mail(FILE *f)
 char *
 metrics_render(size_t *len)
 {
+	struct db_stats		 ds;
 	FILE			*f;
 	char			*buf = NULL;
 	struct store_stats	 ss;
 	size_t			 i;
 
 	*len = 0;
+	db_stats(&ds);
 	if ((f = open_memstream(&buf, len)) == NULL)
 		abort();	/* out of memory, as xmalloc does */
 	meta(f, "build_info", "gauge", "Always 1; the version as a label.");
@@ -350,6 +355,7 @@ metrics_render(size_t *len)
 	for (i = 0; i < METRICS_BACKEND__MAX; i++)
 		fprintf(f, METRICS_PREFIX "backend_errors_total{backend=\"%s\"} "
 		    "%llu\n", mbackends[i], i == METRICS_REDIS ? ss.errors :
+		    i == METRICS_POSTGRES ? ds.errors :
 		    get(&m.backend_errors[i]));
 	render_rpc(f);
 	render_outbox(f);

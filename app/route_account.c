@@ -214,12 +214,8 @@ account_sessions_ended(struct request *r, const char *uid,
 		detail = json_pack("{s:s}", "reason", reason);
 		data = json_pack("{s:s, s:s, s:s}", "userId", uid,
 		    "sessionId", s[i].id, "reason", reason);
-		memset(&a, 0, sizeof(a));
-		a.event = AUDIT_SESSION_REVOKE;
-		a.user_id = uid;
-		a.session_id = s[i].id;
+		audit_init(&a, NULL, AUDIT_SESSION_REVOKE, uid, s[i].id);
 		a.ip = r->ip;
-		a.success = 1;
 		a.detail = detail;
 		a.outbox_event = event_enabled(EVENT_SESSION_REVOKED);
 		a.outbox_data = data;
@@ -279,12 +275,7 @@ route_password_reset(struct request *r)
 		goto out;
 	}
 	data = json_pack("{s:s}", "userId", uid);
-	memset(&a, 0, sizeof(a));
-	a.event = AUDIT_PASSWORD_RESET;
-	a.user_id = uid;
-	a.ip = r->ip;
-	a.user_agent = r->user_agent;
-	a.success = 1;
+	audit_init(&a, r, AUDIT_PASSWORD_RESET, uid, NULL);
 	a.outbox_event = event_enabled(EVENT_PASSWORD_RESET);
 	a.outbox_data = data;
 	if ((rc = db_once_apply(o.hash, "reset", hash, &a)) != DB_OK) {
@@ -343,13 +334,9 @@ route_email_verify(struct request *r)
 	else
 		data = json_pack("{s:s, s:s}", "userId", uid, "email",
 		    u.email);
-	memset(&a, 0, sizeof(a));
-	a.event = change ? AUDIT_EMAIL_CHANGED : AUDIT_EMAIL_VERIFIED;
-	a.user_id = uid;
+	audit_init(&a, r, change ? AUDIT_EMAIL_CHANGED : AUDIT_EMAIL_VERIFIED,
+	    uid, NULL);
 	a.email = change ? ne : u.email;
-	a.ip = r->ip;
-	a.user_agent = r->user_agent;
-	a.success = 1;
 	a.outbox_event = event_enabled(change ? EVENT_EMAIL_CHANGED :
 	    EVENT_EMAIL_VERIFIED);
 	a.outbox_data = data;
@@ -519,11 +506,7 @@ route_me_delete(struct request *r)
 	/* their rows are erased with the user's below */
 	account_sessions_ended(r, u.id, s, n, "deleted");
 	data = json_pack("{s:s}", "userId", u.id);
-	memset(&a, 0, sizeof(a));
-	a.event = AUDIT_USER_DELETE;
-	a.user_id = u.id;
-	a.session_id = c.sid;
-	a.success = 1;
+	audit_init(&a, NULL, AUDIT_USER_DELETE, u.id, c.sid);
 	a.outbox_event = event_enabled(EVENT_USER_DELETED);
 	a.outbox_data = data;
 	if ((rc = db_user_delete(u.id, &a)) != DB_OK) {

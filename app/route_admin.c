@@ -44,6 +44,8 @@ route_admin_audit(struct request *r)
 	struct audit_query	 q;
 	struct param_value	 v[AQ__MAX];
 	json_t			*entries = NULL, *fields;
+	struct audit_entry	*list;
+	size_t			 i, count;
 
 	if (admin_auth(r, &c) == -1)
 		return;
@@ -63,10 +65,14 @@ route_admin_audit(struct request *r)
 	if (v[AQ_BEFORE].present)
 		q.before = v[AQ_BEFORE].n;
 	json_decref(fields);
-	if (db_audit_list(&q, &entries) != DB_OK) {
+	if (db_audit_list(&q, &list, &count) != DB_OK) {
 		resp_unavailable(r);
 		return;
 	}
+	entries = json_array();
+	for (i = 0; i < count; i++)
+		json_array_append_new(entries, audit_entry_json(&list[i]));
+	audit_entries_free(list, count);
 	resp_json(r, 200, json_pack("{s:o}", "entries", entries));
 	resp_header(r, "Cache-Control", "no-store");
 }
@@ -111,15 +117,9 @@ route_admin_roles(struct request *r)
 	detail = json_pack("{s:o, s:o, s:s}", "before",
 	    roles_json(before.roles), "after", roles_json(roles),
 	    "by", c.sub);
-	memset(&a, 0, sizeof(a));
-	a.event = AUDIT_ROLE_CHANGE;
-	a.user_id = before.id;
+	audit_init(&a, r, AUDIT_ROLE_CHANGE, before.id, NULL);
 	a.email = before.email;
-	a.ip = r->ip;
-	a.user_agent = r->user_agent;
-	a.success = 1;
 	a.detail = detail;
-	a.outbox_event = EVENT_NONE;
 	/*
 	 * Cut off, commit, cut off again.  The first cut-off fails before
 	 * anything changes; after it no token from before the request lives,

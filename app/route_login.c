@@ -37,14 +37,11 @@ login_audit_failure(struct request *r, const struct user *u,
 	json_t		*detail;
 
 	detail = json_pack("{s:s}", "reason", login_reasons[why]);
-	memset(&a, 0, sizeof(a));
-	a.event = AUDIT_LOGIN_FAILURE;
-	a.user_id = u != NULL && u->id[0] != '\0' ? u->id : NULL;
+	audit_init(&a, r, AUDIT_LOGIN_FAILURE,
+	    u != NULL && u->id[0] != '\0' ? u->id : NULL, NULL);
+	a.success = 0;
 	a.email = email;
-	a.ip = r->ip;
-	a.user_agent = r->user_agent;
 	a.detail = detail;
-	a.outbox_event = EVENT_NONE;
 	if (db_audit(&a) != DB_OK)
 		log_warn(r->id, "login failure not audited");
 	json_decref(detail);

@@ -19,13 +19,7 @@ logout_audit(struct request *r, const char *uid, const char *sid,
 	json_t		*data;
 
 	data = json_pack("{s:s, s:s}", "userId", uid, "sessionId", sid);
-	memset(&a, 0, sizeof(a));
-	a.event = ev;
-	a.user_id = uid;
-	a.session_id = sid;
-	a.ip = r->ip;
-	a.user_agent = r->user_agent;
-	a.success = 1;
+	audit_init(&a, r, ev, uid, sid);
 	a.outbox_event = event_enabled(kind);
 	a.outbox_data = data;
 	if (db_audit(&a) != DB_OK)

@@ -143,15 +143,10 @@ mfa_audit_failure(struct request *r, const struct user *u, const char *sid,
 
 	detail = json_pack("{s:s}", "method", p->recovery ? "recovery" :
 	    "totp");
-	memset(&a, 0, sizeof(a));
-	a.event = AUDIT_MFA_FAILURE;
-	a.user_id = u->id;
+	audit_init(&a, r, AUDIT_MFA_FAILURE, u->id, sid);
+	a.success = 0;
 	a.email = u->email;
-	a.session_id = sid;
-	a.ip = r->ip;
-	a.user_agent = r->user_agent;
 	a.detail = detail;
-	a.outbox_event = EVENT_NONE;
 	if (db_audit(&a) != DB_OK)
 		log_warn(r->id, "mfa failure not audited");
 	json_decref(detail);
@@ -343,14 +338,8 @@ route_mfa_confirm(struct request *r)
 	}
 	otp_recovery_new(codes, hashes, u.id);
 	data = json_pack("{s:s}", "userId", u.id);
-	memset(&a, 0, sizeof(a));
-	a.event = AUDIT_MFA_ENABLE;
-	a.user_id = u.id;
+	audit_init(&a, r, AUDIT_MFA_ENABLE, u.id, c.sid);
 	a.email = u.email;
-	a.session_id = c.sid;
-	a.ip = r->ip;
-	a.user_agent = r->user_agent;
-	a.success = 1;
 	a.outbox_event = event_enabled(EVENT_USER_MFA_ENABLED);
 	a.outbox_data = data;
 	if ((rc = db_mfa_enable(u.id, sealed, step, hashes,
@@ -400,14 +389,8 @@ route_mfa_disable(struct request *r)
 	    mfa_guess(r, &u, c.sid, &p) != 0)
 		goto out;
 	data = json_pack("{s:s}", "userId", u.id);
-	memset(&a, 0, sizeof(a));
-	a.event = AUDIT_MFA_DISABLE;
-	a.user_id = u.id;
+	audit_init(&a, r, AUDIT_MFA_DISABLE, u.id, c.sid);
 	a.email = u.email;
-	a.session_id = c.sid;
-	a.ip = r->ip;
-	a.user_agent = r->user_agent;
-	a.success = 1;
 	a.outbox_event = event_enabled(EVENT_USER_MFA_DISABLED);
 	a.outbox_data = data;
 	if ((rc = db_mfa_disable(u.id, &a)) == DB_OK)

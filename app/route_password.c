@@ -82,14 +82,8 @@ route_password(struct request *r)
 		goto out;
 	}
 	data = json_pack("{s:s}", "userId", u.id);
-	memset(&a, 0, sizeof(a));
-	a.event = AUDIT_PASSWORD_CHANGE;
-	a.user_id = u.id;
+	audit_init(&a, r, AUDIT_PASSWORD_CHANGE, u.id, c.sid);
 	a.email = u.email;
-	a.session_id = c.sid;
-	a.ip = r->ip;
-	a.user_agent = r->user_agent;
-	a.success = 1;
 	a.outbox_event = event_enabled(EVENT_USER_PASSWORD_CHANGED);
 	a.outbox_data = data;
 	/* revoke first: a retry after a failure is safe, a live old

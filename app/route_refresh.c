@@ -12,20 +12,6 @@
 
 #include "extern.h"
 
-static void
-refresh_audit_init(struct audit *a, struct request *r, const char *uid,
-    const char *sid, enum audit_event ev)
-{
-	memset(a, 0, sizeof(*a));
-	a->event = ev;
-	a->user_id = uid;
-	a->session_id = sid;
-	a->ip = r->ip;
-	a->user_agent = r->user_agent;
-	a->success = ev == AUDIT_REFRESH;
-	a->outbox_event = EVENT_NONE;
-}
-
 /* Reuse: the audit row and the token.reuse_detected event. */
 static void
 refresh_audit_reuse(struct request *r, const char *uid, const char *sid)
@@ -35,7 +21,8 @@ refresh_audit_reuse(struct request *r, const char *uid, const char *sid)
 
 	data = json_pack("{s:s, s:s, s:s}", "userId", uid, "sessionId", sid,
 	    "ip", r->ip);
-	refresh_audit_init(&a, r, uid, sid, AUDIT_REFRESH_REUSE);
+	audit_init(&a, r, AUDIT_REFRESH_REUSE, uid, sid);
+	a.success = 0;
 	a.outbox_event = event_enabled(EVENT_TOKEN_REUSE_DETECTED);
 	a.outbox_data = data;
 	if (db_audit(&a) != DB_OK)
@@ -114,7 +101,7 @@ route_refresh(struct request *r)
 		break;
 	}
 	/* the user (roles may have changed) and the audit row, one trip */
-	refresh_audit_init(&a, r, old.uid, old.sid, AUDIT_REFRESH);
+	audit_init(&a, r, AUDIT_REFRESH, old.uid, old.sid);
 	if (res == ROTATE_GRACE)
 		a.detail = detail = json_pack("{s:b}", "grace", 1);
 	rc = db_user_refresh(old.uid, &a, &u);

@@ -52,12 +52,8 @@ route_register(struct request *r)
 	}
 	data = json_pack("{s:s, s:s?, s:s?}", "email", email,
 	    "firstName", first, "lastName", last);
-	memset(&a, 0, sizeof(a));
-	a.event = AUDIT_REGISTER;
+	audit_init(&a, r, AUDIT_REGISTER, NULL, NULL);
 	a.email = email;
-	a.ip = r->ip;
-	a.user_agent = r->user_agent;
-	a.success = 1;
 	a.outbox_event = event_enabled(EVENT_USER_REGISTERED);
 	a.outbox_data = data;
 	switch (db_user_create(email, hash, first, last, &a, &u)) {

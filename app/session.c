@@ -51,16 +51,10 @@ session_revoked_by(struct request *r, const char *uid, const char *email,
 	data = json_pack("{s:s, s:s, s:s}", "userId", uid, "sessionId", sid,
 	    "reason", reason);
 	detail = json_pack("{s:s}", "reason", reason);
+	audit_init(&a, r, AUDIT_SESSION_REVOKE, uid, sid);
 	if (by != NULL)
 		json_object_set_new(detail, "by", json_string(by));
-	memset(&a, 0, sizeof(a));
-	a.event = AUDIT_SESSION_REVOKE;
-	a.user_id = uid;
 	a.email = email;
-	a.session_id = sid;
-	a.ip = r != NULL ? r->ip : NULL;
-	a.user_agent = r != NULL ? r->user_agent : NULL;
-	a.success = 1;
 	a.detail = detail;
 	a.outbox_event = event_enabled(EVENT_SESSION_REVOKED);
 	a.outbox_data = data;
@@ -167,14 +161,8 @@ session_record_login(struct request *r, const struct user *u,
 	data = json_pack("{s:s, s:s, s:s, s:s}", "userId", u->id,
 	    "sessionId", sid, "ip", ip, "userAgent", ua);
 	detail = json_pack("{s:o, s:i}", "amr", token_amr(aal), "aal", aal);
-	memset(&a, 0, sizeof(a));
-	a.event = AUDIT_LOGIN_SUCCESS;
-	a.user_id = u->id;
+	audit_init(&a, r, AUDIT_LOGIN_SUCCESS, u->id, sid);
 	a.email = u->email;
-	a.session_id = sid;
-	a.ip = r->ip;
-	a.user_agent = r->user_agent;
-	a.success = 1;
 	a.detail = detail;
 	a.outbox_event = event_enabled(EVENT_USER_LOGGED_IN);
 	a.outbox_data = data;
@@ -248,15 +236,9 @@ session_end_all(struct request *r, const struct user *u,
 	free(list);
 	detail = json_pack("{s:s, s:s?, s:I}", "reason", reason, "by", by,
 	    "sessions", (json_int_t)*n);
-	memset(&a, 0, sizeof(a));
-	a.event = AUDIT_LOGOUT_ALL;
-	a.user_id = u->id;
+	audit_init(&a, r, AUDIT_LOGOUT_ALL, u->id, NULL);
 	a.email = u->email;
-	a.ip = r != NULL ? r->ip : NULL;
-	a.user_agent = r != NULL ? r->user_agent : NULL;
-	a.success = 1;
 	a.detail = detail;
-	a.outbox_event = EVENT_NONE;
 	if (db_audit(&a) != DB_OK)
 		log_warn(r != NULL ? r->id : NULL, "logout of %s not "
 		    "recorded", u->email);

@@ -19,6 +19,18 @@ user_free(struct user *u)
 	u->password_hash = u->first_name = u->last_name = NULL;
 }
 
+void
+user_list_free(struct user *list, size_t n)
+{
+	size_t	 i;
+
+	if (list == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		user_free(&list[i]);
+	free(list);
+}
+
 json_t *
 user_json(const struct user *u)
 {

@@ -1,0 +1,129 @@
+/*
+ * db_int.h: what the db*.c files share and nothing else includes: the
+ * connection, the statement registry's names, the runner and the audit
+ * parameters.  libpq's types appear here and in db*.c/migrate.c only.
+ */
+#ifndef FA_DB_INT_H
+#define FA_DB_INT_H
+
+#include <libpq-fe.h>
+
+#define SQLSTATE_UNIQUE		"23505"
+#define SQLSTATE_READ_ONLY	"25006"	/* a standby, or a demoted primary */
+#define STR_(x)			#x
+#define STR(x)			STR_(x)
+
+/*
+ * The statements.  Every write that takes an audit row uses the same eleven
+ * parameters, AUDIT_PARAMS, at some offset: event, user id, email, session
+ * id, ip, user agent, success, detail, outbox event id, outbox event name,
+ * outbox payload.  A NULL event skips the audit row, a NULL outbox event
+ * skips the outbox row; the NOTIFY fires only with an outbox row.
+ */
+#define USER_COLS \
+	"id::text, email, password_hash, first_name, last_name, " \
+	"array_to_string(roles, ','), " \
+	"(extract(epoch FROM created_at) * 1000)::bigint, disabled, " \
+	"email_verified, mfa_enabled"
+#define USER_NCOLS	10
+#define AUDIT_NPARAMS	11
+
+#define AUDIT_INSERT \
+	"INSERT INTO auth.audit_log (event, user_id, email, session_id, ip, " \
+	"user_agent, success, detail) "
+#define OUTBOX_INSERT \
+	"INSERT INTO auth.outbox (event_id, event, payload) "
+#define NOTIFY_OUTBOX \
+	"(SELECT count(pg_notify('" DB_NOTIFY_CHANNEL "', '')) FROM o)"
+/* the mail queues' writes: m is the CTE of the inserted rows */
+#define NOTIFY_MAIL \
+	"(SELECT count(pg_notify('" DB_NOTIFY_MAIL "', '')) FROM m)"
+
+enum stmt {
+	ST_PING,
+	ST_USER_CREATE,
+	ST_USER_BY_EMAIL,
+	ST_USER_BY_ID,
+	ST_USER_REFRESH,
+	ST_USER_SET_PASSWORD,
+	ST_USER_SET_ROLES,
+	ST_USER_IMPORT,
+	ST_USER_IMPORT_CHECK,
+	ST_USER_DELETE,
+	ST_AUDIT,
+	ST_OUTBOX_CLAIM,
+	ST_OUTBOX_DONE,
+	ST_OUTBOX_RETRY,
+	ST_OUTBOX_PRUNE,
+	ST_USER_LIST,
+	ST_USER_SET_DISABLED,
+	ST_OUTBOX_LAG,
+	ST_OUTBOX_STATUS,
+	ST_OUTBOX_REPLAY_ID,
+	ST_OUTBOX_REPLAY_RANGE,
+	ST__MAX
+};
+
+/*
+ * One pooled connection; prepared has a bit per enum stmt.  sent and state
+ * describe the last db_exec, for db_run's retry: whether the statement may
+ * have reached the server, and the SQLSTATE of its error ("" if none).
+ */
+struct db_conn {
+	PGconn		*pg;
+	unsigned	 prepared;
+	int		 sent;
+	char		 state[6];
+};
+
+/* db_stmt.c: the registry, and whether st is safe to run twice. */
+struct db_stmt {
+	const char	*name;
+	int		 nparams;
+	const char	*sql;
+};
+extern const struct db_stmt db_stmts[ST__MAX];
+int		 db_stmt_idempotent(enum stmt);
+
+/*
+ * db.c.  db_pool_get borrows a connection (connected if need be) before the
+ * deadline, NULL if none; db_pool_put returns it, dropped unless healthy
+ * and outside a transaction.  db_exec runs st (prepared on this connection
+ * if need be), or sql unnamed when st is ST__MAX; on DB_OK *res holds the
+ * result (caller clears).  db_run borrows, runs and returns the connection,
+ * once more on a new one when a failover may be the cause (db_run_retry
+ * says when); db_touch runs sql and maps "no row returned" to nf.
+ */
+struct db_conn	*db_pool_get(long long deadline);
+void		 db_pool_put(struct db_conn *);
+long		 db_timeout_ms(void);
+int		 db_exec(struct db_conn *, long long deadline, enum stmt,
+		    const char *sql, int n, const char *const *v, PGresult **);
+int		 db_run_retry(enum stmt, const char *sql, int n,
+		    const char *const *v, PGresult **, int ambiguous_ok,
+		    int *ambiguous);
+int		 db_run(enum stmt, const char *sql, int n,
+		    const char *const *v, PGresult **);
+int		 db_touch(const char *sql, int n, const char *const *v, int nf);
+int		 db_is_uuid(const char *);
+void		 db_count_mail_queued(void);	/* for db_stats */
+
+/*
+ * db_audit.c: the eleven audit parameters of a write and the buffers they
+ * point into.  db_audit_params fills them from a (NULL: no audit, no
+ * event); uid, when given, overrides a->user_id; extra is merged into the
+ * outbox data.  Always free with db_audit_params_free.
+ */
+struct audit_params {
+	const char	*v[AUDIT_NPARAMS];
+	char		 evid[FA_UUID_LEN + 1];
+	char		*email, *ip, *ua;
+	char		*detail;	/* json_dumps: free() */
+	char		*payload;	/* event_envelope: free() */
+	int		 outbox;
+};
+int		 db_audit_params(struct audit_params *, const struct audit *,
+		    const char *uid, json_t *extra);
+void		 db_audit_params_free(struct audit_params *);
+
+#endif
