@@ -1305,6 +1305,7 @@ int		 session_revoked(struct request *r, const char *uid,
 #define REVOKE_SWEEP_MS		1000	/* expired entries dropped this often */
 #define REVOKE_SWEEP_SLICES	16	/* a sweep visits buckets/16 buckets */
 #define REVOKE_SWEEP_MIN	1024	/* ... and at least this many */
+#define REVOKE_SWEEP_BATCH	64	/* buckets per hold of the write lock */
 #define REVOKE_BUCKETS_MIN	1024	/* initial buckets (a power of two) */
 #define REVOKE_ENTRIES_MAX	(1L << 20)	/* beyond: verify asks Redis */
 #define REVOKE_RESET_MS		30000	/* a cut-off this close to its end may
@@ -1332,6 +1333,9 @@ void		 revoke_note_session(const char *uid, const char *sid,
 void		 revoke_note_cutoff(const char *uid, long long cutoff,
 		    long ttl_s);
 void		 revoke_stats(struct revoke_stats *);
+/* 1 when the table may answer at now (pure: the state is passed in). */
+int		 revoke_live(int synced, int full, long long fresh_ms,
+		    long long now_ms);
 /*
  * The table itself, pure (no lock, no clock: now_ms is any monotonic ms),
  * for the unit tests.  rtab_put merges (latest expiry; highest cut-off,
