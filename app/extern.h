@@ -100,6 +100,13 @@ struct log_access {
 	const char	*user_agent;	/* the client's, NULL when absent */
 };
 void		 log_request(const struct log_access *);
+#define LOG_BATCH_MAX		(8 * LOG_LINE_MAX)	/* a thread's access
+							   lines, unwritten */
+#define LOG_FLUSH_MS		20	/* ... written at least this often */
+/* The thread that writes buffered access lines; stop writes the rest. */
+int		 log_flush_start(void);
+void		 log_flush_stop(void);
+void		 log_flush(void);
 /* Format an access line (no newline) into buf; its length.  Pure. */
 size_t		 log_access_format(char *buf, size_t sz, enum log_format,
 		    int stamp, long long now_ms, const struct log_access *);
