@@ -406,6 +406,15 @@ int		 db_user_by_id(const char *id, struct user *out);
 /* by id, plus the audit row (no event) unless disabled: one round trip */
 int		 db_user_refresh(const char *id, const struct audit *,
 		    struct user *out);
+/* One refresh of a batch (auditq.c): in id, a; out rc, *out. */
+struct db_refresh {
+	const char		*id;
+	const struct audit	*a;
+	struct user		*out;
+	int			 rc;
+};
+/* db_user_refresh of n at once in one transaction; DB_OK once committed */
+int		 db_user_refresh_batch(struct db_refresh *, size_t n);
 int		 db_user_set_password(const char *id, const char *hash,
 		    const struct audit *);	/* audit may be NULL (rehash) */
 int		 db_user_set_roles(const char *id, const char *roles_csv,
@@ -1074,7 +1083,8 @@ struct request {
 	int		 authorizer;	/* FastCGI Authorizer role */
 	const char	*required_role;	/* AUTH_REQUIRED_ROLE param */
 	const char	*required_aal;	/* AUTH_REQUIRED_AAL param */
-	const char	*route;		/* matched pattern, for metrics */
+	const char	*route;		/* matched pattern, for the log */
+	size_t		 route_id;	/* its table row + 1, for metrics */
 	char		*params[8];	/* path parameters, owned */
 	size_t		 nparams;
 	/* out */
@@ -1171,8 +1181,13 @@ typedef void	(*handler_fn)(struct request *);
 struct route {
 	enum method	 method;
 	const char	*pattern;	/* "/sessions/:" : = one segment */
+	const char	*label;		/* metrics: "/sessions/{id}" */
 	handler_fn	 fn;
 };
+#define ROUTE_IDS_MAX		48	/* route ids are 1..this; 0 other */
+/* Routes in the table, and the metrics label of id (1..; else "other"). */
+size_t		 route_table_size(void);
+const char	*route_table_label(size_t id);
 void		 route_dispatch(struct request *);
 /* Sets r->route to the pattern r->path matches, any method (metrics label). */
 void		 route_label(struct request *);
@@ -1233,19 +1248,6 @@ int		 auth_check_token(const char *tok, size_t len, struct claims *);
 int		 auth_bearer(struct request *, struct claims *);
 int		 auth_has_role(const struct claims *, const char *role);
 json_t		*auth_roles_json(const char *roles_csv);
-
-/* server.c */
-#define SERVER_TICK_MS		200	/* signal wait and deadline watch */
-#define SERVER_LINGER_MS	2000	/* closing: wait this long per read */
-#define SERVER_ALLOW_MAX	64	/* FCGI_WEB_SERVER_ADDRS entries */
-#define SERVER_SIG_WAKE		SIGUSR2	/* interrupts a worker's read */
-#define SERVER_EXIT_STUCK	1	/* drain failed: exit, free nothing */
-#define SERVER_ID_PREFIX	4	/* random bytes of our request ids */
-/* before any thread starts: every thread inherits the blocked signals */
-void		 server_signals(sigset_t *);
-/* config_path (NULL: the default) is re-read at SIGHUP */
-int		 server_run(const struct config *, const char *listen_override,
-		    const char *config_path);
 
 /*
  * reload.c: configuration generations.  cfg points at the current one;
@@ -1416,7 +1418,9 @@ enum metrics_backend {
 	METRICS_BACKEND__MAX
 };
 /* route: r->route (the matched pattern) or NULL for "other". */
-void		 metrics_request(const char *route, int status, long usec);
+#define METRICS_SHARDS		8	/* request counters, a set per thread
+					   group, summed when scraped */
+void		 metrics_request(size_t route_id, int status, long usec);
 void		 metrics_login(int ok);
 void		 metrics_refresh(void);
 void		 metrics_reuse(void);
@@ -1545,5 +1549,19 @@ struct timeval	 ms_tv(long long ms);
 void		 deadline_start(void);
 void		 deadline_rearm(void);
 long long	 deadline_at(long timeout_ms);
+
+/*
+ * auditq.c: group commit of the refresh path's user lookup + audit row
+ * (see auditq.c).  auditq_user_refresh answers as db_user_refresh.
+ */
+#define AUDITQ_WRITERS		2	/* threads, each a transaction at once */
+#define AUDITQ_BATCH_MAX	64	/* refreshes in one transaction */
+int		 auditq_start(void);
+void		 auditq_stop(void);
+int		 auditq_user_refresh(const char *id, const struct audit *,
+		    struct user *out);
+
+/* the modules split out of this header, each with its own */
+#include "server.h"
 
 #endif /* FA_EXTERN_H */

@@ -115,7 +115,7 @@ route_refresh(struct request *r)
 	refresh_audit_init(&a, r, old.uid, old.sid, AUDIT_REFRESH);
 	if (res == ROTATE_GRACE)
 		a.detail = detail = json_pack("{s:b}", "grace", 1);
-	rc = db_user_refresh(old.uid, &a, &u);
+	rc = auditq_user_refresh(old.uid, &a, &u);	/* group commit */
 	if (rc == DB_ERROR) {
 		resp_unavailable(r);
 		goto out;
