@@ -100,7 +100,7 @@ struct log_access {
 	const char	*user_agent;	/* the client's, NULL when absent */
 };
 void		 log_request(const struct log_access *);
-#define LOG_BATCH_MAX		(8 * LOG_LINE_MAX)	/* a thread's access
+#define LOG_BATCH_MAX		(4 * LOG_LINE_MAX)	/* a thread's access
 							   lines, unwritten */
 #define LOG_FLUSH_MS		20	/* ... written at least this often */
 /* The thread that writes buffered access lines; stop writes the rest. */

@@ -478,6 +478,9 @@ server_run(const struct config *c, const char *listen_override,
 	/* an arena per thread (glibc's default, 8 per core) is 64 arenas of
 	 * memory held after a burst; a few serve 2-core loads as well */
 	(void)mallopt(M_ARENA_MAX, SERVER_ARENA_MAX);
+	/* glibc raises the threshold past each large block freed, so big
+	 * blocks then stay in the heap for good: keep it where it starts */
+	(void)mallopt(M_MMAP_THRESHOLD, SERVER_MMAP_MIN);
 	if (server_setup(listen_override != NULL ? listen_override :
 	    c->listen, &err) == -1) {
 		log_error(NULL, "%s", err);

@@ -189,7 +189,7 @@ def main():
 
     cores = os.cpu_count()
     print("fcgi-auth benchmark: wrk -t%d -c%d -d%ds, %d workers, %d cores, "
-          "%d interleaved rounds of the first three (medians below)"
+          "%d interleaved rounds of the first four (medians below)"
           % (THREADS, CONNS, SECONDS, WORKERS, cores, ROUNDS))
     for i, (n, t, v, f) in enumerate(per_round):
         print("  round %d: nginx %.0f, libfcgi %.0f, verify %.0f, refresh %.0f "
