@@ -62,7 +62,7 @@ one_line(char *buf, size_t sz, const char *msg)
 }
 
 /* Log a connection-level failure once per outage, at debug after that. */
-static void
+void
 db_note_down(const char *what, const char *msg)
 {
 	char	 line[DB_LOG_LINE];
@@ -94,8 +94,8 @@ db_note_up(void)
 }
 
 /* Wait until fd has events or the deadline passes: 0 ready, -1 not. */
-static int
-wait_fd(int fd, short events, long long deadline)
+int
+db_wait_fd(int fd, short events, long long deadline)
 {
 	struct pollfd	 p;
 	long long	 left;
@@ -228,7 +228,7 @@ db_connect(long long deadline)
 			goto fail;
 		}
 		ev = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
-		if (wait_fd(PQsocket(pg), ev, deadline) == -1) {
+		if (db_wait_fd(PQsocket(pg), ev, deadline) == -1) {
 			db_note_down("connect", "timed out");
 			goto fail;
 		}
@@ -245,8 +245,8 @@ fail:
 	return NULL;
 }
 
-static void
-conn_drop(struct db_conn *dc)
+void
+db_conn_drop(struct db_conn *dc)
 {
 	if (dc->pg != NULL)
 		PQfinish(dc->pg);
@@ -294,7 +294,7 @@ db_pool_get(long long deadline)
 	}
 	dc = &pool.slot[i];
 	if (dc->pg != NULL && conn_stale(dc))
-		conn_drop(dc);
+		db_conn_drop(dc);
 	if (dc->pg == NULL && (dc->pg = db_connect(deadline)) == NULL) {
 		connpool_put(&pool.cp, i, 0);
 		return NULL;
@@ -308,7 +308,7 @@ db_pool_put(struct db_conn *dc)
 {
 	if (dc->pg != NULL && (PQstatus(dc->pg) != CONNECTION_OK ||
 	    PQtransactionStatus(dc->pg) != PQTRANS_IDLE))
-		conn_drop(dc);
+		db_conn_drop(dc);
 	connpool_put(&pool.cp, (size_t)(dc - pool.slot), dc->pg != NULL);
 }
 
@@ -325,7 +325,7 @@ pg_wait(PGconn *pg, long long deadline, PGresult **res)
 
 	*res = NULL;
 	while ((f = PQflush(pg)) == 1) {
-		if (wait_fd(PQsocket(pg), POLLOUT | POLLIN, deadline) == -1)
+		if (db_wait_fd(PQsocket(pg), POLLOUT | POLLIN, deadline) == -1)
 			goto timeout;
 		if (!PQconsumeInput(pg))
 			goto broken;
@@ -334,7 +334,7 @@ pg_wait(PGconn *pg, long long deadline, PGresult **res)
 		goto broken;
 	for (;;) {
 		while (PQisBusy(pg)) {
-			if (wait_fd(PQsocket(pg), POLLIN, deadline) == -1)
+			if (db_wait_fd(PQsocket(pg), POLLIN, deadline) == -1)
 				goto timeout;
 			if (!PQconsumeInput(pg))
 				goto broken;
@@ -431,7 +431,7 @@ db_exec(struct db_conn *dc, long long deadline, enum stmt st, const char *sql,
 	    one_line(line, sizeof(line), PQresultErrorMessage(r)));
 	goto out;
 broken:
-	conn_drop(dc);
+	db_conn_drop(dc);
 out:
 	PQclear(r);
 	return rc;
@@ -469,7 +469,7 @@ db_run_retry(enum stmt st, const char *sql, int n, const char *const *v,
 		readonly = strcmp(dc->state, SQLSTATE_READ_ONLY) == 0;
 		unsure = lost && dc->sent;
 		if (lost || readonly)
-			conn_drop(dc);
+			db_conn_drop(dc);
 		db_pool_put(dc);
 		if (rc != DB_ERROR || try > 0 || !(lost || readonly))
 			return rc;
@@ -579,7 +579,7 @@ db_listen_connect(struct db_listen *l)
 		    l->channels[i]) >= sizeof(sql) ||
 		    db_exec(&l->dc, deadline, ST__MAX, sql, 0, NULL,
 		    &res) != DB_OK) {
-			conn_drop(&l->dc);
+			db_conn_drop(&l->dc);
 			return -1;
 		}
 		PQclear(res);
@@ -597,7 +597,7 @@ db_listen_take(struct db_listen *l)
 
 	if (!PQconsumeInput(l->dc.pg) || PQstatus(l->dc.pg) != CONNECTION_OK) {
 		db_note_down("listen", PQerrorMessage(l->dc.pg));
-		conn_drop(&l->dc);
+		db_conn_drop(&l->dc);
 		return 0;
 	}
 	while ((n = PQnotifies(l->dc.pg)) != NULL) {

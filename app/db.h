@@ -42,6 +42,18 @@ int		 db_user_by_id(const char *id, struct user *out);
 /* by id, plus the audit row (no event) unless disabled: one round trip */
 int		 db_user_refresh(const char *id, const struct audit *,
 		    struct user *out);
+/* One refresh of a batch (auditq.c): in id, a; out rc, *out. */
+struct db_refresh {
+	const char		*id;
+	const struct audit	*a;
+	struct user		*out;
+	int			 rc;
+};
+/*
+ * db_refresh.c: db_user_refresh of n at once in one transaction; DB_OK once
+ * committed, else DB_ERROR and nothing answered (run them one by one).
+ */
+int		 db_user_refresh_batch(struct db_refresh *, size_t n);
 int		 db_user_set_password(const char *id, const char *hash,
 		    const struct audit *);	/* audit may be NULL (rehash) */
 int		 db_user_set_roles(const char *id, const char *roles_csv,

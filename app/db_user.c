@@ -12,7 +12,6 @@
 #include "db_int.h"
 
 static int	 user_by(enum stmt, const char *, struct user *);
-static int	 db_user_row(PGresult *, int, struct user *);
 
 static int
 copy_str(char *dst, size_t dstsz, const char *src)
@@ -26,7 +25,7 @@ copy_str(char *dst, size_t dstsz, const char *src)
 }
 
 /* Fill out from row r of a USER_COLS result. */
-static int
+int
 db_user_row(PGresult *res, int r, struct user *out)
 {
 	memset(out, 0, sizeof(*out));

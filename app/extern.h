@@ -109,6 +109,13 @@ struct log_access {
 	const char	*user_agent;	/* the client's, NULL when absent */
 };
 void		 log_request(const struct log_access *);
+#define LOG_BATCH_MAX		(4 * LOG_LINE_MAX)	/* a thread's access
+							   lines, unwritten */
+#define LOG_FLUSH_MS		20	/* ... written at least this often */
+/* The thread that writes buffered access lines; stop writes the rest. */
+int		 log_flush_start(void);
+void		 log_flush_stop(void);
+void		 log_flush(void);
 /* Format an access line (no newline) into buf; its length.  Pure. */
 size_t		 log_access_format(char *buf, size_t sz, enum log_format,
 		    int stamp, long long now_ms, const struct log_access *);
@@ -725,7 +732,8 @@ struct request {
 	int		 authorizer;	/* FastCGI Authorizer role */
 	const char	*required_role;	/* AUTH_REQUIRED_ROLE param */
 	const char	*required_aal;	/* AUTH_REQUIRED_AAL param */
-	const char	*route;		/* matched pattern, for metrics */
+	const char	*route;		/* matched pattern, for the log */
+	size_t		 route_id;	/* its table row + 1, for metrics */
 	char		*params[8];	/* path parameters, owned */
 	size_t		 nparams;
 	/* out */
@@ -825,8 +833,13 @@ typedef void	(*handler_fn)(struct request *);
 struct route {
 	enum method	 method;
 	const char	*pattern;	/* "/sessions/:" : = one segment */
+	const char	*label;		/* metrics: "/sessions/{id}" */
 	handler_fn	 fn;
 };
+#define ROUTE_IDS_MAX		48	/* route ids are 1..this; 0 other */
+/* Routes in the table, and the metrics label of id (1..; else "other"). */
+size_t		 route_table_size(void);
+const char	*route_table_label(size_t id);
 void		 route_dispatch(struct request *);
 /* Sets r->route to the pattern r->path matches, any method (metrics label). */
 void		 route_label(struct request *);
@@ -903,19 +916,6 @@ int		 roles_from_json(const json_t *, int flags, char *out,
 		    size_t sz);
 /* Add or remove one role of csv: 0, or -1 (FA_ROLES_MAX held already). */
 int		 roles_edit(char *csv, size_t sz, const char *role, int add);
-
-/* server.c */
-#define SERVER_TICK_MS		200	/* signal wait and deadline watch */
-#define SERVER_LINGER_MS	2000	/* closing: wait this long per read */
-#define SERVER_ALLOW_MAX	64	/* FCGI_WEB_SERVER_ADDRS entries */
-#define SERVER_SIG_WAKE		SIGUSR2	/* interrupts a worker's read */
-#define SERVER_EXIT_STUCK	1	/* drain failed: exit, free nothing */
-#define SERVER_ID_PREFIX	4	/* random bytes of our request ids */
-/* before any thread starts: every thread inherits the blocked signals */
-void		 server_signals(sigset_t *);
-/* config_path (NULL: the default) is re-read at SIGHUP */
-int		 server_run(const struct config *, const char *listen_override,
-		    const char *config_path);
 
 /*
  * reload.c: configuration generations.  cfg points at the current one;
@@ -1021,6 +1021,7 @@ int		 session_end_all(struct request *, const struct user *u,
 #define REVOKE_SWEEP_MS		1000	/* expired entries dropped this often */
 #define REVOKE_SWEEP_SLICES	16	/* a sweep visits buckets/16 buckets */
 #define REVOKE_SWEEP_MIN	1024	/* ... and at least this many */
+#define REVOKE_SWEEP_BATCH	64	/* buckets per hold of the write lock */
 #define REVOKE_BUCKETS_MIN	1024	/* initial buckets (a power of two) */
 #define REVOKE_ENTRIES_MAX	(1L << 20)	/* beyond: verify asks Redis */
 #define REVOKE_RESET_MS		30000	/* a cut-off this close to its end may
@@ -1048,6 +1049,9 @@ void		 revoke_note_session(const char *uid, const char *sid,
 void		 revoke_note_cutoff(const char *uid, long long cutoff,
 		    long ttl_s);
 void		 revoke_stats(struct revoke_stats *);
+/* 1 when the table may answer at now (pure: the state is passed in). */
+int		 revoke_live(int synced, int full, long long fresh_ms,
+		    long long now_ms);
 /*
  * The table itself, pure (no lock, no clock: now_ms is any monotonic ms),
  * for the unit tests.  rtab_put merges (latest expiry; highest cut-off,
@@ -1121,7 +1125,9 @@ enum metrics_backend {
 	METRICS_BACKEND__MAX
 };
 /* route: r->route (the matched pattern) or NULL for "other". */
-void		 metrics_request(const char *route, int status, long usec);
+#define METRICS_SHARDS		8	/* request counters, a set per thread
+					   group, summed when scraped */
+void		 metrics_request(size_t route_id, int status, long usec);
 void		 metrics_login(int ok);
 void		 metrics_refresh(void);
 void		 metrics_reuse(void);
@@ -1269,10 +1275,22 @@ void		 deadline_start(void);
 void		 deadline_rearm(void);
 long long	 deadline_at(long timeout_ms);
 
+/*
+ * auditq.c: group commit of the refresh path's user lookup + audit row
+ * (see auditq.c).  auditq_user_refresh answers as db_user_refresh.
+ */
+#define AUDITQ_WRITERS		2	/* threads, each a transaction at once */
+#define AUDITQ_BATCH_MAX	64	/* refreshes in one transaction */
+int		 auditq_start(void);
+void		 auditq_stop(void);
+int		 auditq_user_refresh(const char *id, const struct audit *,
+		    struct user *out);
+
 /* Split modules, after every type above (see the top of this file). */
 #include "cli.h"
 #include "token.h"
 #include "store.h"
 #include "db.h"
+#include "server.h"
 
 #endif /* FA_EXTERN_H */

@@ -9,12 +9,20 @@
  * escaped (invalid UTF-8 as U+FFFD), so a line parses whatever was sent.
  * Text lines under systemd (JOURNAL_STREAM naming our stderr) carry no
  * time: the journal stamps each line itself.
+ *
+ * Access lines are the one per-request write: each thread appends its own
+ * to a buffer of its own (a mutex nobody else takes but the flusher), and
+ * writes it when it is nearly full, before any other line of that thread
+ * (so a thread's lines keep their order), and every LOG_FLUSH_MS from a
+ * thread of ours: a line reaches the log that soon, one write(2) carries
+ * many.  log_flush_stop() writes what is left.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +49,28 @@ static const char *const log_names[LOGL__MAX] = {
 static const char *const log_formats[LOGF__MAX] = {
 	"text", "json"
 };
+
+/* A thread's access lines not yet written; lives as long as the process. */
+struct log_buf {
+	pthread_mutex_t	 lock;
+	struct log_buf	*next;
+	size_t		 n;
+	char		 b[LOG_BATCH_MAX];
+};
+
+static struct {
+	pthread_mutex_t	 lock;		/* the list, and the flusher's state */
+	pthread_cond_t	 cond;
+	struct log_buf	*bufs;
+	pthread_t	 thread;
+	int		 started;
+	int		 stop;
+} lb = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.cond = PTHREAD_COND_INITIALIZER,
+};
+
+static __thread struct log_buf	*log_tbuf;
 
 void
 log_set_level(enum log_level l)
@@ -174,13 +204,127 @@ log_stamp(char *buf, size_t sz, long long ms)
 	return (size_t)snprintf(buf, sz, "%s ", ts);
 }
 
+/* Nothing to do if stderr fails: there is nowhere to say so. */
 static void
-log_write(char *buf, size_t n, size_t sz)
+log_out(const char *buf, size_t n)
+{
+	ssize_t	 w;
+
+	w = write(STDERR_FILENO, buf, n);
+	(void)w;
+}
+
+/* Cut to sz - 2 and end with a newline: the length to write. */
+static size_t
+log_end(char *buf, size_t n, size_t sz)
 {
 	if (n >= sz - 1)
 		n = sz - 2;
 	buf[n++] = '\n';
-	(void)write(STDERR_FILENO, buf, n);
+	return n;
+}
+
+static void
+log_write(char *buf, size_t n, size_t sz)
+{
+	log_out(buf, log_end(buf, n, sz));
+}
+
+/* Write out b's lines; b->lock held. */
+static void
+log_buf_write(struct log_buf *b)
+{
+	if (b->n > 0)
+		log_out(b->b, b->n);
+	__atomic_store_n(&b->n, 0, __ATOMIC_RELAXED);
+}
+
+static void
+log_buf_flush(struct log_buf *b)
+{
+	if (b == NULL || __atomic_load_n(&b->n, __ATOMIC_RELAXED) == 0)
+		return;
+	pthread_mutex_lock(&b->lock);
+	log_buf_write(b);
+	pthread_mutex_unlock(&b->lock);
+}
+
+/* This thread's buffer, made at its first access line. */
+static struct log_buf *
+log_buf_get(void)
+{
+	struct log_buf	*b;
+
+	if ((b = log_tbuf) != NULL)
+		return b;
+	b = xmalloc(sizeof(*b));
+	pthread_mutex_init(&b->lock, NULL);
+	b->n = 0;
+	pthread_mutex_lock(&lb.lock);
+	b->next = lb.bufs;
+	lb.bufs = b;
+	pthread_mutex_unlock(&lb.lock);
+	return log_tbuf = b;
+}
+
+void
+log_flush(void)
+{
+	struct log_buf	*b;
+
+	pthread_mutex_lock(&lb.lock);
+	for (b = lb.bufs; b != NULL; b = b->next)
+		log_buf_flush(b);
+	pthread_mutex_unlock(&lb.lock);
+}
+
+static void *
+log_flusher(void *arg)
+{
+	struct timespec	 ts;
+
+	(void)arg;
+	pthread_mutex_lock(&lb.lock);
+	while (!lb.stop) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += LOG_FLUSH_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&lb.cond, &lb.lock, &ts);
+		pthread_mutex_unlock(&lb.lock);
+		log_flush();
+		pthread_mutex_lock(&lb.lock);
+	}
+	pthread_mutex_unlock(&lb.lock);
+	return NULL;
+}
+
+int
+log_flush_start(void)
+{
+	if (lb.started)
+		return 0;
+	lb.stop = 0;
+	if (pthread_create(&lb.thread, NULL, log_flusher, NULL) != 0)
+		return -1;
+	lb.started = 1;
+	return 0;
+}
+
+void
+log_flush_stop(void)
+{
+	if (lb.started) {
+		pthread_mutex_lock(&lb.lock);
+		lb.stop = 1;
+		pthread_cond_signal(&lb.cond);
+		pthread_mutex_unlock(&lb.lock);
+		pthread_join(lb.thread, NULL);
+		lb.started = 0;
+	}
+	log_flush();
 }
 
 /* Append to buf[*n] within sz, keeping one byte free for the newline. */
@@ -227,6 +371,7 @@ log_msg(enum log_level l, const char *reqid, const char *fmt, ...)
 
 	if (l > log_get_level())
 		return;
+	log_buf_flush(log_tbuf);	/* this thread's earlier access lines */
 	va_start(ap, fmt);
 	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
@@ -301,14 +446,24 @@ log_access_format(char *buf, size_t sz, enum log_format f, int stamp,
 void
 log_request(const struct log_access *a)
 {
-	char	 buf[LOG_LINE_MAX];
-	size_t	 n;
+	struct log_buf	*b;
+	char		*p;
+	size_t		 n;
 
 	if (LOGL_INFO > log_get_level())
 		return;
-	n = log_access_format(buf, sizeof(buf), log_get_format(),
+	b = log_buf_get();
+	pthread_mutex_lock(&b->lock);
+	if (b->n + LOG_LINE_MAX > sizeof(b->b))
+		log_buf_write(b);
+	p = b->b + b->n;
+	n = log_access_format(p, LOG_LINE_MAX, log_get_format(),
 	    !__atomic_load_n(&log_journal, __ATOMIC_RELAXED), now_ms(), a);
-	log_write(buf, n, sizeof(buf));
+	__atomic_store_n(&b->n, b->n + log_end(p, n, LOG_LINE_MAX),
+	    __ATOMIC_RELAXED);
+	if (!lb.started)	/* no flusher: at once (the CLI, tests) */
+		log_buf_write(b);
+	pthread_mutex_unlock(&b->lock);
 }
 
 void

@@ -1,8 +1,11 @@
 /*
  * Metrics in the Prometheus text format (version 0.0.4).  The request path
- * only does relaxed atomic adds on fixed arrays: no lock, no allocation.
- * Labels come from closed sets -- the route table's patterns (anything else
- * is "other") and the statuses the service answers (anything else is
+ * only does relaxed atomic adds on fixed arrays: no lock, no allocation;
+ * the per-request counters come in METRICS_SHARDS sets, a thread adding to
+ * its own set (threads share a set only past METRICS_SHARDS), summed when
+ * scraped, so the workers do not fight over cache lines.  Labels come from
+ * closed sets -- the route table's labels (route.c; anything else is
+ * "other") and the statuses the service answers (anything else is
  * "other") -- so the number of series is bounded whatever clients send.
  * The outbox gauges are read from PostgreSQL when scraped.
  */
@@ -16,39 +19,6 @@
 #include "extern.h"
 
 typedef _Atomic unsigned long long	counter_t;
-
-/* The route table's patterns and the label each gets; last: the rest. */
-static const struct {
-	const char	*pattern;
-	const char	*label;
-} mroutes[] = {
-	{ "/health",			"/health" },
-	{ "/health/live",		"/health/live" },
-	{ "/health/ready",		"/health/ready" },
-	{ "/register",			"/register" },
-	{ "/login",			"/login" },
-	{ "/refresh",			"/refresh" },
-	{ "/logout",			"/logout" },
-	{ "/logout-all",		"/logout-all" },
-	{ "/me",			"/me" },
-	{ "/sessions",			"/sessions" },
-	{ "/sessions/:",		"/sessions/{id}" },
-	{ "/password",			"/password" },
-	{ "/password/forgot",		"/password/forgot" },
-	{ "/password/reset",		"/password/reset" },
-	{ "/email",			"/email" },
-	{ "/email/verify",		"/email/verify" },
-	{ "/email/verify/resend",	"/email/verify/resend" },
-	{ "/verify",			"/verify" },
-	{ "/introspect",		"/introspect" },
-	{ "/.well-known/jwks.json",	"/.well-known/jwks.json" },
-	{ "/admin/audit",		"/admin/audit" },
-	{ "/admin/users/:/roles",	"/admin/users/{id}/roles" },
-	{ "/metrics",			"/metrics" },
-	{ "/openapi.json",		"/openapi.json" },
-	{ NULL,				"other" },
-};
-#define MROUTES		(sizeof(mroutes) / sizeof(mroutes[0]))
 
 static const int mstatuses[] = {
 	200, 201, 202, 204, 400, 401, 403, 404, 405, 409, 413, 415, 429, 500, 503
@@ -72,10 +42,17 @@ static const char *const mbackends[METRICS_BACKEND__MAX] = {
 	"postgres", "redis"
 };
 
+/* By route id (0: other), a set per shard. */
+struct mshard {
+	counter_t	 requests[ROUTE_IDS_MAX + 1][MSTATUSES + 1];
+	counter_t	 buckets[ROUTE_IDS_MAX + 1][MBUCKETS + 1];	/* +Inf */
+	counter_t	 usec_sum[ROUTE_IDS_MAX + 1];
+} __attribute__((aligned(64)));
+
+static struct mshard	 mshards[METRICS_SHARDS];
+static unsigned int	 mthreads;	/* shards handed out */
+
 static struct {
-	counter_t	 requests[MROUTES][MSTATUSES + 1];
-	counter_t	 buckets[MROUTES][MBUCKETS + 1];	/* last: +Inf */
-	counter_t	 usec_sum[MROUTES];
 	counter_t	 logins[2];	/* failed, ok */
 	counter_t	 refreshes;
 	counter_t	 reuse;
@@ -104,24 +81,64 @@ get(counter_t *c)
 	return atomic_load_explicit(c, memory_order_relaxed);
 }
 
-static size_t
-route_index(const char *route)
+/* This thread's set of request counters. */
+static struct mshard *
+mshard(void)
 {
-	size_t	 i;
+	static __thread struct mshard	*mine;
 
-	if (route == NULL)
-		return MROUTES - 1;
-	for (i = 0; i < MROUTES - 1; i++)
-		if (mroutes[i].pattern == route ||
-		    strcmp(mroutes[i].pattern, route) == 0)
-			return i;
-	return MROUTES - 1;
+	if (mine == NULL)
+		mine = &mshards[__atomic_fetch_add(&mthreads, 1,
+		    __ATOMIC_RELAXED) % METRICS_SHARDS];
+	return mine;
+}
+
+enum mwhich {
+	MW_REQUESTS,	/* col: the status */
+	MW_BUCKETS,	/* col: the bucket */
+	MW_USEC_SUM
+};
+
+/* Summed over the shards and the route ids that share id's label (one
+ * series each). */
+static unsigned long long
+get_label(size_t id, size_t col, enum mwhich w)
+{
+	const char		*label = route_table_label(id);
+	unsigned long long	 v = 0;
+	size_t			 k, i, n = route_table_size();
+	struct mshard		*sh;
+
+	for (k = 0; k <= n; k++) {
+		if (k != id && strcmp(route_table_label(k), label) != 0)
+			continue;
+		for (i = 0; i < METRICS_SHARDS; i++) {
+			sh = &mshards[i];
+			v += get(w == MW_REQUESTS ? &sh->requests[k][col] :
+			    w == MW_BUCKETS ? &sh->buckets[k][col] :
+			    &sh->usec_sum[k]);
+		}
+	}
+	return v;
+}
+
+/* 1 when an earlier id has id's label: its series is written there. */
+static int
+label_seen(size_t id)
+{
+	size_t	 k;
+
+	for (k = 1; k < id; k++)
+		if (strcmp(route_table_label(k), route_table_label(id)) == 0)
+			return 1;
+	return 0;
 }
 
 void
-metrics_request(const char *route, int status, long usec)
+metrics_request(size_t route_id, int status, long usec)
 {
-	size_t	 ri = route_index(route), si, bi;
+	struct mshard	*sh = mshard();
+	size_t		 ri = route_id <= ROUTE_IDS_MAX ? route_id : 0, si, bi;
 
 	for (si = 0; si < MSTATUSES; si++)
 		if (mstatuses[si] == status)
@@ -131,9 +148,9 @@ metrics_request(const char *route, int status, long usec)
 	for (bi = 0; bi < MBUCKETS; bi++)
 		if (usec <= mbuckets[bi].usec)
 			break;
-	bump(&m.requests[ri][si], 1);
-	bump(&m.buckets[ri][bi], 1);
-	bump(&m.usec_sum[ri], (unsigned long long)usec);
+	bump(&sh->requests[ri][si], 1);
+	bump(&sh->buckets[ri][bi], 1);
+	bump(&sh->usec_sum[ri], (unsigned long long)usec);
 }
 
 void
@@ -202,18 +219,27 @@ meta(FILE *f, const char *name, const char *type, const char *help)
 	fprintf(f, "# TYPE " METRICS_PREFIX "%s %s\n", name, type);
 }
 
+/* Route ids in the order written: the table's, then "other". */
+static size_t
+route_nth(size_t i)
+{
+	return i < route_table_size() ? i + 1 : 0;
+}
+
 static void
 render_requests(FILE *f)
 {
 	unsigned long long	 v, cum, b[MBUCKETS + 1];
-	size_t			 ri, si, bi;
+	size_t			 i, ri, si, bi, n = route_table_size() + 1;
 	char			 status[16];
 
 	meta(f, "requests_total", "counter",
 	    "Requests answered, by route pattern and HTTP status.");
-	for (ri = 0; ri < MROUTES; ri++)
+	for (i = 0; i < n; i++) {
+		if (label_seen(ri = route_nth(i)))
+			continue;
 		for (si = 0; si <= MSTATUSES; si++) {
-			if ((v = get(&m.requests[ri][si])) == 0)
+			if ((v = get_label(ri, si, MW_REQUESTS)) == 0)
 				continue;
 			if (si < MSTATUSES)
 				snprintf(status, sizeof(status), "%d",
@@ -221,29 +247,33 @@ render_requests(FILE *f)
 			else
 				snprintf(status, sizeof(status), "other");
 			fprintf(f, METRICS_PREFIX "requests_total{route=\"%s\","
-			    "status=\"%s\"} %llu\n", mroutes[ri].label, status,
-			    v);
+			    "status=\"%s\"} %llu\n", route_table_label(ri),
+			    status, v);
 		}
+	}
 	meta(f, "request_duration_seconds", "histogram",
 	    "Time from reading the request to the answer being written.");
-	for (ri = 0; ri < MROUTES; ri++) {
+	for (i = 0; i < n; i++) {
+		if (label_seen(ri = route_nth(i)))
+			continue;
 		/* one snapshot, so the buckets and the count agree */
 		for (bi = 0, cum = 0; bi <= MBUCKETS; bi++)
-			cum += b[bi] = get(&m.buckets[ri][bi]);
+			cum += b[bi] = get_label(ri, bi, MW_BUCKETS);
 		if (cum == 0)
 			continue;
 		for (bi = 0, cum = 0; bi <= MBUCKETS; bi++) {
 			cum += b[bi];
 			fprintf(f, METRICS_PREFIX "request_duration_seconds_bucket"
-			    "{route=\"%s\",le=\"%s\"} %llu\n", mroutes[ri].label,
-			    bi < MBUCKETS ? mbuckets[bi].le : "+Inf", cum);
+			    "{route=\"%s\",le=\"%s\"} %llu\n",
+			    route_table_label(ri), bi < MBUCKETS ?
+			    mbuckets[bi].le : "+Inf", cum);
 		}
-		v = get(&m.usec_sum[ri]);
+		v = get_label(ri, 0, MW_USEC_SUM);
 		fprintf(f, METRICS_PREFIX "request_duration_seconds_sum"
-		    "{route=\"%s\"} %llu.%06llu\n", mroutes[ri].label,
+		    "{route=\"%s\"} %llu.%06llu\n", route_table_label(ri),
 		    v / 1000000, v % 1000000);
 		fprintf(f, METRICS_PREFIX "request_duration_seconds_count"
-		    "{route=\"%s\"} %llu\n", mroutes[ri].label, cum);
+		    "{route=\"%s\"} %llu\n", route_table_label(ri), cum);
 	}
 }
 

@@ -23,7 +23,8 @@
  * The table: chained buckets (a power of two, doubling past one entry per
  * bucket), SipHash-2-4 with a random key, entries of fixed size.  Lookups
  * allocate nothing and take the read lock of a writer-preferring rwlock;
- * the listener sweeps expired entries a slice at a time.  Entries expire
+ * the listener sweeps expired entries a slice at a time, taking the write
+ * lock for REVOKE_SWEEP_BATCH buckets at once.  Entries expire
  * when their Redis keys do (bl: the token's exp; srev and cutoff: access
  * ttl + leeway + slack), so memory is bounded by the revocations of one
  * token lifetime, and by REVOKE_ENTRIES_MAX beyond which verify asks Redis.
@@ -279,6 +280,17 @@ rtab_sweep(struct rtab *t, long long now, size_t budget)
 
 /* ---------------------------------------------------------------- cache */
 
+/*
+ * Whether the table may answer at now: subscribed and loaded, not full, and
+ * a PING sent at fresh (0: none yet) answered within REVOKE_FRESH_MS.
+ */
+int
+revoke_live(int synced, int full, long long fresh, long long now)
+{
+	return synced && !full && fresh != 0 && now - fresh >= 0 &&
+	    now - fresh <= REVOKE_FRESH_MS;
+}
+
 static void
 revoke_lost(void)
 {
@@ -309,21 +321,16 @@ int
 revoke_check(const char *uid, const char *sid, const char *jti,
     long long gen)
 {
-	long long	 now, fresh;
+	long long	 now = mono_ms();
 	int		 rc = -1;
 
-	if (atomic_load_explicit(&rv.synced, memory_order_acquire) &&
-	    !atomic_load_explicit(&rv.full, memory_order_relaxed)) {
-		fresh = atomic_load_explicit(&rv.fresh_ms,
-		    memory_order_acquire);
-		now = mono_ms();
-		if (fresh != 0 && now - fresh <= REVOKE_FRESH_MS) {
-			pthread_rwlock_rdlock(&rv.lock);
-			if (rv.tab != NULL)
-				rc = rtab_check(rv.tab, uid, sid, jti, gen,
-				    now);
-			pthread_rwlock_unlock(&rv.lock);
-		}
+	if (revoke_live(atomic_load_explicit(&rv.synced, memory_order_acquire),
+	    atomic_load_explicit(&rv.full, memory_order_relaxed),
+	    atomic_load_explicit(&rv.fresh_ms, memory_order_acquire), now)) {
+		pthread_rwlock_rdlock(&rv.lock);
+		if (rv.tab != NULL)
+			rc = rtab_check(rv.tab, uid, sid, jti, gen, now);
+		pthread_rwlock_unlock(&rv.lock);
 	}
 	if (rc == -1)
 		atomic_fetch_add_explicit(&rv.fallbacks, 1,
@@ -371,11 +378,9 @@ revoke_note_cutoff(const char *uid, long long cutoff, long ttl_s)
 void
 revoke_stats(struct revoke_stats *s)
 {
-	long long	 fresh = atomic_load(&rv.fresh_ms);
-
 	memset(s, 0, sizeof(*s));
-	s->live = atomic_load(&rv.synced) && !atomic_load(&rv.full) &&
-	    fresh != 0 && mono_ms() - fresh <= REVOKE_FRESH_MS;
+	s->live = revoke_live(atomic_load(&rv.synced), atomic_load(&rv.full),
+	    atomic_load(&rv.fresh_ms), mono_ms());
 	pthread_rwlock_rdlock(&rv.lock);
 	s->entries = rv.tab != NULL ? rtab_count(rv.tab) : 0;
 	pthread_rwlock_unlock(&rv.lock);
@@ -417,18 +422,32 @@ on_load(void *arg, const struct revocation *r)
 	return store_sub_read(l->sub, 0, on_feed, l);
 }
 
+/*
+ * Visit budget buckets (0: a slice of the table), REVOKE_SWEEP_BATCH at a
+ * time under the write lock, so a verify waits behind one batch at most.
+ */
 static void
 revoke_sweep(size_t budget)
 {
-	pthread_rwlock_wrlock(&rv.lock);
-	if (rv.tab != NULL) {
-		if (budget == 0)
-			budget = rv.tab->nb / REVOKE_SWEEP_SLICES;
-		if (budget < REVOKE_SWEEP_MIN)
-			budget = REVOKE_SWEEP_MIN;
-		(void)rtab_sweep(rv.tab, mono_ms(), budget);
-	}
+	size_t	 step;
+
+	pthread_rwlock_rdlock(&rv.lock);
+	if (budget == 0 && rv.tab != NULL)
+		budget = rv.tab->nb / REVOKE_SWEEP_SLICES;
+	if (budget > 0 && rv.tab != NULL && budget > rv.tab->nb)
+		budget = rv.tab->nb;
 	pthread_rwlock_unlock(&rv.lock);
+	if (budget < REVOKE_SWEEP_MIN)
+		budget = REVOKE_SWEEP_MIN;
+	while (budget > 0 && !atomic_load(&rv.stop)) {
+		step = budget < REVOKE_SWEEP_BATCH ? budget :
+		    REVOKE_SWEEP_BATCH;
+		pthread_rwlock_wrlock(&rv.lock);
+		if (rv.tab != NULL)
+			(void)rtab_sweep(rv.tab, mono_ms(), step);
+		pthread_rwlock_unlock(&rv.lock);
+		budget -= step;
+	}
 }
 
 /*

@@ -14,40 +14,89 @@
 #define METHOD_ANY	METHOD__MAX
 
 static const struct route routes[] = {
-	{ METHOD_GET,	 "/health",			route_health },
-	{ METHOD_GET,	 "/health/live",		route_health_live },
-	{ METHOD_GET,	 "/health/ready",		route_health_ready },
-	{ METHOD_POST,	 "/register",			route_register },
-	{ METHOD_POST,	 "/login",			route_login },
-	{ METHOD_POST,	 "/refresh",			route_refresh },
-	{ METHOD_POST,	 "/logout",			route_logout },
-	{ METHOD_POST,	 "/logout-all",			route_logout_all },
-	{ METHOD_GET,	 "/me",				route_me },
-	{ METHOD_GET,	 "/sessions",			route_sessions_list },
-	{ METHOD_DELETE, "/sessions/:",			route_sessions_revoke },
-	{ METHOD_POST,	 "/password",			route_password },
-	{ METHOD_POST,	 "/password/forgot",		route_password_forgot },
-	{ METHOD_POST,	 "/password/reset",		route_password_reset },
-	{ METHOD_POST,	 "/email",			route_email_change },
-	{ METHOD_POST,	 "/email/verify",		route_email_verify },
-	{ METHOD_POST,	 "/email/verify/resend",
-	    route_email_verify_resend },
-	{ METHOD_DELETE, "/me",				route_me_delete },
+	{ METHOD_GET,	"/health",
+	    "/health", route_health },
+	{ METHOD_GET,	"/health/live",
+	    "/health/live", route_health_live },
+	{ METHOD_GET,	"/health/ready",
+	    "/health/ready", route_health_ready },
+	{ METHOD_POST,	"/register",
+	    "/register", route_register },
+	{ METHOD_POST,	"/login",
+	    "/login", route_login },
+	{ METHOD_POST,	"/refresh",
+	    "/refresh", route_refresh },
+	{ METHOD_POST,	"/logout",
+	    "/logout", route_logout },
+	{ METHOD_POST,	"/logout-all",
+	    "/logout-all", route_logout_all },
+	{ METHOD_GET,	"/me",
+	    "/me", route_me },
+	{ METHOD_GET,	"/sessions",
+	    "/sessions", route_sessions_list },
+	{ METHOD_DELETE,	"/sessions/:",
+	    "/sessions/{id}", route_sessions_revoke },
+	{ METHOD_POST,	"/password",
+	    "/password", route_password },
+	{ METHOD_POST,	"/password/forgot",
+	    "/password/forgot", route_password_forgot },
+	{ METHOD_POST,	"/password/reset",
+	    "/password/reset", route_password_reset },
+	{ METHOD_POST,	"/email",
+	    "/email", route_email_change },
+	{ METHOD_POST,	"/email/verify",
+	    "/email/verify", route_email_verify },
+	{ METHOD_POST,	"/email/verify/resend",
+	    "/email/verify/resend", route_email_verify_resend },
+	{ METHOD_DELETE,	"/me",
+	    "/me", route_me_delete },
 	/* nginx auth_request subrequests inherit the client's method */
-	{ METHOD_ANY,	 "/verify",			route_verify },
-	{ METHOD_POST,	 "/introspect",			route_introspect },
-	{ METHOD_GET,	 "/.well-known/jwks.json",	route_jwks },
-	{ METHOD_GET,	 "/admin/audit",		route_admin_audit },
-	{ METHOD_PUT,	 "/admin/users/:/roles",	route_admin_roles },
-	{ METHOD_GET,	 "/metrics",			route_metrics },
-	{ METHOD_GET,	 "/openapi.json",		route_openapi },
-	{ METHOD_POST,	 "/mfa/totp",			route_mfa_totp },
-	{ METHOD_DELETE, "/mfa/totp",			route_mfa_disable },
-	{ METHOD_POST,	 "/mfa/totp/confirm",		route_mfa_confirm },
-	{ METHOD_GET,	 "/mfa/totp/qr.svg",		route_mfa_qr },
-	{ METHOD_POST,	 "/mfa/verify",			route_mfa_verify },
+	{ METHOD_ANY,	"/verify",
+	    "/verify", route_verify },
+	{ METHOD_POST,	"/introspect",
+	    "/introspect", route_introspect },
+	{ METHOD_GET,	"/.well-known/jwks.json",
+	    "/.well-known/jwks.json", route_jwks },
+	{ METHOD_GET,	"/admin/audit",
+	    "/admin/audit", route_admin_audit },
+	{ METHOD_PUT,	"/admin/users/:/roles",
+	    "/admin/users/{id}/roles", route_admin_roles },
+	{ METHOD_GET,	"/metrics",
+	    "/metrics", route_metrics },
+	{ METHOD_GET,	"/openapi.json",
+	    "/openapi.json", route_openapi },
+	{ METHOD_POST,	"/mfa/totp",
+	    "/mfa/totp", route_mfa_totp },
+	{ METHOD_DELETE,	"/mfa/totp",
+	    "/mfa/totp", route_mfa_disable },
+	{ METHOD_POST,	"/mfa/totp/confirm",
+	    "/mfa/totp/confirm", route_mfa_confirm },
+	{ METHOD_GET,	"/mfa/totp/qr.svg",
+	    "/mfa/totp/qr.svg", route_mfa_qr },
+	{ METHOD_POST,	"/mfa/verify",
+	    "/mfa/verify", route_mfa_verify },
 };
 #define ROUTES_MAX	(sizeof(routes) / sizeof(routes[0]))
+_Static_assert(ROUTES_MAX <= ROUTE_IDS_MAX, "ROUTE_IDS_MAX too small");
+
+size_t
+route_table_size(void)
+{
+	return ROUTES_MAX;
+}
+
+const char *
+route_table_label(size_t id)
+{
+	return id >= 1 && id <= ROUTES_MAX ? routes[id - 1].label : "other";
+}
+
+static void
+route_set(struct request *r, size_t i)
+{
+	r->route = routes[i].pattern;
+	r->route_id = i + 1;
+}
 
 static const char *const method_names[METHOD__MAX] = {
 	"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "OTHER"
@@ -107,6 +156,9 @@ route_dispatch(struct request *r)
 	int		 known = 0;
 
 	if (r->authorizer) {
+		for (i = 0; i < ROUTES_MAX; i++)
+			if (routes[i].fn == route_verify)
+				route_set(r, i);
 		route_verify(r);
 		return;
 	}
@@ -119,13 +171,13 @@ route_dispatch(struct request *r)
 		    routes[i].method == r->method ||
 		    (r->method == METHOD_HEAD &&
 		    routes[i].method == METHOD_GET)) {
-			r->route = routes[i].pattern;
+			route_set(r, i);
 			routes[i].fn(r);
 			return;
 		}
 		route_clear_params(r);
 		if (!known)	/* the metrics label of a 405 */
-			r->route = routes[i].pattern;
+			route_set(r, i);
 		known = 1;
 		allow_add(allow, sizeof(allow), method_names[routes[i].method]);
 		if (routes[i].method == METHOD_GET)
@@ -148,7 +200,7 @@ route_label(struct request *r)
 		hit = route_match(routes[i].pattern, r->path, r) == 0;
 		route_clear_params(r);
 		if (hit) {
-			r->route = routes[i].pattern;
+			route_set(r, i);
 			return;
 		}
 	}

@@ -104,7 +104,7 @@ route_refresh(struct request *r)
 	audit_init(&a, r, AUDIT_REFRESH, old.uid, old.sid);
 	if (res == ROTATE_GRACE)
 		a.detail = detail = json_pack("{s:b}", "grace", 1);
-	rc = db_user_refresh(old.uid, &a, &u);
+	rc = auditq_user_refresh(old.uid, &a, &u);	/* group commit */
 	if (rc == DB_ERROR) {
 		resp_unavailable(r);
 		goto out;

@@ -1,6 +1,7 @@
 /*
- * The FastCGI server: the listening socket (unix path, host:port, fd 0 or
- * systemd's LISTEN_FDS), a pool of worker threads, and the signals.
+ * The FastCGI server: a pool of worker threads, the accept loop, and the
+ * signals (the listening socket: server_listen.c; one request's fill and
+ * answer: server_request.c).
  * libfcgi pins a thread to each kept-alive connection, so the worker count
  * must exceed the connections nginx keeps alive.
  *
@@ -22,49 +23,30 @@
  * process exits at once, without freeing what they use.  SIGHUP reloads
  * the configuration and the keys (reload.c): a worker holds the generation
  * it started a request with until the request is answered.
- *
- * Every request has an id: the web server's REQUEST_ID parameter (nginx's
- * $request_id) when it is [A-Za-z0-9-]{1,64}, else one of ours (this
- * instance's random prefix, the thread's number and a counter: no system
- * call).  It is on every log line of the request, on the access line, and
- * answered as X-Request-Id.
  */
 #include "config.h"
 
 #include <sys/types.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/time.h>
-#include <sys/un.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <arpa/inet.h>
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
-#include <sodium.h>
 
 #include "extern.h"
-
-#define SERVER_STACK_SIZE	(512 * 1024)
-#define SERVER_DRAIN_SECONDS	5
-#define SERVER_ACCEPT_RETRY_MS	10
-#define SERVER_DISCARD_MAX	(64L * 1024 * 1024)
-#define SD_LISTEN_FDS_START	3
-#define SERVER_HEADER_MAX	(FA_TOKEN_MAX + 512)
+#include "server_int.h"
 
 enum worker_state {
 	WORKER_IDLE,	/* waiting for a connection or its next request */
@@ -88,467 +70,15 @@ static struct {
 	long		 running;
 	int		 listen_fd;
 	int		 wake[2];	/* readable once stopping */
-	char		*unix_path;	/* to unlink on exit */
-	struct in6_addr	 allow[SERVER_ALLOW_MAX];	/* v4 as ::ffff:a.b.c.d */
-	size_t		 nallow;	/* 0: every peer */
 	/* restart-only, copied at start: read between requests */
 	long		 read_timeout;
 	long		 request_timeout;
-	char		 id_prefix[SERVER_ID_PREFIX * 2 + 1];	/* hex */
-	unsigned int	 nthreads;	/* numbers given to threads */
 } srv = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.accept_lock = PTHREAD_MUTEX_INITIALIZER,
 	.listen_fd = -1,
 	.wake = { -1, -1 },
 };
-
-static int
-listen_unix(const char *path, long mode, long backlog, char **errstr)
-{
-	struct sockaddr_un	 sun;
-	int			 fd;
-
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		xasprintf(errstr, "listen: socket path too long");
-		return -1;
-	}
-	strncpy(sun.sun_path, path, sizeof(sun.sun_path) - 1);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		goto fail;
-	if (unlink(path) == -1 && errno != ENOENT)
-		goto fail;
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
-	    chmod(path, (mode_t)mode) == -1 || listen(fd, (int)backlog) == -1)
-		goto fail;
-	srv.unix_path = xstrdup(path);
-	return fd;
-fail:
-	xasprintf(errstr, "listen: %s: %s", path, strerror(errno));
-	if (fd != -1)
-		close(fd);
-	return -1;
-}
-
-/* "host:port", "[v6]:port" or ":port" (loopback). */
-static int
-listen_tcp(const char *spec, long backlog, char **errstr)
-{
-	struct addrinfo	 hints, *res = NULL;
-	char		 host[256];
-	const char	*colon, *h = host;
-	int		 fd = -1, one = 1, rc;
-	size_t		 n;
-
-	if ((colon = strrchr(spec, ':')) == NULL ||
-	    (n = (size_t)(colon - spec)) >= sizeof(host)) {
-		xasprintf(errstr, "listen: expected a path or host:port");
-		return -1;
-	}
-	memcpy(host, spec, n);
-	host[n] = '\0';
-	if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
-		host[n - 1] = '\0';
-		h = host + 1;
-	} else if (n == 0)
-		h = "127.0.0.1";
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
-	if ((rc = getaddrinfo(h, colon + 1, &hints, &res)) != 0) {
-		xasprintf(errstr, "listen: %s: %s", spec, gai_strerror(rc));
-		return -1;
-	}
-	if ((fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC,
-	    0)) == -1 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    bind(fd, res->ai_addr, res->ai_addrlen) == -1 ||
-	    listen(fd, (int)backlog) == -1) {
-		xasprintf(errstr, "listen: %s: %s", spec, strerror(errno));
-		if (fd != -1)
-			close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	return fd;
-}
-
-static int
-is_listening_socket(int fd)
-{
-	struct stat	 st;
-	int		 v = 0;
-	socklen_t	 len = sizeof(v);
-
-	if (fstat(fd, &st) == -1 || !S_ISSOCK(st.st_mode))
-		return 0;
-	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) == -1)
-		return 0;
-	return v != 0;
-}
-
-/* systemd socket activation: LISTEN_PID must be us, one fd at 3. */
-static int
-listen_systemd(void)
-{
-	const char	*pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
-
-	if (pid == NULL || fds == NULL || atol(pid) != (long)getpid() ||
-	    atoi(fds) < 1)
-		return -1;
-	unsetenv("LISTEN_PID");
-	unsetenv("LISTEN_FDS");
-	unsetenv("LISTEN_FDNAMES");
-	return SD_LISTEN_FDS_START;
-}
-
-static int
-server_listen(const char *spec, char **errstr)
-{
-	int	 fd;
-
-	if ((fd = listen_systemd()) != -1)
-		return fd;
-	if (spec == NULL || *spec == '\0') {
-		if (is_listening_socket(STDIN_FILENO))
-			return STDIN_FILENO;
-		xasprintf(errstr, "listen: not set, and neither fd 0 nor "
-		    "LISTEN_FDS is a listening socket");
-		return -1;
-	}
-	if (strchr(spec, '/') != NULL)
-		return listen_unix(spec, cfg->listen_mode, cfg->backlog,
-		    errstr);
-	return listen_tcp(spec, cfg->backlog, errstr);
-}
-
-/*
- * FCGI_WEB_SERVER_ADDRS, as libfcgi defines it: comma-separated addresses
- * of the web servers allowed to connect over TCP (libfcgi takes IPv4 only;
- * we take IPv6 too).  Unset or empty: any peer.  Unix socket peers are not
- * checked.  A malformed entry is refused rather than skipped, so a typo
- * cannot open the socket to every peer nor close it to all.
- */
-static int
-allow_parse(const char *list, char **errstr)
-{
-	struct in_addr	 v4;
-	char		 a[INET6_ADDRSTRLEN];
-	size_t		 n;
-
-	srv.nallow = 0;
-	while (list != NULL && *list != '\0') {
-		list += strspn(list, ", ");
-		if ((n = strcspn(list, ", ")) == 0)
-			break;
-		if (n >= sizeof(a) || srv.nallow == SERVER_ALLOW_MAX)
-			goto fail;
-		memcpy(a, list, n);
-		a[n] = '\0';
-		memset(&srv.allow[srv.nallow], 0, sizeof(srv.allow[0]));
-		if (inet_pton(AF_INET, a, &v4) == 1) {
-			srv.allow[srv.nallow].s6_addr[10] = 0xff;
-			srv.allow[srv.nallow].s6_addr[11] = 0xff;
-			memcpy(&srv.allow[srv.nallow].s6_addr[12], &v4, 4);
-		} else if (inet_pton(AF_INET6, a, &srv.allow[srv.nallow]) != 1)
-			goto fail;
-		srv.nallow++;
-		list += n;
-	}
-	return 0;
-fail:
-	xasprintf(errstr, "FCGI_WEB_SERVER_ADDRS: expected at most %d "
-	    "comma-separated IP addresses", SERVER_ALLOW_MAX);
-	return -1;
-}
-
-static int
-peer_allowed(const struct sockaddr_storage *ss)
-{
-	struct in6_addr	 a;
-	size_t		 i;
-
-	if (srv.nallow == 0 || ss->ss_family == AF_UNIX)
-		return 1;
-	memset(&a, 0, sizeof(a));
-	if (ss->ss_family == AF_INET) {
-		a.s6_addr[10] = a.s6_addr[11] = 0xff;
-		memcpy(&a.s6_addr[12],
-		    &((const struct sockaddr_in *)(const void *)ss)->sin_addr, 4);
-	} else if (ss->ss_family == AF_INET6)
-		a = ((const struct sockaddr_in6 *)(const void *)ss)->sin6_addr;
-	else
-		return 0;
-	for (i = 0; i < srv.nallow; i++)
-		if (memcmp(&a, &srv.allow[i], sizeof(a)) == 0)
-			return 1;
-	return 0;
-}
-
-static void
-peer_name(const struct sockaddr_storage *ss, char *out, size_t outsz)
-{
-	const void	*a = NULL;
-
-	if (ss->ss_family == AF_INET)
-		a = &((const struct sockaddr_in *)(const void *)ss)->sin_addr;
-	else if (ss->ss_family == AF_INET6)
-		a = &((const struct sockaddr_in6 *)(const void *)ss)->sin6_addr;
-	if (a == NULL || inet_ntop(ss->ss_family, a, out,
-	    (socklen_t)outsz) == NULL)
-		snprintf(out, outsz, "?");
-}
-
-/* Warn when a TCP listener is reachable beyond loopback with no allow-list:
- * whoever can connect chooses REMOTE_ADDR and reaches internal routes. */
-static void
-listen_check_exposed(int fd)
-{
-	struct sockaddr_storage	 ss;
-	socklen_t		 len = sizeof(ss);
-	const struct in6_addr	*a6;
-	char			 name[INET6_ADDRSTRLEN];
-	int			 loop;
-
-	if (srv.nallow > 0 || getsockname(fd, (struct sockaddr *)&ss,
-	    &len) == -1)
-		return;
-	if (ss.ss_family == AF_INET)
-		loop = (ntohl(((struct sockaddr_in *)(void *)&ss)->sin_addr.
-		    s_addr) >> 24) == 127;
-	else if (ss.ss_family == AF_INET6) {
-		a6 = &((struct sockaddr_in6 *)(void *)&ss)->sin6_addr;
-		loop = IN6_IS_ADDR_LOOPBACK(a6) ||
-		    (IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127);
-	} else
-		return;
-	if (!loop) {
-		peer_name(&ss, name, sizeof(name));
-		log_warn(NULL, "listen: %s is reachable beyond loopback and "
-		    "FCGI_WEB_SERVER_ADDRS is not set", name);
-	}
-}
-
-static enum method
-method_parse(const char *m)
-{
-	static const char *const names[] = {
-		"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"
-	};
-	size_t	 i;
-
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strcmp(m, names[i]) == 0)
-			return (enum method)i;
-	return METHOD_OTHER;
-}
-
-static int
-ip_in_list(const char *ip, const char *list)
-{
-	size_t	 n = strlen(ip), len;
-
-	while (list != NULL && *list != '\0') {
-		list += strspn(list, ", ");
-		len = strcspn(list, ", ");
-		if (len == n && len > 0 && strncmp(list, ip, n) == 0)
-			return 1;
-		list += len;
-	}
-	return 0;
-}
-
-/* REMOTE_ADDR, or the trusted proxy's header when the peer is trusted. */
-static void
-client_ip(struct request *r, FCGX_Request *fr)
-{
-	const char	*peer = FCGX_GetParam("REMOTE_ADDR", fr->envp);
-	const char	*v = NULL;
-	char		 param[96], *p;
-	size_t		 n;
-
-	snprintf(r->ip, sizeof(r->ip), "%s", peer != NULL ? peer : "");
-	if (peer == NULL || cfg->real_ip_header[0] == '\0' ||
-	    !ip_in_list(peer, cfg->trusted_proxies))
-		return;
-	snprintf(param, sizeof(param), "HTTP_%s", cfg->real_ip_header);
-	for (p = param; *p != '\0'; p++)
-		*p = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
-	if ((v = FCGX_GetParam(param, fr->envp)) == NULL)
-		return;
-	/* X-Forwarded-For: the right-most address was added by our proxy */
-	if ((p = strrchr(v, ',')) != NULL)
-		v = p + 1;
-	while (*v == ' ')
-		v++;
-	n = strcspn(v, " ");
-	if (n > 0 && n < sizeof(r->ip) && strspn(v, "0123456789abcdefABCDEF.:")
-	    >= n)
-		snprintf(r->ip, sizeof(r->ip), "%.*s", (int)n, v);
-}
-
-/* The web server's id when well-formed, else ours: prefix-thread-count. */
-static void
-request_id(char out[FA_REQID_MAX + 1], const char *given)
-{
-	static __thread unsigned int		 thread;
-	static __thread unsigned long long	 count;
-
-	if (given != NULL && log_reqid_ok(given)) {
-		snprintf(out, FA_REQID_MAX + 1, "%s", given);
-		return;
-	}
-	if (thread == 0)
-		thread = __atomic_add_fetch(&srv.nthreads, 1, __ATOMIC_RELAXED);
-	snprintf(out, FA_REQID_MAX + 1, "%s-%x-%llx", srv.id_prefix, thread,
-	    ++count);
-}
-
-/* Read the body up to max_body; past it, discard without keeping it. */
-static void
-read_body(struct request *r, FCGX_Request *fr)
-{
-	const char	*cl = FCGX_GetParam("CONTENT_LENGTH", fr->envp);
-	char		 sink[8192];
-	long long	 len = 0;
-	long		 left;
-	int		 n;
-
-	if (cl != NULL && *cl != '\0')
-		len = strtoll(cl, NULL, 10);
-	if (len <= 0) {
-		r->body = xstrdup("");
-		return;
-	}
-	if (len > cfg->max_body) {
-		r->body_too_large = 1;
-		left = len > SERVER_DISCARD_MAX ? SERVER_DISCARD_MAX : (long)len;
-		while (left > 0 && (n = FCGX_GetStr(sink, left > (long)
-		    sizeof(sink) ? (int)sizeof(sink) : (int)left, fr->in)) > 0)
-			left -= n;
-		if (left > 0 || len > SERVER_DISCARD_MAX)
-			fr->keepConnection = 0;
-		return;
-	}
-	r->body = xmalloc((size_t)len + 1);
-	n = FCGX_GetStr(r->body, (int)len, fr->in);
-	r->bodylen = n > 0 ? (size_t)n : 0;
-	r->body[r->bodylen] = '\0';
-}
-
-/* Fill r from the FastCGI parameters; -1 when the path is not ours (404). */
-static int
-request_fill(struct request *r, FCGX_Request *fr)
-{
-	const char	*m, *uri, *q, *role;
-	size_t		 plen = strlen(cfg->prefix), n;
-
-	r->fcgx = fr;
-	r->start_us = now_us();
-	request_id(r->id, FCGX_GetParam("REQUEST_ID", fr->envp));
-	m = FCGX_GetParam("REQUEST_METHOD", fr->envp);
-	r->method_name = m != NULL ? m : "GET";
-	r->method = method_parse(r->method_name);
-	r->content_type = FCGX_GetParam("CONTENT_TYPE", fr->envp);
-	r->authorization = FCGX_GetParam("HTTP_AUTHORIZATION", fr->envp);
-	r->user_agent = FCGX_GetParam("HTTP_USER_AGENT", fr->envp);
-	r->required_role = FCGX_GetParam("AUTH_REQUIRED_ROLE", fr->envp);
-	r->required_aal = FCGX_GetParam("AUTH_REQUIRED_AAL", fr->envp);
-	role = FCGX_GetParam("FCGI_ROLE", fr->envp);
-	r->authorizer = role != NULL && strcmp(role, "AUTHORIZER") == 0;
-	client_ip(r, fr);
-	if ((uri = FCGX_GetParam("REQUEST_URI", fr->envp)) == NULL &&
-	    (uri = FCGX_GetParam("DOCUMENT_URI", fr->envp)) == NULL)
-		uri = "/";
-	n = strcspn(uri, "?#");
-	read_body(r, fr);
-	if (r->authorizer) {
-		/* the URL is the client's: never policy input */
-		r->query = xstrdup("");
-		r->path = xstrdup("/verify");
-		return 0;
-	}
-	q = uri[n] == '?' ? uri + n + 1 : "";
-	r->query = xstrndup(q, strcspn(q, "#"));
-	/* strip a trailing slash of the prefix ("/auth/" == "/auth") */
-	while (plen > 1 && cfg->prefix[plen - 1] == '/')
-		plen--;
-	if (n < plen || strncmp(uri, cfg->prefix, plen) != 0 ||
-	    (n > plen && uri[plen] != '/')) {
-		r->path = xstrndup(uri, n);
-		return -1;
-	}
-	r->path = xstrndup(uri + plen, n - plen);
-	return 0;
-}
-
-/* libfcgi's own printf lacks %zu and friends: format here, write raw. */
-static void
-out_printf(FCGX_Stream *out, const char *fmt, ...)
-{
-	char	 buf[SERVER_HEADER_MAX];
-	va_list	 ap;
-	int	 n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		FCGX_PutStr(buf, n < (int)sizeof(buf) ? n :
-		    (int)sizeof(buf) - 1, out);
-}
-
-/* RFC 9110 reason phrases: "Status: 200 OK" (nginx copies the line). */
-static const char *
-status_reason(int status)
-{
-	static const struct {
-		int		 code;
-		const char	*reason;
-	} reasons[] = {
-		{ 200, "OK" }, { 201, "Created" }, { 204, "No Content" },
-		{ 400, "Bad Request" }, { 401, "Unauthorized" },
-		{ 403, "Forbidden" }, { 404, "Not Found" },
-		{ 405, "Method Not Allowed" }, { 409, "Conflict" },
-		{ 413, "Content Too Large" },
-		{ 415, "Unsupported Media Type" },
-		{ 429, "Too Many Requests" }, { 500, "Internal Server Error" },
-		{ 503, "Service Unavailable" },
-	};
-	size_t	 i;
-
-	for (i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
-		if (reasons[i].code == status)
-			return reasons[i].reason;
-	return status < 500 ? "Client Error" : "Server Error";
-}
-
-static void
-response_write(struct request *r, FCGX_Request *fr)
-{
-	size_t	 i;
-	int	 status = r->status != 0 ? r->status : 500;
-
-	out_printf(fr->out, "Status: %d %s\r\n", status,
-	    status_reason(status));
-	out_printf(fr->out, "X-Request-Id: %s\r\n", r->id);
-	for (i = 0; i < r->nheaders; i++)
-		out_printf(fr->out, "%s: %s\r\n", r->headers[i].name,
-		    r->headers[i].value);
-	if (r->out != NULL) {
-		for (i = 0; i < r->nheaders; i++)
-			if (strcasecmp(r->headers[i].name, "Content-Type") == 0)
-				break;
-		if (i == r->nheaders)	/* a handler may set its own */
-			out_printf(fr->out, "Content-Type: application/json\r\n");
-		out_printf(fr->out, "Content-Length: %zu\r\n\r\n", r->outlen);
-		if (r->method != METHOD_HEAD)
-			FCGX_PutStr(r->out, (int)r->outlen, fr->out);
-	} else
-		out_printf(fr->out, "Content-Length: 0\r\n\r\n");
-}
 
 
 static void
@@ -580,7 +110,7 @@ server_handle(struct worker *w, FCGX_Request *fr)
 	int		 ours;
 
 	memset(&r, 0, sizeof(r));
-	ours = request_fill(&r, fr);
+	ours = server_request_fill(&r, fr);
 	if (FCGX_GetError(fr->in) != 0) {
 		log_warn(r.id, "request not complete within request_timeout "
 		    "or broken off: connection closed");
@@ -600,9 +130,9 @@ server_handle(struct worker *w, FCGX_Request *fr)
 	if (r.status == 0)
 		resp_error(&r, ERR_INTERNAL, NULL);
 	worker_set(w, WORKER_IO, request_deadline());
-	response_write(&r, fr);
+	server_response_write(&r, fr);
 	usec = (long)(now_us() - r.start_us);
-	metrics_request(r.authorizer ? "/verify" : r.route, r.status, usec);
+	metrics_request(r.route_id, r.status, usec);
 	memset(&a, 0, sizeof(a));
 	a.reqid = r.id;
 	a.method = r.method_name;
@@ -705,9 +235,9 @@ server_accept(void)
 				usleep(SERVER_ACCEPT_RETRY_MS * 1000);
 			continue;
 		}
-		if (peer_allowed(&ss))
+		if (server_peer_allowed(&ss))
 			break;
-		peer_name(&ss, peer, sizeof(peer));
+		server_peer_name(&ss, peer, sizeof(peer));
 		log_warn(NULL, "connection from %s refused: not in "
 		    "FCGI_WEB_SERVER_ADDRS", peer);
 		close(fd);
@@ -782,17 +312,47 @@ worker_main(void *arg)
  * calls is lost, the next one is not.  A worker that left WORKER_IO took
  * srv.lock after the signal was sent, and so has taken it already.
  */
-static void
+static long
 server_watch(void)
 {
 	long long	 now = mono_ms();
-	long		 i;
+	long		 i, active = 0;
 
-	for (i = 0; i < srv.nworkers; i++)
-		if (!srv.workers[i].done &&
-		    srv.workers[i].state == WORKER_IO &&
+	for (i = 0; i < srv.nworkers; i++) {
+		if (srv.workers[i].done)
+			continue;
+		if (srv.workers[i].state != WORKER_IDLE)
+			active++;
+		if (srv.workers[i].state == WORKER_IO &&
 		    now >= srv.workers[i].deadline)
 			pthread_kill(srv.workers[i].thread, SERVER_SIG_WAKE);
+	}
+	return active;
+}
+
+/*
+ * Hand the memory freed after a burst back to the system once every worker
+ * has been idle for SERVER_TRIM_IDLE_MS (glibc keeps it in its arenas
+ * otherwise, and idle RSS creeps up load after load); once per idle spell.
+ */
+static void
+server_trim(long active)
+{
+	static long long	 idle_since;
+	static int		 trimmed = 1;
+	long long		 now = mono_ms();
+
+	if (active > 0) {
+		idle_since = 0;
+		trimmed = 0;
+		return;
+	}
+	if (idle_since == 0)
+		idle_since = now;
+	if (!trimmed && now - idle_since >= SERVER_TRIM_IDLE_MS) {
+		(void)malloc_trim(0);
+		trimmed = 1;
+	}
 }
 
 /* Stop accepting and wake idle workers; no descriptor of theirs touched. */
@@ -872,11 +432,8 @@ server_setup(const char *listen, char **errstr)
 		xasprintf(errstr, "FCGX_Init failed");
 		return -1;
 	}
-	if (allow_parse(getenv("FCGI_WEB_SERVER_ADDRS"), errstr) == -1)
+	if ((srv.listen_fd = server_listen_open(listen, errstr)) == -1)
 		return -1;
-	if ((srv.listen_fd = server_listen(listen, errstr)) == -1)
-		return -1;
-	listen_check_exposed(srv.listen_fd);
 	if (fcntl(srv.listen_fd, F_SETFL, fcntl(srv.listen_fd, F_GETFL) |
 	    O_NONBLOCK) == -1 || pipe2(srv.wake, O_CLOEXEC) == -1) {
 		xasprintf(errstr, "listen: %s", strerror(errno));
@@ -907,18 +464,23 @@ server_setup(const char *listen, char **errstr)
 
 int
 server_run(const struct config *c, const char *listen_override,
-    const char *config_path)
+    const char *conf_path)
 {
 	pthread_attr_t	 attr;
 	sigset_t	 set;
 	struct timespec	 tick = { .tv_sec = SERVER_TICK_MS / 1000,
 			    .tv_nsec = (SERVER_TICK_MS % 1000) * 1000000L };
-	unsigned char	 prefix[SERVER_ID_PREFIX];
 	char		*err = NULL;
-	long		 i;
+	long		 i, active;
 	int		 sig;
 
 	server_signals(&set);
+	/* an arena per thread (glibc's default, 8 per core) is 64 arenas of
+	 * memory held after a burst; a few serve 2-core loads as well */
+	(void)mallopt(M_ARENA_MAX, SERVER_ARENA_MAX);
+	/* glibc raises the threshold past each large block freed, so big
+	 * blocks then stay in the heap for good: keep it where it starts */
+	(void)mallopt(M_MMAP_THRESHOLD, SERVER_MMAP_MIN);
 	if (server_setup(listen_override != NULL ? listen_override :
 	    c->listen, &err) == -1) {
 		log_error(NULL, "%s", err);
@@ -927,9 +489,12 @@ server_run(const struct config *c, const char *listen_override,
 	}
 	srv.read_timeout = c->read_timeout;
 	srv.request_timeout = c->request_timeout;
-	randombytes_buf(prefix, sizeof(prefix));
-	sodium_bin2hex(srv.id_prefix, sizeof(srv.id_prefix), prefix,
-	    sizeof(prefix));
+	server_reqid_init();
+	if (auditq_start() == -1)
+		log_warn(NULL, "no group commit: refreshes commit one by one");
+	if (log_flush_start() == -1)
+		log_warn(NULL, "cannot start the log flusher: access lines "
+		    "are written one by one");
 	srv.nworkers = c->workers;
 	srv.workers = xcalloc((size_t)srv.nworkers, sizeof(*srv.workers));
 	pthread_attr_init(&attr);
@@ -952,12 +517,13 @@ server_run(const struct config *c, const char *listen_override,
 	for (;;) {
 		sig = sigtimedwait(&set, NULL, &tick);
 		pthread_mutex_lock(&srv.lock);
-		server_watch();
+		active = server_watch();
 		pthread_mutex_unlock(&srv.lock);
+		server_trim(active);
 		if (sig == SIGTERM || sig == SIGINT)
 			break;
 		if (sig == SIGHUP)
-			(void)reload_run(config_path);
+			(void)reload_run(conf_path);
 		reload_reap();
 	}
 	log_info(NULL, "signal %d: draining", sig);
@@ -965,14 +531,14 @@ server_run(const struct config *c, const char *listen_override,
 	if (server_drain() == -1) {
 		/* they still use cfg, the pools and the caches: never free
 		 * those under them */
-		if (srv.unix_path != NULL)
-			unlink(srv.unix_path);
+		server_listen_unlink();
 		log_error(NULL, "exiting without cleanup");
+		log_flush();
 		_exit(SERVER_EXIT_STUCK);
 	}
-	if (srv.unix_path != NULL)
-		unlink(srv.unix_path);
-	free(srv.unix_path);
+	server_listen_unlink();
+	auditq_stop();
+	log_flush_stop();
 	free(srv.workers);
 	close(srv.wake[0]);
 	close(srv.wake[1]);

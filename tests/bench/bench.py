@@ -9,9 +9,12 @@ duration for every case.
   5. POST /auth/login at the default password cost, and one hash alone
 
 Prints req/s, p50, p99 for each, the ratios against the targets, and the
-RSS of fcgi-auth idle and under load.  Cases 1-3 run interleaved in
+RSS of fcgi-auth idle and under load.  Cases 1-4 run interleaved in
 FA_BENCH_ROUNDS rounds (default 3) and report their median round.  Run: tests/bench/run.sh
 (FA_BENCH_SECONDS, FA_BENCH_CONNECTIONS, FA_BENCH_THREADS to change).
+PostgreSQL runs with its defaults (fsync, synchronous_commit), as users run
+it.  Exits non-zero only on an invalid run (a non-2xx answer or a socket
+error), never on a missed target.
 """
 import json
 import os
@@ -38,6 +41,7 @@ class BenchStack(harness.Stack):
     """The shipped nginx config plus the two baselines in the same server."""
 
     min_port = 0
+    pg_durable = True
 
     def nginx_conf(self):
         d, conf = super().nginx_conf()
@@ -63,6 +67,7 @@ class BenchStack(harness.Stack):
 
 
 def cc(src, out, libs):
+    os.makedirs(os.path.dirname(out), exist_ok=True)
     subprocess.run(["cc", "-O2", "-Wall", "-o", out, src] + libs, check=True)
 
 
@@ -73,9 +78,9 @@ def rss_kib(pid):
     return 0
 
 
-def wrk(url, script=None, headers=(), env=None):
+def wrk(url, script=None, headers=(), env=None, timeout=5):
     cmd = ["wrk", "-t%d" % THREADS, "-c%d" % CONNS, "-d%ds" % SECONDS,
-           "--latency", "--timeout", "5s"]
+           "--latency", "--timeout", "%ds" % timeout]
     for h in headers:
         cmd += ["-H", h]
     if script:
@@ -125,14 +130,20 @@ def main():
         r = st.post("/auth/register", {"email": email, "password": pw})
         assert r.status == 201, r
         per = 2 * (CONNS // THREADS + 1)
-        tokens, access = [], None
-        for _ in range(per * THREADS):
-            r = st.post("/auth/login", {"email": email, "password": pw})
-            assert r.status == 200, r
-            tokens.append(r.json["refreshToken"])
-            access = r.json["accessToken"]
         tokfile = os.path.join(st.state, "refresh-tokens")
-        open(tokfile, "w").write("\n".join(tokens) + "\n")
+
+        def login_tokens():
+            # fresh sessions per round: tokens in flight when wrk stopped
+            # were rotated unseen, and reusing one is a reuse (401)
+            tokens, acc = [], None
+            for _ in range(per * THREADS):
+                r = st.post("/auth/login", {"email": email, "password": pw})
+                assert r.status == 200, r
+                tokens.append(r.json["refreshToken"])
+                acc = r.json["accessToken"]
+            open(tokfile, "w").write("\n".join(tokens) + "\n")
+            return acc
+        access = login_tokens()
 
         peak = [idle]
         stop = threading.Event()
@@ -143,25 +154,32 @@ def main():
                 time.sleep(0.2)
         threading.Thread(target=sample, daemon=True).start()
 
-        # The three cases compared by ratio run interleaved, ROUNDS times,
+        # The four cases compared by ratio run interleaved, ROUNDS times,
         # and each reports its median round: the machine's drift between
-        # sequential runs moves all three alike.
-        rounds = {"nginx 204": [], "libfcgi 204": [], "verify": []}
-        for _ in range(ROUNDS):
+        # sequential runs moves them all alike.
+        rounds = {"nginx 204": [], "libfcgi 204": [], "verify": [],
+                  "refresh": []}
+        for i in range(ROUNDS):
+            if i > 0:
+                access = login_tokens()
             rounds["nginx 204"].append(wrk(base + "/bench/nginx204"))
             rounds["libfcgi 204"].append(wrk(base + "/bench/fcgi-min"))
             rounds["verify"].append(wrk(base + "/auth/verify",
                                     headers=["Authorization: Bearer " + access]))
+            rounds["refresh"].append(wrk(
+                base + "/auth/refresh", script=os.path.join(HERE, "refresh.lua"),
+                env={"FA_TOKENS": tokfile, "FA_PER_THREAD": str(per)}))
         res = {k: sorted(v, key=lambda x: x["rps"])[len(v) // 2]
                for k, v in rounds.items()}
-        per_round = [(r1["rps"], r2["rps"], r3["rps"]) for r1, r2, r3 in
-                     zip(rounds["nginx 204"], rounds["libfcgi 204"], rounds["verify"])]
-        res["refresh"] = wrk(base + "/auth/refresh",
-                             script=os.path.join(HERE, "refresh.lua"),
-                             env={"FA_TOKENS": tokfile, "FA_PER_THREAD": str(per)})
+        per_round = list(zip(*(
+            [x["rps"] for x in rounds[k]]
+            for k in ("nginx 204", "libfcgi 204", "verify", "refresh"))))
         res["login"] = wrk(base + "/auth/login",
                            script=os.path.join(HERE, "login.lua"),
-                           env={"FA_EMAIL": email, "FA_PASSWORD": pw})
+                           env={"FA_EMAIL": email, "FA_PASSWORD": pw},
+                           # CONNS logins queue behind cores hashes each:
+                           # seconds of waiting by design, not a failure
+                           timeout=60)
         stop.set()
         hash_ms = float(subprocess.run([htime, str(OPSLIMIT), str(MEMLIMIT), "10"],
                         capture_output=True, text=True).stdout)
@@ -171,11 +189,12 @@ def main():
 
     cores = os.cpu_count()
     print("fcgi-auth benchmark: wrk -t%d -c%d -d%ds, %d workers, %d cores, "
-          "%d interleaved rounds of the first three (medians below)"
+          "%d interleaved rounds of the first four (medians below)"
           % (THREADS, CONNS, SECONDS, WORKERS, cores, ROUNDS))
-    for i, (n, t, v) in enumerate(per_round):
-        print("  round %d: nginx %.0f, libfcgi %.0f, verify %.0f req/s: "
-              "verify/transport %.3f" % (i + 1, n, t, v, v / t))
+    for i, (n, t, v, f) in enumerate(per_round):
+        print("  round %d: nginx %.0f, libfcgi %.0f, verify %.0f, refresh %.0f "
+              "req/s: verify/transport %.3f, refresh/transport %.3f"
+              % (i + 1, n, t, v, f, v / t, f / t))
     print("%-12s %10s %9s %9s %8s" % ("case", "req/s", "p50 ms", "p99 ms", "non-2xx"))
     for k, v in res.items():
         print("%-12s %10.0f %9.2f %9.2f %8d %s" % (k, v["rps"], v["p50"], v["p99"],
@@ -193,8 +212,10 @@ def main():
     for name, v, target in ratios:
         print("%-24s %6.3f%s" % (name, v, "   (target >= %.1f: %s)" % (
             target, "met" if v >= target else "NOT met") if target else ""))
-    print("verify p99 %.2f ms (target < 5 ms at %d connections)"
-          % (res["verify"]["p99"], CONNS))
+    print("verify p99 %.2f ms (target < 5 ms at %d connections; libfcgi "
+          "204's own p99 %.2f ms)" % (res["verify"]["p99"], CONNS,
+                                     res["libfcgi 204"]["p99"]))
+    print("refresh p99 %.2f ms (target < 50 ms)" % res["refresh"]["p99"])
     print("RSS idle %.1f MiB, peak under load %.1f MiB (target < 16 / < %.0f MiB)"
           % (idle / 1024.0, peak[0] / 1024.0,
              64 + WORKERS * 0 + cores * MEMLIMIT / 1048576.0))
@@ -203,7 +224,14 @@ def main():
                 "ratios": {n: v for n, v, _ in ratios}})
     with open(os.path.join(BUILD, "bench-results.json"), "w") as f:
         json.dump(out, f, indent=1)
-    return 0
+    # a missed target is a finding, not a failure; an invalid run is
+    bad = ["%s round %d: %d non-2xx%s" % (k, i + 1, x["non2xx"],
+           ", socket errors " + x["errors"] if x["errors"] else "")
+           for k, v in list(rounds.items()) + [("login", [res["login"]])]
+           for i, x in enumerate(v) if x["non2xx"] or x["errors"]]
+    for b in bad:
+        print("bench: invalid run: " + b)
+    return 1 if bad else 0
 
 
 if __name__ == "__main__":

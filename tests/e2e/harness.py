@@ -503,6 +503,11 @@ class Stack:
     manager, or start()/stop().  Components can be stopped and started
     one by one on the same ports."""
 
+    # PostgreSQL with its defaults (fsync, synchronous_commit): the stack
+    # users start and the benchmark; tests that do not measure durability
+    # keep the fast settings
+    pg_durable = False
+
     def __init__(self, config=None, env=None, state=None, nginx=True, lighttpd=True,
                  echo=True, keep=None, name="e2e", ports=None, app_listen="tcp",
                  autoclean=True):
@@ -720,9 +725,10 @@ class Stack:
         self.pg_sock = sockdir
         opts = " ".join([
             "-p", str(self.pg_port), "-c", "listen_addresses=127.0.0.1",
-            "-k", shlex.quote(sockdir), "-c", "fsync=off", "-c", "synchronous_commit=off",
-            "-c", "full_page_writes=off", "-c", "max_connections=200",
-        ])
+            "-k", shlex.quote(sockdir), "-c", "max_connections=200",
+        ] + ([] if self.pg_durable else [
+            "-c", "fsync=off", "-c", "synchronous_commit=off",
+            "-c", "full_page_writes=off"]))
         pglog = os.path.join(self.pg_root, "postgres.log")
         r = subprocess.run(self._as_pg([os.path.join(bindir, "pg_ctl"), "start", "-w", "-t", "60",
                                         "-D", self.pg_data, "-l", pglog, "-o", opts]),
@@ -1282,6 +1288,7 @@ def cmd_up(state, port):
     st = Stack(state=state, keep=True, name="stack", config={"log_level": "info",
                "ratelimit": "on", "password_opslimit": "2", "password_memlimit": "19922944"},
                ports=ports)
+    st.pg_durable = True
     try:
         st.start()
     except BaseException:

@@ -214,6 +214,13 @@ db_user_refresh(const char *id, const struct audit *a, struct user *out)
 	return DB_OK;
 }
 
+/* auditq.c: the group commit answers as db_user_refresh does */
+int
+auditq_user_refresh(const char *id, const struct audit *a, struct user *out)
+{
+	return db_user_refresh(id, a, out);
+}
+
 int
 db_user_set_password(const char *id, const char *hash,
     const struct audit *a)

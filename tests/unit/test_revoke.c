@@ -1,7 +1,8 @@
 /*
  * test_revoke.c: the revocation cache's table (insert, lookup, merge,
  * expiry, sweep, growth, the cap), the cut-off rule, the message format
- * the Lua scripts publish, and that a cache which is not live says so.
+ * the Lua scripts publish, the liveness rule, and that a cache which is
+ * not live says so.
  * No Redis: the table is pure and takes the time as an argument.
  */
 #include "config.h"
@@ -326,6 +327,22 @@ cache_not_live_answers_minus_one(void **state)
 	revoke_shutdown();	/* harmless when never started */
 }
 
+/* The liveness rule: synced, not full, and a PING answered within
+ * REVOKE_FRESH_MS of now; a clock that went back is not fresh. */
+static void
+live_only_when_synced_not_full_and_fresh(void **state)
+{
+	(void)state;
+	assert_int_equal(revoke_live(1, 0, T0, T0), 1);
+	assert_int_equal(revoke_live(1, 0, T0, T0 + REVOKE_FRESH_MS), 1);
+	assert_int_equal(revoke_live(1, 0, T0, T0 + REVOKE_FRESH_MS + 1), 0);
+	assert_int_equal(revoke_live(0, 0, T0, T0), 0);
+	assert_int_equal(revoke_live(1, 1, T0, T0), 0);
+	assert_int_equal(revoke_live(1, 0, 0, T0), 0);
+	assert_int_equal(revoke_live(1, 0, 0, REVOKE_FRESH_MS), 0);
+	assert_int_equal(revoke_live(1, 0, T0, T0 - 1), 0);
+}
+
 int
 main(void)
 {
@@ -343,6 +360,7 @@ main(void)
 		cmocka_unit_test(overlong_ids_are_never_found),
 		cmocka_unit_test(parses_what_the_scripts_publish),
 		cmocka_unit_test(cache_not_live_answers_minus_one),
+		cmocka_unit_test(live_only_when_synced_not_full_and_fresh),
 	};
 
 	if (sodium_init() < 0)

@@ -1,0 +1,123 @@
+/*
+ * db_refresh.c: the refresh path's user lookup and audit row for a batch of
+ * refreshes (auditq.c's group commit): one pipelined round trip, one
+ * transaction, one commit.
+ */
+#include "config.h"
+
+#include <poll.h>
+#include <string.h>
+
+#include "extern.h"
+#include "db_int.h"
+
+/*
+ * db_user_refresh for n refreshes at once, pipelined (libpq pipeline mode:
+ * one round trip) in one transaction (one commit, one WAL flush): j[i].rc
+ * and j[i].out as db_user_refresh gives them.  DB_OK once committed; else
+ * DB_ERROR, nothing answered, and the connection dropped (the caller runs
+ * them one by one).
+ */
+int
+db_user_refresh_batch(struct db_refresh *j, size_t n)
+{
+	struct db_conn		*dc;
+	struct audit_params	 ap;
+	PGresult		*res = NULL;
+	const char		*v[7];
+	long long		 deadline = mono_ms() + db_timeout_ms();
+	size_t			 i, k, sent = 0;
+	int			 rc = DB_ERROR, prep, f;
+
+	if ((dc = db_pool_get(deadline)) == NULL)
+		return DB_ERROR;
+	prep = !(dc->prepared & (1u << ST_USER_REFRESH));
+	if (!PQenterPipelineMode(dc->pg) ||
+	    !PQsendQueryParams(dc->pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) ||
+	    (prep && !PQsendPrepare(dc->pg, db_stmts[ST_USER_REFRESH].name,
+	    db_stmts[ST_USER_REFRESH].sql, 7, NULL)))
+		goto broken;
+	for (i = 0; i < n; i++) {
+		memset(j[i].out, 0, sizeof(*j[i].out));
+		j[i].rc = DB_NOTFOUND;
+		if (!db_is_uuid(j[i].id))
+			continue;	/* not sent: no result */
+		if (j[i].a->outbox_event != EVENT_NONE ||
+		    db_audit_params(&ap, j[i].a, j[i].id, NULL) == -1) {
+			j[i].rc = DB_ERROR;
+			continue;
+		}
+		v[0] = j[i].id;
+		v[1] = ap.v[0];
+		v[2] = ap.v[3];
+		v[3] = ap.v[4];
+		v[4] = ap.v[5];
+		v[5] = ap.v[6];
+		v[6] = ap.v[7];
+		f = PQsendQueryPrepared(dc->pg, db_stmts[ST_USER_REFRESH].name, 7,
+		    v, NULL, NULL, 0);
+		db_audit_params_free(&ap);
+		if (!f)
+			goto broken;
+		j[i].rc = DB_OK;	/* sent: its result comes */
+		sent++;
+	}
+	if (!PQsendQueryParams(dc->pg, "COMMIT", 0, NULL, NULL, NULL, NULL,
+	    0) || !PQpipelineSync(dc->pg))
+		goto broken;
+	while ((f = PQflush(dc->pg)) == 1)
+		if (db_wait_fd(PQsocket(dc->pg), POLLOUT | POLLIN, deadline) == -1 ||
+		    !PQconsumeInput(dc->pg))
+			goto broken;
+	if (f == -1)
+		goto broken;
+	/* BEGIN, the prepare, each refresh sent, COMMIT: one result each */
+	for (k = 0, i = 0; k < 2 + (size_t)prep + sent; k++) {
+		while (PQisBusy(dc->pg))
+			if (db_wait_fd(PQsocket(dc->pg), POLLIN, deadline) == -1 ||
+			    !PQconsumeInput(dc->pg))
+				goto broken;
+		if ((res = PQgetResult(dc->pg)) == NULL)
+			goto broken;
+		if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+		    PQresultStatus(res) != PGRES_TUPLES_OK) {
+			log_error(NULL, "postgresql: refresh batch: %s",
+			    PQresultErrorMessage(res));
+			goto broken;
+		}
+		if (k == 1 && prep)
+			dc->prepared |= 1u << ST_USER_REFRESH;
+		if (k >= 1 + (size_t)prep && k < 1 + (size_t)prep + sent) {
+			while (j[i].rc != DB_OK)	/* the ones not sent */
+				i++;
+			if (PQntuples(res) == 0)
+				j[i].rc = DB_NOTFOUND;
+			else if (db_user_row(res, 0, j[i].out) == -1)
+				j[i].rc = DB_ERROR;
+			i++;
+		}
+		PQclear(res);
+		res = NULL;
+		if (PQgetResult(dc->pg) != NULL)	/* the end of this one */
+			goto broken;
+	}
+	while (PQisBusy(dc->pg))
+		if (db_wait_fd(PQsocket(dc->pg), POLLIN, deadline) == -1 ||
+		    !PQconsumeInput(dc->pg))
+			goto broken;
+	if ((res = PQgetResult(dc->pg)) == NULL ||
+	    PQresultStatus(res) != PGRES_PIPELINE_SYNC ||
+	    !PQexitPipelineMode(dc->pg))
+		goto broken;
+	rc = DB_OK;
+	goto out;
+broken:
+	db_note_down("refresh batch", PQerrorMessage(dc->pg));
+	db_conn_drop(dc);
+	for (i = 0; i < n; i++)
+		user_free(j[i].out);
+out:
+	PQclear(res);
+	db_pool_put(dc);
+	return rc;
+}

@@ -1,0 +1,275 @@
+/*
+ * One FastCGI request in and its answer out: the parameters into a struct
+ * request (method, client address, request id, body, path under the
+ * prefix), and the status line, headers and body written back.
+ *
+ * Every request has an id: the web server's REQUEST_ID parameter (nginx's
+ * $request_id) when it is [A-Za-z0-9-]{1,64}, else one of ours (this
+ * instance's random prefix, the thread's number and a counter: no system
+ * call).  It is on every log line of the request, on the access line, and
+ * answered as X-Request-Id.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <fcgiapp.h>
+#include <sodium.h>
+
+#include "extern.h"
+#include "server_int.h"
+
+static struct {
+	char		 id_prefix[SERVER_ID_PREFIX * 2 + 1];	/* hex */
+	unsigned int	 nthreads;	/* numbers given to threads */
+} rq;
+
+/* This instance's random request id prefix; before any worker starts. */
+void
+server_reqid_init(void)
+{
+	unsigned char	 prefix[SERVER_ID_PREFIX];
+
+	randombytes_buf(prefix, sizeof(prefix));
+	sodium_bin2hex(rq.id_prefix, sizeof(rq.id_prefix), prefix,
+	    sizeof(prefix));
+}
+
+static enum method
+method_parse(const char *m)
+{
+	static const char *const names[] = {
+		"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"
+	};
+	size_t	 i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(m, names[i]) == 0)
+			return (enum method)i;
+	return METHOD_OTHER;
+}
+
+static int
+ip_in_list(const char *ip, const char *list)
+{
+	size_t	 n = strlen(ip), len;
+
+	while (list != NULL && *list != '\0') {
+		list += strspn(list, ", ");
+		len = strcspn(list, ", ");
+		if (len == n && len > 0 && strncmp(list, ip, n) == 0)
+			return 1;
+		list += len;
+	}
+	return 0;
+}
+
+/* REMOTE_ADDR, or the trusted proxy's header when the peer is trusted. */
+static void
+client_ip(struct request *r, FCGX_Request *fr)
+{
+	const char	*peer = FCGX_GetParam("REMOTE_ADDR", fr->envp);
+	const char	*v = NULL;
+	char		 param[96], *p;
+	size_t		 n;
+
+	snprintf(r->ip, sizeof(r->ip), "%s", peer != NULL ? peer : "");
+	if (peer == NULL || cfg->real_ip_header[0] == '\0' ||
+	    !ip_in_list(peer, cfg->trusted_proxies))
+		return;
+	snprintf(param, sizeof(param), "HTTP_%s", cfg->real_ip_header);
+	for (p = param; *p != '\0'; p++)
+		*p = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+	if ((v = FCGX_GetParam(param, fr->envp)) == NULL)
+		return;
+	/* X-Forwarded-For: the right-most address was added by our proxy */
+	if ((p = strrchr(v, ',')) != NULL)
+		v = p + 1;
+	while (*v == ' ')
+		v++;
+	n = strcspn(v, " ");
+	if (n > 0 && n < sizeof(r->ip) && strspn(v, "0123456789abcdefABCDEF.:")
+	    >= n)
+		snprintf(r->ip, sizeof(r->ip), "%.*s", (int)n, v);
+}
+
+/* The web server's id when well-formed, else ours: prefix-thread-count. */
+static void
+request_id(char out[FA_REQID_MAX + 1], const char *given)
+{
+	static __thread unsigned int		 thread;
+	static __thread unsigned long long	 count;
+
+	if (given != NULL && log_reqid_ok(given)) {
+		snprintf(out, FA_REQID_MAX + 1, "%s", given);
+		return;
+	}
+	if (thread == 0)
+		thread = __atomic_add_fetch(&rq.nthreads, 1, __ATOMIC_RELAXED);
+	snprintf(out, FA_REQID_MAX + 1, "%s-%x-%llx", rq.id_prefix, thread,
+	    ++count);
+}
+
+/* Read the body up to max_body; past it, discard without keeping it. */
+static void
+read_body(struct request *r, FCGX_Request *fr)
+{
+	const char	*cl = FCGX_GetParam("CONTENT_LENGTH", fr->envp);
+	char		 sink[8192];
+	long long	 len = 0;
+	long		 left;
+	int		 n;
+
+	if (cl != NULL && *cl != '\0')
+		len = strtoll(cl, NULL, 10);
+	if (len <= 0) {
+		r->body = xstrdup("");
+		return;
+	}
+	if (len > cfg->max_body) {
+		r->body_too_large = 1;
+		left = len > SERVER_DISCARD_MAX ? SERVER_DISCARD_MAX : (long)len;
+		while (left > 0 && (n = FCGX_GetStr(sink, left > (long)
+		    sizeof(sink) ? (int)sizeof(sink) : (int)left, fr->in)) > 0)
+			left -= n;
+		if (left > 0 || len > SERVER_DISCARD_MAX)
+			fr->keepConnection = 0;
+		return;
+	}
+	r->body = xmalloc((size_t)len + 1);
+	n = FCGX_GetStr(r->body, (int)len, fr->in);
+	r->bodylen = n > 0 ? (size_t)n : 0;
+	r->body[r->bodylen] = '\0';
+}
+
+/* Fill r from the FastCGI parameters; -1 when the path is not ours (404). */
+int
+server_request_fill(struct request *r, FCGX_Request *fr)
+{
+	const char	*m, *uri, *q, *role;
+	size_t		 plen = strlen(cfg->prefix), n;
+
+	r->fcgx = fr;
+	r->start_us = now_us();
+	request_id(r->id, FCGX_GetParam("REQUEST_ID", fr->envp));
+	m = FCGX_GetParam("REQUEST_METHOD", fr->envp);
+	r->method_name = m != NULL ? m : "GET";
+	r->method = method_parse(r->method_name);
+	r->content_type = FCGX_GetParam("CONTENT_TYPE", fr->envp);
+	r->authorization = FCGX_GetParam("HTTP_AUTHORIZATION", fr->envp);
+	r->user_agent = FCGX_GetParam("HTTP_USER_AGENT", fr->envp);
+	r->required_role = FCGX_GetParam("AUTH_REQUIRED_ROLE", fr->envp);
+	r->required_aal = FCGX_GetParam("AUTH_REQUIRED_AAL", fr->envp);
+	role = FCGX_GetParam("FCGI_ROLE", fr->envp);
+	r->authorizer = role != NULL && strcmp(role, "AUTHORIZER") == 0;
+	client_ip(r, fr);
+	if ((uri = FCGX_GetParam("REQUEST_URI", fr->envp)) == NULL &&
+	    (uri = FCGX_GetParam("DOCUMENT_URI", fr->envp)) == NULL)
+		uri = "/";
+	n = strcspn(uri, "?#");
+	read_body(r, fr);
+	if (r->authorizer) {
+		/* the URL is the client's: never policy input */
+		r->query = xstrdup("");
+		r->path = xstrdup("/verify");
+		return 0;
+	}
+	q = uri[n] == '?' ? uri + n + 1 : "";
+	r->query = xstrndup(q, strcspn(q, "#"));
+	/* strip a trailing slash of the prefix ("/auth/" == "/auth") */
+	while (plen > 1 && cfg->prefix[plen - 1] == '/')
+		plen--;
+	if (n < plen || strncmp(uri, cfg->prefix, plen) != 0 ||
+	    (n > plen && uri[plen] != '/')) {
+		r->path = xstrndup(uri, n);
+		return -1;
+	}
+	r->path = xstrndup(uri + plen, n - plen);
+	return 0;
+}
+
+/* "name: value" and CRLF into the stream, value cut to SERVER_HEADER_MAX. */
+static void
+out_header(FCGX_Stream *out, const char *name, const char *value)
+{
+	size_t	 n = strlen(value);
+
+	FCGX_PutS(name, out);
+	FCGX_PutStr(": ", 2, out);
+	FCGX_PutStr(value, n < SERVER_HEADER_MAX ? (int)n :
+	    SERVER_HEADER_MAX, out);
+	FCGX_PutStr("\r\n", 2, out);
+}
+
+/* v in decimal at the end of buf[sz]; returns where it starts. */
+static char *
+out_number(char *buf, size_t sz, unsigned long long v)
+{
+	char	*p = buf + sz - 1;
+
+	*p = '\0';
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0 && p > buf);
+	return p;
+}
+
+/* RFC 9110 reason phrases: "Status: 200 OK" (nginx copies the line). */
+static const char *
+status_reason(int status)
+{
+	static const struct {
+		int		 code;
+		const char	*reason;
+	} reasons[] = {
+		{ 200, "OK" }, { 201, "Created" }, { 204, "No Content" },
+		{ 400, "Bad Request" }, { 401, "Unauthorized" },
+		{ 403, "Forbidden" }, { 404, "Not Found" },
+		{ 405, "Method Not Allowed" }, { 409, "Conflict" },
+		{ 413, "Content Too Large" },
+		{ 415, "Unsupported Media Type" },
+		{ 429, "Too Many Requests" }, { 500, "Internal Server Error" },
+		{ 503, "Service Unavailable" },
+	};
+	size_t	 i;
+
+	for (i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+		if (reasons[i].code == status)
+			return reasons[i].reason;
+	return status < 500 ? "Client Error" : "Server Error";
+}
+
+void
+server_response_write(struct request *r, FCGX_Request *fr)
+{
+	char	 num[24];
+	size_t	 i;
+	int	 status = r->status != 0 ? r->status : 500;
+
+	FCGX_PutS("Status: ", fr->out);
+	FCGX_PutS(out_number(num, sizeof(num), (unsigned int)status), fr->out);
+	FCGX_PutStr(" ", 1, fr->out);
+	FCGX_PutS(status_reason(status), fr->out);
+	FCGX_PutStr("\r\n", 2, fr->out);
+	out_header(fr->out, "X-Request-Id", r->id);
+	for (i = 0; i < r->nheaders; i++)
+		out_header(fr->out, r->headers[i].name, r->headers[i].value);
+	if (r->out != NULL) {
+		for (i = 0; i < r->nheaders; i++)
+			if (strcasecmp(r->headers[i].name, "Content-Type") == 0)
+				break;
+		if (i == r->nheaders)	/* a handler may set its own */
+			out_header(fr->out, "Content-Type", "application/json");
+		out_header(fr->out, "Content-Length",
+		    out_number(num, sizeof(num), r->outlen));
+		FCGX_PutStr("\r\n", 2, fr->out);
+		if (r->method != METHOD_HEAD)
+			FCGX_PutStr(r->out, (int)r->outlen, fr->out);
+	} else
+		FCGX_PutS("Content-Length: 0\r\n\r\n", fr->out);
+}
