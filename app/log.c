@@ -174,13 +174,23 @@ log_stamp(char *buf, size_t sz, long long ms)
 	return (size_t)snprintf(buf, sz, "%s ", ts);
 }
 
+/* The last resort: a failed write has nowhere left to be reported. */
 static void
 log_write(char *buf, size_t n, size_t sz)
 {
+	ssize_t	 w;
+
 	if (n >= sz - 1)
 		n = sz - 2;
 	buf[n++] = '\n';
-	(void)write(STDERR_FILENO, buf, n);
+	while (n > 0) {
+		if ((w = write(STDERR_FILENO, buf, n)) == -1 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		buf += w;
+		n -= (size_t)w;
+	}
 }
 
 /* Append to buf[*n] within sz, keeping one byte free for the newline. */
