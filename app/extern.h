@@ -262,7 +262,7 @@ int		 config_parse(struct config *, const char *buf, size_t len,
 		    char **errstr);
 /* Apply FCGI_AUTH_<KEY> from environ, then resolve *_file keys. */
 int		 config_env(struct config *, char *const *env, char **errstr);
-/* Cross-key checks (secret length, algorithms, ranges). */
+/* Cross-key checks (secret length, algorithms, ranges): config_validate.c. */
 int		 config_validate(struct config *, char **errstr);
 /*
  * defaults + file (NULL: default path, absent is fine) + env + validate.
@@ -1534,5 +1534,8 @@ struct timeval	 ms_tv(long long ms);
 void		 deadline_start(void);
 void		 deadline_rearm(void);
 long long	 deadline_at(long timeout_ms);
+/* the decimal number parser and the small-file reader (util.c) */
+int		 num_parse(const char *, long long, long long, long long *);
+int		 file_read(const char *, size_t, char **, size_t *);
 
 #endif /* FA_EXTERN_H */
