@@ -1067,6 +1067,7 @@ struct request {
 	int		 authorizer;	/* FastCGI Authorizer role */
 	const char	*required_role;	/* AUTH_REQUIRED_ROLE param */
 	const char	*required_aal;	/* AUTH_REQUIRED_AAL param */
+	const char	*required_verified;	/* AUTH_REQUIRED_VERIFIED param */
 	const char	*route;		/* matched pattern, for metrics */
 	char		*params[8];	/* path parameters, owned */
 	size_t		 nparams;
@@ -1081,7 +1082,10 @@ struct request {
 	long long	 start_us;
 };
 
-const char	*request_param(const struct request *, const char *name);
+const char	*request_param(const struct request *);
+/* URI -> the path below prefix and the query; -1: not below prefix. */
+int		 request_split_uri(const char *uri, const char *prefix,
+		    char **path, char **query);
 #define REQUEST_QUERY_NAME_MAX	32	/* longest parameter name we match */
 /* A query parameter: absent, present (decoded into out) or malformed
  * (undecodable, too long for out, or repeated); see request.c. */
@@ -1167,6 +1171,8 @@ struct route {
 	handler_fn	 fn;
 };
 void		 route_dispatch(struct request *);
+/* The method of a REQUEST_METHOD ("GET" ...), METHOD_OTHER if none. */
+enum method	 route_method(const char *);
 /* Sets r->route to the pattern r->path matches, any method (metrics label). */
 void		 route_label(struct request *);
 
