@@ -920,6 +920,8 @@ int		 tcache_init(void);
 void		 tcache_shutdown(void);
 /* token_verify() with a cache in front: 0 valid, -1 invalid */
 int		 tcache_verify(const char *tok, size_t len, struct claims *);
+/* Milliseconds since the epoch for the exp check; NULL: now_ms (tests). */
+void		 tcache_set_clock(long long (*)(void));
 
 /* password.c: Argon2id on a bounded pool; bcrypt imports verify. */
 #define PASSWORD_THREADS_MAX	64	/* hash_threads upper bound */
