@@ -1546,4 +1546,7 @@ long long	 deadline_at(long timeout_ms);
 int		 num_parse(const char *, long long, long long, long long *);
 int		 file_read(const char *, size_t, char **, size_t *);
 
+/* migrate.c (db_migrate, declared with db.c): the sql/NNN_*.sql files. */
+#define MIGRATE_FILE_MAX	(1024 * 1024)	/* bytes of one file */
+
 #endif /* FA_EXTERN_H */
