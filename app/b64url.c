@@ -3,8 +3,10 @@
  * libsodium's constant-time codec.  Used for JWT segments, jti and refresh
  * tokens.  The decoder accepts exactly one spelling of every byte string:
  * no padding, no whitespace, no stray bits (libsodium refuses non-zero
- * leftover bits, and with no `ignore` set and no end pointer, any
- * character outside the alphabet).
+ * leftover bits, and with no `ignore` set and no end pointer, any ASCII
+ * character outside the alphabet).  libsodium 1.0.18 (Debian 12) reads
+ * bytes >= 0x80 as a signed char and takes them as letters: we refuse
+ * them first, without branching on the data.
  */
 #include "config.h"
 
@@ -31,10 +33,13 @@ int
 b64url_decode(unsigned char *out, size_t outsz, size_t *outlen,
     const char *in, size_t len)
 {
-	size_t	 n;
+	size_t		 n, i;
+	unsigned int	 high = 0;
 
-	if (sodium_base642bin(out, outsz, in, len, NULL, &n, NULL,
-	    B64URL_VARIANT) != 0) {
+	for (i = 0; i < len; i++)
+		high |= (unsigned char)in[i];
+	if ((high & 0x80) != 0 || sodium_base642bin(out, outsz, in, len,
+	    NULL, &n, NULL, B64URL_VARIANT) != 0) {
 		sodium_memzero(out, outsz);	/* no half-decoded secret */
 		return -1;
 	}
