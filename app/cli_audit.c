@@ -28,9 +28,7 @@ audit_prune(int argc, char **argv)
 		{ "older-than", required_argument, NULL, 'o' },
 		{ NULL, 0, NULL, 0 }
 	};
-	long long	 count;
-	long		 days = -1;
-	char		*end;
+	long long	 count, days = -1;
 	int		 ch, rc;
 
 	optind = 0;	/* 0: glibc starts over, permuting (main used '+') */
@@ -39,9 +37,7 @@ audit_prune(int argc, char **argv)
 			fputs(audit_usage, stderr);
 			return CLI_USAGE;
 		}
-		days = strtol(optarg, &end, 10);
-		if (*optarg == '\0' || *end != '\0' || days < 0 ||
-		    days > AUDIT_PRUNE_DAYS_MAX) {
+		if (num_parse(optarg, 0, AUDIT_PRUNE_DAYS_MAX, &days) == -1) {
 			fprintf(stderr, "fcgi-auth: --older-than: expected 0 "
 			    "to %d days\n", AUDIT_PRUNE_DAYS_MAX);
 			return CLI_USAGE;
@@ -60,7 +56,7 @@ audit_prune(int argc, char **argv)
 		    "database_url and that the server is up)\n");
 		return CLI_FAIL;
 	}
-	printf("%lld audit row(s) older than %ld day(s) deleted\n", count,
+	printf("%lld audit row(s) older than %lld day(s) deleted\n", count,
 	    days);
 	return CLI_OK;
 }

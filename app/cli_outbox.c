@@ -7,7 +7,7 @@
  */
 #include "config.h"
 
-#include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,17 +75,11 @@ outbox_status(int json)
 static int
 parse_id(const char *opt, const char *v, long long *out)
 {
-	char		*end;
-	long long	 n;
-
-	errno = 0;
-	n = strtoll(v, &end, 10);
-	if (*v == '\0' || *end != '\0' || errno != 0 || n < 1) {
+	if (num_parse(v, 1, LLONG_MAX, out) == -1) {
 		fprintf(stderr, "fcgi-auth: %s: expected an outbox row id (a "
 		    "positive number)\n", opt);
 		return -1;
 	}
-	*out = n;
 	return 0;
 }
 

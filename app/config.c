@@ -31,12 +31,14 @@
 #include "extern.h"
 
 #define CONFIG_SECRET_FILE_MAX	65536
+#define CONFIG_FILE_MAX		(CONFIG_SECRET_FILE_MAX * 16)
 #define CONFIG_ENV_PREFIX	"FCGI_AUTH_"
 
 enum ctype {
 	CT_STR,
 	CT_SECRET,	/* a string that is masked and may come from a file */
-	CT_LONG,
+	CT_LONG,	/* decimal */
+	CT_MODE,	/* octal, a file mode */
 	CT_BOOL
 };
 
@@ -55,6 +57,7 @@ struct ckey {
 #define S(n, d)		CK(n, CT_STR, d, 0, 0, 0)
 #define X(n)		CK(n, CT_SECRET, NULL, 0, 0, 0)
 #define L(n, d, lo, hi)	CK(n, CT_LONG, #d, lo, hi, 0)
+#define M(n, d)		CK(n, CT_MODE, #d, 0, 0777, 0)
 #define B(n, d)		CK(n, CT_BOOL, d, 0, 1, 0)
 #define LIVE_S(n, d)	CK(n, CT_STR, d, 0, 0, 1)
 #define LIVE_X(n)	CK(n, CT_SECRET, NULL, 0, 0, 1)
@@ -63,7 +66,7 @@ struct ckey {
 
 static const struct ckey ckeys[] = {
 	S(listen, ""),
-	L(listen_mode, 0660, 0, 0777),
+	M(listen_mode, 0660),
 	L(workers, 64, 1, 4096),
 	L(backlog, 1024, 1, 65535),
 	L(read_timeout, 300, 0, 86400),
@@ -142,63 +145,47 @@ static const struct ckey ckeys[] = {
 };
 #define CKEYS_MAX	(sizeof(ckeys) / sizeof(ckeys[0]))
 
-static const char *const verify_presets[VERIFY_PRESET__MAX] = {
-	"default", "authelia", "oauth2-proxy"
-};
-
-static const char *const email_verify_modes[EMAIL_VERIFY__MAX] = {
-	"off", "optional", "required"
-};
-
-/* Mail settings: a known mode, and no byte that could break a header. */
-static int
-config_validate_mail(struct config *c, char **errstr)
-{
-	const char	*p;
-	int		 i;
-
-	for (i = 0; i < EMAIL_VERIFY__MAX; i++)
-		if (strcmp(c->email_verification, email_verify_modes[i]) == 0)
-			break;
-	if (i == EMAIL_VERIFY__MAX) {
-		xasprintf(errstr, "email_verification: expected off, optional "
-		    "or required");
-		return -1;
-	}
-	c->email_verify_mode = i;
-	for (p = c->mail_from; *p != '\0'; p++)
-		if (*p < 0x21 || *p > 0x7e || *p == '<' || *p == '>')
-			break;
-	if (*p != '\0' || strchr(c->mail_from, '@') == NULL) {
-		xasprintf(errstr, "mail_from: expected an address, "
-		    "local@domain");
-		return -1;
-	}
-	if (c->smtp_url[0] != '\0' && strncmp(c->smtp_url, "smtp://", 7) != 0 &&
-	    strncmp(c->smtp_url, "smtps://", 8) != 0) {
-		xasprintf(errstr, "smtp_url: expected smtp://host:port or "
-		    "smtps://host:port");
-		return -1;
-	}
-	return 0;
-}
-
 static char **
 ck_str(struct config *c, const struct ckey *k)
 {
-	return (char **)(void *)((char *)c + k->off);
+	return (void *)((char *)c + k->off);
 }
 
 static long *
 ck_long(struct config *c, const struct ckey *k)
 {
-	return (long *)(void *)((char *)c + k->off);
+	return (void *)((char *)c + k->off);
 }
 
 static int *
 ck_bool(struct config *c, const struct ckey *k)
 {
-	return (int *)(void *)((char *)c + k->off);
+	return (void *)((char *)c + k->off);
+}
+
+/* The same fields, read only. */
+static char *
+ck_cstr(const struct config *c, const struct ckey *k)
+{
+	char *const	*p = (const void *)((const char *)c + k->off);
+
+	return *p;
+}
+
+static long
+ck_clong(const struct config *c, const struct ckey *k)
+{
+	const long	*p = (const void *)((const char *)c + k->off);
+
+	return *p;
+}
+
+static int
+ck_cbool(const struct config *c, const struct ckey *k)
+{
+	const int	*p = (const void *)((const char *)c + k->off);
+
+	return *p;
 }
 
 static const struct ckey *
@@ -221,17 +208,26 @@ ck_find(const char *name, size_t len, int *isfile)
 	return NULL;
 }
 
+/*
+ * Decimal; a leading zero is refused, as "010" meant eight (octal) before
+ * numbers became decimal only.  A CT_MODE is octal.
+ */
 static int
-parse_long(const char *v, long min, long max, long *out)
+parse_long(const char *v, const struct ckey *k, long *out)
 {
-	char		*end;
 	long long	 n;
+	char		*end;
 
-	errno = 0;
-	if (*v == '\0' || isspace((unsigned char)*v))
+	if (k->type == CT_MODE) {
+		if (strspn(v, "01234567") != strlen(v) || *v == '\0')
+			return -1;
+		n = strtoll(v, &end, 8);
+	} else if ((v[0] == '0' || (v[0] == '-' && v[1] == '0')) &&
+	    v[1] != '\0')
 		return -1;
-	n = strtoll(v, &end, 0);
-	if (errno != 0 || *end != '\0' || n < min || n > max)
+	else if (num_parse(v, k->min, k->max, &n) == -1)
+		return -1;
+	if (n < k->min || n > k->max)
 		return -1;
 	*out = (long)n;
 	return 0;
@@ -261,17 +257,11 @@ parse_bool(const char *v, int *out)
 static int
 read_secret_file(const char *path, char **out, size_t *outlen)
 {
-	FILE	*f;
-	char	*buf = NULL;
+	char	*buf;
 	size_t	 n;
-	int	 rc = -1;
 
-	if ((f = fopen(path, "r")) == NULL)
+	if (file_read(path, CONFIG_SECRET_FILE_MAX, &buf, &n) == -1)
 		return -1;
-	buf = xmalloc(CONFIG_SECRET_FILE_MAX + 1);
-	n = fread(buf, 1, CONFIG_SECRET_FILE_MAX + 1, f);
-	if (ferror(f) || n > CONFIG_SECRET_FILE_MAX)
-		goto out;
 	if (n > 0 && buf[n - 1] == '\n')
 		n--;
 	if (n > 0 && buf[n - 1] == '\r')
@@ -279,15 +269,7 @@ read_secret_file(const char *path, char **out, size_t *outlen)
 	buf[n] = '\0';
 	*out = buf;
 	*outlen = n;
-	buf = NULL;
-	rc = 0;
-out:
-	if (buf != NULL) {
-		sodium_memzero(buf, CONFIG_SECRET_FILE_MAX + 1);
-		free(buf);
-	}
-	fclose(f);
-	return rc;
+	return 0;
 }
 
 static void
@@ -344,9 +326,16 @@ config_set(struct config *c, const char *name, size_t namelen,
 		*ck_str(c, k) = xstrdup(v);
 		return 0;
 	case CT_LONG:
-		if (parse_long(v, k->min, k->max, ck_long(c, k)) == -1) {
+		if (parse_long(v, k, ck_long(c, k)) == -1) {
 			xasprintf(errstr, "%s: %s: expected a number from "
 			    "%ld to %ld", where, k->name, k->min, k->max);
+			return -1;
+		}
+		return 0;
+	case CT_MODE:
+		if (parse_long(v, k, ck_long(c, k)) == -1) {
+			xasprintf(errstr, "%s: %s: expected an octal mode "
+			    "from 0 to 0%lo", where, k->name, k->max);
 			return -1;
 		}
 		return 0;
@@ -377,7 +366,7 @@ config_defaults(struct config *c)
 	}
 }
 
-static const char *
+static char *
 trim(char *s, char **end)
 {
 	while (isspace((unsigned char)*s))
@@ -408,7 +397,7 @@ config_parse(struct config *c, const char *buf, size_t len, char **errstr)
 		memcpy(line, p, n);
 		line[n] = '\0';
 		p += n + (nl != NULL);
-		k = (char *)trim(line, &end);
+		k = trim(line, &end);
 		if (*k == '\0' || *k == '#')
 			continue;
 		if ((eq = strchr(k, '=')) == NULL) {
@@ -458,107 +447,6 @@ config_env(struct config *c, char *const *env, char **errstr)
 	return 0;
 }
 
-/* A Redis channel name we subscribe to literally: visible ASCII. */
-static int
-config_rpc_pattern(const char *p)
-{
-	size_t	 i, n = strlen(p);
-
-	if (n == 0 || n > RPC_PATTERN_MAX)
-		return -1;
-	for (i = 0; i < n; i++)
-		if (p[i] <= ' ' || p[i] > '~')
-			return -1;
-	return 0;
-}
-
-int
-config_validate(struct config *c, char **errstr)
-{
-	enum log_level	 l;
-	enum log_format	 f;
-	int		 i;
-
-	if (c->secret_optional)
-		goto nosecret;
-	if (c->jwt_secret == NULL || c->jwt_secret_len == 0) {
-		xasprintf(errstr, "jwt_secret: missing (set jwt_secret, "
-		    "jwt_secret_file or FCGI_AUTH_JWT_SECRET; there is no "
-		    "default)");
-		return -1;
-	}
-	if (c->jwt_secret_len < CONFIG_SECRET_MIN) {
-		xasprintf(errstr, "jwt_secret: shorter than %d bytes",
-		    CONFIG_SECRET_MIN);
-		return -1;
-	}
-	if (c->jwt_secret_previous_len > 0 &&
-	    c->jwt_secret_previous_len < CONFIG_SECRET_MIN) {
-		xasprintf(errstr, "jwt_secret_previous: shorter than %d bytes",
-		    CONFIG_SECRET_MIN);
-		return -1;
-	}
-	if (c->data_secret_len > 0 && c->data_secret_len < CONFIG_SECRET_MIN) {
-		xasprintf(errstr, "data_secret: shorter than %d bytes",
-		    CONFIG_SECRET_MIN);
-		return -1;
-	}
-nosecret:
-	if (strcmp(c->jwt_alg, "HS256") != 0 &&
-	    strcmp(c->jwt_alg, "RS256") != 0 &&
-	    strcmp(c->jwt_alg, "ES256") != 0) {
-		xasprintf(errstr, "jwt_alg: expected HS256, RS256 or ES256");
-		return -1;
-	}
-	if (strcmp(c->jwt_alg, "HS256") != 0 &&
-	    (c->jwt_private_key_file[0] == '\0' || c->jwt_kid[0] == '\0')) {
-		xasprintf(errstr, "jwt_private_key_file: %s needs a private "
-		    "key file and jwt_kid", c->jwt_alg);
-		return -1;
-	}
-	if (c->prefix[0] != '/' || strchr(c->prefix, '?') != NULL) {
-		xasprintf(errstr, "prefix: must start with '/'");
-		return -1;
-	}
-	if (log_level_parse(c->log_level, &l) == -1) {
-		xasprintf(errstr, "log_level: expected error, warn, info or "
-		    "debug");
-		return -1;
-	}
-	if (log_format_parse(c->log_format, &f) == -1) {
-		xasprintf(errstr, "log_format: expected text or json");
-		return -1;
-	}
-	for (i = 0; i < VERIFY_PRESET__MAX; i++)
-		if (strcmp(c->verify_headers, verify_presets[i]) == 0)
-			break;
-	if (i == VERIFY_PRESET__MAX) {
-		xasprintf(errstr, "verify_headers: expected default, "
-		    "authelia or oauth2-proxy");
-		return -1;
-	}
-	c->verify_preset = (enum verify_preset)i;
-	if (sentinel_check(c->redis_sentinels, c->redis_master_name,
-	    errstr) == -1)
-		return -1;
-	if (config_rpc_pattern(c->rpc_validate_pattern) == -1) {
-		xasprintf(errstr, "rpc_validate_pattern: 1 to %d visible "
-		    "ASCII characters", RPC_PATTERN_MAX);
-		return -1;
-	}
-	if (config_validate_mail(c, errstr) == -1)
-		return -1;
-	if (c->database_url == NULL)
-		c->database_url = xstrdup("");
-	if (c->redis_password == NULL)
-		c->redis_password = xstrdup("");
-	if (c->jwt_secret_previous == NULL)
-		c->jwt_secret_previous = xstrdup("");
-	if (c->data_secret == NULL)
-		c->data_secret = xstrdup("");
-	return 0;
-}
-
 /*
  * The secret that keys data at rest (TOTP secrets, recovery codes, one-time
  * tokens, queued mail): data_secret, else jwt_secret.  Read once, from the
@@ -585,32 +473,19 @@ config_load(struct config *c, const char *path, int flags, char **errstr)
 	extern char	**environ;
 	const char	 *file = path != NULL ? path : CONFIG_DEFAULT_PATH;
 	char		 *buf = NULL, *err = NULL;
-	FILE		 *f;
-	long		  n;
+	size_t		  n;
 	int		  rc = -1;
 
 	config_defaults(c);
 	c->secret_optional = (flags & CONFIG_SECRET_OPTIONAL) != 0;
-	if ((f = fopen(file, "r")) == NULL) {
+	if (file_read(file, CONFIG_FILE_MAX, &buf, &n) == -1) {
 		if (path != NULL || errno != ENOENT) {
-			xasprintf(errstr, "%s: %s", file, strerror(errno));
+			xasprintf(errstr, "%s: %s", file, errno == EFBIG ?
+			    "cannot read" : strerror(errno));
 			return -1;
 		}
 	} else {
-		if (fseek(f, 0, SEEK_END) == -1 || (n = ftell(f)) < 0 ||
-		    n > CONFIG_SECRET_FILE_MAX * 16 || fseek(f, 0, SEEK_SET)) {
-			xasprintf(errstr, "%s: cannot read", file);
-			fclose(f);
-			return -1;
-		}
-		buf = xmalloc((size_t)n + 1);
-		if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-			xasprintf(errstr, "%s: cannot read", file);
-			fclose(f);
-			goto out;
-		}
-		fclose(f);
-		if (config_parse(c, buf, (size_t)n, &err) == -1) {
+		if (config_parse(c, buf, n, &err) == -1) {
 			xasprintf(errstr, "%s: %s", file, err);
 			goto out;
 		}
@@ -636,25 +511,22 @@ config_print(const struct config *c, FILE *f)
 		k = &ckeys[i];
 		switch (k->type) {
 		case CT_SECRET:
-			s = *ck_str((struct config *)c, k);
+			s = ck_cstr(c, k);
 			fprintf(f, "%s = %s\n", k->name,
 			    s == NULL || *s == '\0' ? "" : "********");
 			break;
 		case CT_STR:
-			fprintf(f, "%s = %s\n", k->name,
-			    *ck_str((struct config *)c, k));
+			fprintf(f, "%s = %s\n", k->name, ck_cstr(c, k));
 			break;
 		case CT_LONG:
-			if (strcmp(k->name, "listen_mode") == 0)
-				fprintf(f, "%s = 0%lo\n", k->name,
-				    *ck_long((struct config *)c, k));
-			else
-				fprintf(f, "%s = %ld\n", k->name,
-				    *ck_long((struct config *)c, k));
+			fprintf(f, "%s = %ld\n", k->name, ck_clong(c, k));
+			break;
+		case CT_MODE:
+			fprintf(f, "%s = 0%lo\n", k->name, ck_clong(c, k));
 			break;
 		case CT_BOOL:
 			fprintf(f, "%s = %s\n", k->name,
-			    *ck_bool((struct config *)c, k) ? "on" : "off");
+			    ck_cbool(c, k) ? "on" : "off");
 			break;
 		}
 	}
@@ -680,20 +552,21 @@ config_free(struct config *c)
 }
 
 static int
-ck_same(struct config *a, struct config *b, const struct ckey *k)
+ck_same(const struct config *a, const struct config *b, const struct ckey *k)
 {
 	const char	*x, *y;
 
 	switch (k->type) {
 	case CT_STR:
 	case CT_SECRET:
-		x = *ck_str(a, k);
-		y = *ck_str(b, k);
+		x = ck_cstr(a, k);
+		y = ck_cstr(b, k);
 		return strcmp(x != NULL ? x : "", y != NULL ? y : "") == 0;
 	case CT_LONG:
-		return *ck_long(a, k) == *ck_long(b, k);
+	case CT_MODE:
+		return ck_clong(a, k) == ck_clong(b, k);
 	case CT_BOOL:
-		return *ck_bool(a, k) == *ck_bool(b, k);
+		return ck_cbool(a, k) == ck_cbool(b, k);
 	}
 	return 0;
 }
@@ -702,7 +575,7 @@ int
 config_keep_restart(struct config *next, const struct config *run,
     void (*note)(const char *key))
 {
-	struct config	*r = (struct config *)run;	/* read only */
+	const struct config *r = run;
 	char		**p;
 	size_t		 i;
 	int		 n = 0;
@@ -721,13 +594,14 @@ config_keep_restart(struct config *next, const struct config *run,
 			if (*p != NULL && ckeys[i].type == CT_SECRET)
 				sodium_memzero(*p, strlen(*p));
 			free(*p);
-			*p = *ck_str(r, &ckeys[i]);
+			*p = ck_cstr(r, &ckeys[i]);
 			break;
 		case CT_LONG:
-			*ck_long(next, &ckeys[i]) = *ck_long(r, &ckeys[i]);
+		case CT_MODE:
+			*ck_long(next, &ckeys[i]) = ck_clong(r, &ckeys[i]);
 			break;
 		case CT_BOOL:
-			*ck_bool(next, &ckeys[i]) = *ck_bool(r, &ckeys[i]);
+			*ck_bool(next, &ckeys[i]) = ck_cbool(r, &ckeys[i]);
 			break;
 		}
 	}

@@ -278,7 +278,7 @@ int		 config_parse(struct config *, const char *buf, size_t len,
 		    char **errstr);
 /* Apply FCGI_AUTH_<KEY> from environ, then resolve *_file keys. */
 int		 config_env(struct config *, char *const *env, char **errstr);
-/* Cross-key checks (secret length, algorithms, ranges). */
+/* Cross-key checks (secret length, algorithms, ranges): config_validate.c. */
 int		 config_validate(struct config *, char **errstr);
 /*
  * defaults + file (NULL: default path, absent is fine) + env + validate.
@@ -520,6 +520,8 @@ int		 tcache_init(void);
 void		 tcache_shutdown(void);
 /* token_verify() with a cache in front: 0 valid, -1 invalid */
 int		 tcache_verify(const char *tok, size_t len, struct claims *);
+/* Milliseconds since the epoch for the exp check; NULL: now_ms (tests). */
+void		 tcache_set_clock(long long (*)(void));
 
 /* password.c: Argon2id on a bounded pool; bcrypt imports verify. */
 #define PASSWORD_THREADS_MAX	64	/* hash_threads upper bound */
@@ -732,6 +734,7 @@ struct request {
 	int		 authorizer;	/* FastCGI Authorizer role */
 	const char	*required_role;	/* AUTH_REQUIRED_ROLE param */
 	const char	*required_aal;	/* AUTH_REQUIRED_AAL param */
+	const char	*required_verified;	/* AUTH_REQUIRED_VERIFIED param */
 	const char	*route;		/* matched pattern, for the log */
 	size_t		 route_id;	/* its table row + 1, for metrics */
 	char		*params[8];	/* path parameters, owned */
@@ -747,7 +750,10 @@ struct request {
 	long long	 start_us;
 };
 
-const char	*request_param(const struct request *, const char *name);
+const char	*request_param(const struct request *);
+/* URI -> the path below prefix and the query; -1: not below prefix. */
+int		 request_split_uri(const char *uri, const char *prefix,
+		    char **path, char **query);
 #define REQUEST_QUERY_NAME_MAX	32	/* longest parameter name we match */
 /* A query parameter: absent, present (decoded into out) or malformed
  * (undecodable, too long for out, or repeated); see request.c. */
@@ -841,6 +847,8 @@ struct route {
 size_t		 route_table_size(void);
 const char	*route_table_label(size_t id);
 void		 route_dispatch(struct request *);
+/* The method of a REQUEST_METHOD ("GET" ...), METHOD_OTHER if none. */
+enum method	 route_method(const char *);
 /* Sets r->route to the pattern r->path matches, any method (metrics label). */
 void		 route_label(struct request *);
 /* auth_check on the request: 0, or -1 with the 401/503 answer set */
@@ -1274,6 +1282,12 @@ struct timeval	 ms_tv(long long ms);
 void		 deadline_start(void);
 void		 deadline_rearm(void);
 long long	 deadline_at(long timeout_ms);
+/* the decimal number parser and the small-file reader (util.c) */
+int		 num_parse(const char *, long long, long long, long long *);
+int		 file_read(const char *, size_t, char **, size_t *);
+
+/* migrate.c (db_migrate, declared with db.c): the sql/NNN_*.sql files. */
+#define MIGRATE_FILE_MAX	(1024 * 1024)	/* bytes of one file */
 
 /*
  * auditq.c: group commit of the refresh path's user lookup + audit row

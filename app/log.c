@@ -204,14 +204,20 @@ log_stamp(char *buf, size_t sz, long long ms)
 	return (size_t)snprintf(buf, sz, "%s ", ts);
 }
 
-/* Nothing to do if stderr fails: there is nowhere to say so. */
+/* The last resort: a failed write has nowhere left to be reported. */
 static void
 log_out(const char *buf, size_t n)
 {
 	ssize_t	 w;
 
-	w = write(STDERR_FILENO, buf, n);
-	(void)w;
+	while (n > 0) {
+		if ((w = write(STDERR_FILENO, buf, n)) == -1 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		buf += w;
+		n -= (size_t)w;
+	}
 }
 
 /* Cut to sz - 2 and end with a newline: the length to write. */

@@ -11,6 +11,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -325,22 +326,18 @@ static int
 mail_load(struct mail_templates *t, const char *dir, enum mail_kind k,
     char **errstr)
 {
-	FILE	*f;
-	char	*path, *text;
-	size_t	 n;
+	char	*path, *text = NULL;
+	size_t	 n = 0;
 	int	 rc = -1;
 
 	xasprintf(&path, "%s/%s.txt", dir, mail_kinds[k]);
-	if ((f = fopen(path, "r")) == NULL) {
+	if (file_read(path, MAIL_TEMPLATE_MAX, &text, &n) == -1 &&
+	    errno != EFBIG) {
 		xasprintf(errstr, "mail_template_dir: cannot read %s", path);
 		free(path);
 		return -1;
 	}
-	text = xmalloc(MAIL_TEMPLATE_MAX + 1);
-	n = fread(text, 1, MAIL_TEMPLATE_MAX + 1, f);
-	fclose(f);
-	text[n > MAIL_TEMPLATE_MAX ? MAIL_TEMPLATE_MAX : n] = '\0';
-	if (n > MAIL_TEMPLATE_MAX || strlen(text) != n ||
+	if (text == NULL || strlen(text) != n ||
 	    validate_utf8(text, n) == -1 || mail_template_split(text,
 	    &t->subject[k], &t->body[k]) == -1) {
 		xasprintf(errstr, "%s: expected UTF-8 text of at most %d "

@@ -106,8 +106,8 @@ cmd_serve(int argc, char **argv)
 	};
 	const char	*listen = NULL;
 	sigset_t	 sigs;
-	char		*err = NULL, *end;
-	long		 n;
+	char		*err = NULL;
+	long long	 n;
 	int		 ch, rc = 1;
 
 	optind = 0;
@@ -117,8 +117,7 @@ cmd_serve(int argc, char **argv)
 			listen = optarg;
 			break;
 		case 'w':
-			n = strtol(optarg, &end, 10);
-			if (*end != '\0' || n < 1 || n > 4096) {
+			if (num_parse(optarg, 1, 4096, &n) == -1) {
 				fprintf(stderr, "fcgi-auth: --workers: "
 				    "expected 1 to 4096\n");
 				return 2;

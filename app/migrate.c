@@ -63,38 +63,17 @@ is_migration(const char *name)
 static int
 read_file(const char *path, char **out, size_t *outlen, char **errstr)
 {
-	FILE	*f;
-	char	*buf = NULL;
-	long	 len;
-	int	 rc = -1;
-
-	if ((f = fopen(path, "rb")) == NULL) {
+	if (file_read(path, MIGRATE_FILE_MAX, out, outlen) == -1) {
 		xasprintf(errstr, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	if (fseek(f, 0, SEEK_END) == -1 || (len = ftell(f)) < 0 ||
-	    fseek(f, 0, SEEK_SET) == -1) {
-		xasprintf(errstr, "%s: %s", path, strerror(errno));
-		goto out;
-	}
-	buf = xmalloc((size_t)len + 1);
-	if (fread(buf, 1, (size_t)len, f) != (size_t)len) {
-		xasprintf(errstr, "%s: short read", path);
-		goto out;
-	}
-	buf[len] = '\0';
-	if (memchr(buf, '\0', (size_t)len) != NULL) {
+	if (memchr(*out, '\0', *outlen) != NULL) {
 		xasprintf(errstr, "%s: contains a NUL byte", path);
-		goto out;
+		free(*out);
+		*out = NULL;
+		return -1;
 	}
-	*out = buf;
-	*outlen = (size_t)len;
-	buf = NULL;
-	rc = 0;
-out:
-	free(buf);
-	fclose(f);
-	return rc;
+	return 0;
 }
 
 static void

@@ -112,11 +112,38 @@ request_bearer(const char *hdr, const char **tok, size_t *len)
 	return 0;
 }
 
+/* The one segment a route pattern captures ("/sessions/:"), or NULL. */
 const char *
-request_param(const struct request *r, const char *name)
+request_param(const struct request *r)
 {
-	(void)name;
 	return r->nparams > 0 ? r->params[0] : NULL;
+}
+
+/*
+ * Split a request URI: *query the query (after '?', before any '#'),
+ * *path what follows prefix ("/auth/login" under "/auth" is "/login"; a
+ * trailing slash of prefix does not count).  0, or -1 when the path is not
+ * below prefix, *path then the whole path (for the 404's log line).  Both
+ * strings are allocated, the caller's to free.
+ */
+int
+request_split_uri(const char *uri, const char *prefix, char **path,
+    char **query)
+{
+	const char	*q;
+	size_t		 n = strcspn(uri, "?#"), plen = strlen(prefix);
+
+	q = uri[n] == '?' ? uri + n + 1 : "";
+	*query = xstrndup(q, strcspn(q, "#"));
+	while (plen > 0 && prefix[plen - 1] == '/')
+		plen--;
+	if (n < plen || strncmp(uri, prefix, plen) != 0 ||
+	    (n > plen && uri[plen] != '/')) {
+		*path = xstrndup(uri, n);
+		return -1;
+	}
+	*path = xstrndup(uri + plen, n - plen);
+	return 0;
 }
 
 /* application/json, optionally with parameters such as charset=utf-8. */

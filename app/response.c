@@ -150,8 +150,6 @@ resp_error_json(struct request *r, enum err e, const char *message,
 	if (fields != NULL)
 		json_object_set_new(j, "fields", fields);
 	resp_json(r, errs[e].status, j);
-	if (e == ERR_METHOD)
-		return;
 	if (e == ERR_INVALID_TOKEN)
 		resp_header(r, "WWW-Authenticate",
 		    "Bearer error=\"invalid_token\"");

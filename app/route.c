@@ -102,6 +102,17 @@ static const char *const method_names[METHOD__MAX] = {
 	"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "OTHER"
 };
 
+enum method
+route_method(const char *name)
+{
+	int	 i;
+
+	for (i = 0; i < METHOD_OTHER; i++)
+		if (strcmp(name, method_names[i]) == 0)
+			return (enum method)i;
+	return METHOD_OTHER;
+}
+
 /* Match path against pattern; captured segments go to r->params. */
 static int
 route_match(const char *pattern, const char *path, struct request *r)

@@ -84,7 +84,7 @@ route_admin_roles(struct request *r)
 	struct user	 before, after;
 	struct audit	 a;
 	unsigned char	 b[16];
-	const char	*id = request_param(r, "id");
+	const char	*id = request_param(r);
 	char		 roles[FA_ROLES_LEN];
 	json_t		*body = NULL, *detail = NULL;
 	long long	 cutoff;

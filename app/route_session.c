@@ -41,7 +41,7 @@ route_sessions_revoke(struct request *r)
 {
 	struct claims	 c;
 	unsigned char	 b[16];
-	const char	*sid = request_param(r, "id");
+	const char	*sid = request_param(r);
 	int		 rc;
 
 	if (route_bearer(r, &c) == -1)

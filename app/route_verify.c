@@ -101,7 +101,7 @@ verify_requirements(const struct request *r, const struct claims *c)
 
 	server[VREQ_ROLE] = r->required_role;
 	server[VREQ_AAL] = r->required_aal;
-	server[VREQ_VERIFIED] = request_param(r, "AUTH_REQUIRED_VERIFIED");
+	server[VREQ_VERIFIED] = r->required_verified;
 	for (i = 0; i < VREQ__MAX; i++) {
 		if (server[i] != NULL && !vreq_holds(i, server[i], c))
 			return -1;

@@ -45,8 +45,7 @@ int
 sentinel_next(const char **list, char *host, size_t hostsz, int *port)
 {
 	const char	*p = *list, *end, *colon, *h, *he;
-	char		*num;
-	long		 n;
+	long long	 n;
 	char		 pbuf[8];
 	size_t		 len;
 
@@ -78,9 +77,7 @@ sentinel_next(const char **list, char *host, size_t hostsz, int *port)
 		return -1;
 	memcpy(pbuf, colon, (size_t)(he - colon));
 	pbuf[he - colon] = '\0';
-	n = strtol(pbuf, &num, 10);
-	if (*num != '\0' || pbuf[0] < '0' || pbuf[0] > '9' ||
-	    n < 1 || n > 65535)
+	if (num_parse(pbuf, 1, 65535, &n) == -1)
 		return -1;
 	memcpy(host, h, len);
 	host[len] = '\0';
@@ -153,8 +150,7 @@ ask_sentinel(const char *shost, int sport, const char *name,
 {
 	redisContext	*c;
 	redisReply	*r = NULL;
-	char		*end;
-	long		 n;
+	long long	 n;
 	int		 rc = -1;
 
 	if ((c = connect_by(shost, sport, deadline)) == NULL) {
@@ -177,8 +173,7 @@ ask_sentinel(const char *shost, int sport, const char *name,
 		*why = "unexpected answer";
 		goto out;
 	}
-	n = strtol(r->element[1]->str, &end, 10);
-	if (*end != '\0' || n < 1 || n > 65535) {
+	if (num_parse(r->element[1]->str, 1, 65535, &n) == -1) {
 		*why = "unexpected port";
 		goto out;
 	}

@@ -39,20 +39,6 @@ server_reqid_init(void)
 	    sizeof(prefix));
 }
 
-static enum method
-method_parse(const char *m)
-{
-	static const char *const names[] = {
-		"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"
-	};
-	size_t	 i;
-
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strcmp(m, names[i]) == 0)
-			return (enum method)i;
-	return METHOD_OTHER;
-}
-
 static int
 ip_in_list(const char *ip, const char *list)
 {
@@ -150,27 +136,27 @@ read_body(struct request *r, FCGX_Request *fr)
 int
 server_request_fill(struct request *r, FCGX_Request *fr)
 {
-	const char	*m, *uri, *q, *role;
-	size_t		 plen = strlen(cfg->prefix), n;
+	const char	*m, *uri, *role;
 
 	r->fcgx = fr;
 	r->start_us = now_us();
 	request_id(r->id, FCGX_GetParam("REQUEST_ID", fr->envp));
 	m = FCGX_GetParam("REQUEST_METHOD", fr->envp);
 	r->method_name = m != NULL ? m : "GET";
-	r->method = method_parse(r->method_name);
+	r->method = route_method(r->method_name);
 	r->content_type = FCGX_GetParam("CONTENT_TYPE", fr->envp);
 	r->authorization = FCGX_GetParam("HTTP_AUTHORIZATION", fr->envp);
 	r->user_agent = FCGX_GetParam("HTTP_USER_AGENT", fr->envp);
 	r->required_role = FCGX_GetParam("AUTH_REQUIRED_ROLE", fr->envp);
 	r->required_aal = FCGX_GetParam("AUTH_REQUIRED_AAL", fr->envp);
+	r->required_verified = FCGX_GetParam("AUTH_REQUIRED_VERIFIED",
+	    fr->envp);
 	role = FCGX_GetParam("FCGI_ROLE", fr->envp);
 	r->authorizer = role != NULL && strcmp(role, "AUTHORIZER") == 0;
 	client_ip(r, fr);
 	if ((uri = FCGX_GetParam("REQUEST_URI", fr->envp)) == NULL &&
 	    (uri = FCGX_GetParam("DOCUMENT_URI", fr->envp)) == NULL)
 		uri = "/";
-	n = strcspn(uri, "?#");
 	read_body(r, fr);
 	if (r->authorizer) {
 		/* the URL is the client's: never policy input */
@@ -178,18 +164,7 @@ server_request_fill(struct request *r, FCGX_Request *fr)
 		r->path = xstrdup("/verify");
 		return 0;
 	}
-	q = uri[n] == '?' ? uri + n + 1 : "";
-	r->query = xstrndup(q, strcspn(q, "#"));
-	/* strip a trailing slash of the prefix ("/auth/" == "/auth") */
-	while (plen > 1 && cfg->prefix[plen - 1] == '/')
-		plen--;
-	if (n < plen || strncmp(uri, cfg->prefix, plen) != 0 ||
-	    (n > plen && uri[plen] != '/')) {
-		r->path = xstrndup(uri, n);
-		return -1;
-	}
-	r->path = xstrndup(uri + plen, n - plen);
-	return 0;
+	return request_split_uri(uri, cfg->prefix, &r->path, &r->query);
 }
 
 /* "name: value" and CRLF into the stream, value cut to SERVER_HEADER_MAX. */

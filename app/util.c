@@ -1,9 +1,14 @@
-/* Clock helpers shared by every layer. */
+/* Clock, number and file helpers shared by every layer. */
 #include "config.h"
 
 #include <sys/time.h>
 
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
+
+#include <sodium.h>
 
 #include "extern.h"
 
@@ -96,4 +101,68 @@ deadline_at(long timeout_ms)
 	if (dl_at == 0)
 		dl_at = d;
 	return dl_at;
+}
+
+/*
+ * The one number parser, after OpenBSD's strtonum(3) but decimal only:
+ * an optional '-' and digits, nothing before or after them (no blank, no
+ * '+', no 0x; "010" is ten), within [min, max].  0, or -1 leaving *out.
+ */
+int
+num_parse(const char *s, long long min, long long max, long long *out)
+{
+	const char	*d = *s == '-' ? s + 1 : s;
+	char		*end;
+	long long	 n;
+
+	if (*d < '0' || *d > '9')
+		return -1;
+	errno = 0;
+	n = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0' || n < min || n > max)
+		return -1;
+	*out = n;
+	return 0;
+}
+
+/*
+ * Read the file at path whole into *out (NUL-terminated, *outlen bytes,
+ * the caller's to free).  -1 with errno set when it cannot be read, EFBIG
+ * when it holds more than max bytes; what was read is wiped (it may be a
+ * secret) and freed.
+ */
+int
+file_read(const char *path, size_t max, char **out, size_t *outlen)
+{
+	FILE	*f;
+	char	*buf;
+	size_t	 n;
+	int	 rc = -1, saved;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	buf = xmalloc(max + 1);
+	n = fread(buf, 1, max + 1, f);
+	if (ferror(f)) {
+		errno = EIO;
+		goto out;
+	}
+	if (n > max) {
+		errno = EFBIG;
+		goto out;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	*outlen = n;
+	buf = NULL;
+	rc = 0;
+out:
+	saved = errno;
+	if (buf != NULL) {
+		sodium_memzero(buf, max + 1);
+		free(buf);
+	}
+	fclose(f);
+	errno = saved;
+	return rc;
 }

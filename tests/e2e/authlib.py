@@ -11,7 +11,9 @@ import hashlib
 import hmac
 import json
 import os
+import math
 import re
+import socket
 import statistics
 import subprocess
 import threading
@@ -75,6 +77,15 @@ def assert_no_store(r, what=""):
 
 def median(xs):
     return statistics.median(xs)
+
+
+def percentile(xs, p):
+    """The nearest-rank p-quantile of xs, p from 0 to 1 (0.99: p99); 0.0
+    for no samples."""
+    if not xs:
+        return 0.0
+    xs = sorted(xs)
+    return xs[max(0, min(len(xs) - 1, math.ceil(p * len(xs)) - 1))]
 
 
 def b64u(data):
@@ -480,3 +491,78 @@ class CgiLighttpd:
 
     def stop(self):
         self.proc.stop()
+
+
+# ------------------------------------------------------------ RESP client
+
+class RedisError(Exception):
+    pass
+
+
+class Resp:
+    """One Redis connection speaking RESP2 (enough for commands and pub/sub)."""
+
+    def __init__(self, port, timeout=5.0):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buf = b""
+
+    def send(self, *args):
+        out = [b"*%d\r\n" % len(args)]
+        for a in args:
+            a = a if isinstance(a, bytes) else str(a).encode()
+            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+        self.sock.sendall(b"".join(out))
+
+    def _fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("redis closed the connection")
+        self.buf += chunk
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            self._fill()
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _bulk(self, n):
+        while len(self.buf) < n + 2:
+            self._fill()
+        data, self.buf = self.buf[:n], self.buf[n + 2:]
+        return data
+
+    def read(self):
+        line = self._line()
+        kind, rest = line[:1], line[1:]
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"-":
+            raise RedisError(rest.decode(errors="replace"))
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            return None if n < 0 else self._bulk(n)
+        if kind == b"*":
+            n = int(rest)
+            return None if n < 0 else [self.read() for _ in range(n)]
+        raise RedisError("unexpected RESP line %r" % line[:80])
+
+    def call(self, *args):
+        self.send(*args)
+        return self.read()
+
+    def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
+
+def redis_call(stack, *args):
+    c = Resp(stack.redis_port)
+    try:
+        return c.call(*args)
+    finally:
+        c.close()

@@ -472,10 +472,12 @@ def _render_shipped(text, subs, what):
     return text
 
 
-# Reports of ASan, LSan and UBSan in any log of a stack: each is a failure,
-# counted by the runner, so a sanitizer build fails on the first report.
+# Reports of ASan, LSan, UBSan and TSan in any log of a stack: each is a
+# failure, counted by the runner, so a sanitizer build fails on the first
+# report.  TSan reports begin "WARNING: ThreadSanitizer: data race ...".
 SANITIZER_PATTERNS = re.compile(
-    rb"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error: ")
+    rb"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error: |"
+    rb"WARNING: ThreadSanitizer: ")
 sanitizer_findings = []
 
 
@@ -1181,7 +1183,26 @@ def load_module(name):
     return mod
 
 
+# The servers a run starts; without one of them the suite is skipped (exit
+# 77, automake's SKIP) rather than failed.
+SKIP_EXIT = 77
+
+
+def missing_servers():
+    missing = []
+    try:
+        pg_bindir()
+    except HarnessError:
+        missing.append("postgresql")
+    missing += [p for p in ("redis-server", "nginx", "lighttpd") if not which(p)]
+    return missing
+
+
 def run_tests(names):
+    missing = missing_servers()
+    if missing:
+        print("SKIP: not installed: %s" % ", ".join(missing), flush=True)
+        return SKIP_EXIT
     install_cleanup()
     signal.signal(signal.SIGALRM, _alarm)
     default_timeout = int(os.environ.get("FA_TEST_TIMEOUT", "120"))

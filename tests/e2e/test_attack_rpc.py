@@ -7,8 +7,7 @@ import json
 import os
 import time
 
-from authlib import User
-from test_events import RedisError, Resp
+from authlib import RedisError, Resp, User
 from test_rpc import (PATTERN, READY_RE, REPLY, Publisher, Replies, app_log, app_metric,
                       envelope, expected_answer, rpc_raw, wait_log)
 

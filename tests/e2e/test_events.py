@@ -14,14 +14,14 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
 
 from harness import BUILDDIR, FA_BIN, SRCDIR, Proc, Skip, fcgi_request, free_port, tail, which
-from authlib import (PASSWORD, RFC3339_RE, UUID_RE, jwt_parts, login, outbox_rows, parallel,
-                     refresh, register, show, uniq_email, wait_for)
+from authlib import (PASSWORD, RFC3339_RE, UUID_RE, RedisError, Resp, jwt_parts, login,
+                     outbox_rows, parallel, percentile, redis_call, refresh, register, show,
+                     uniq_email, wait_for)
 
 STACK_CONFIG = {}
 
@@ -36,81 +36,6 @@ DATA_KEYS = {
     "session.revoked": {"eventId", "userId", "sessionId", "reason", "at"},
     "token.reuse_detected": {"eventId", "userId", "sessionId", "ip", "at"},
 }
-
-
-# ------------------------------------------------------------ RESP client
-
-class RedisError(Exception):
-    pass
-
-
-class Resp:
-    """One Redis connection speaking RESP2 (enough for commands and pub/sub)."""
-
-    def __init__(self, port, timeout=5.0):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.buf = b""
-
-    def send(self, *args):
-        out = [b"*%d\r\n" % len(args)]
-        for a in args:
-            a = a if isinstance(a, bytes) else str(a).encode()
-            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-        self.sock.sendall(b"".join(out))
-
-    def _fill(self):
-        chunk = self.sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("redis closed the connection")
-        self.buf += chunk
-
-    def _line(self):
-        while b"\r\n" not in self.buf:
-            self._fill()
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
-
-    def _bulk(self, n):
-        while len(self.buf) < n + 2:
-            self._fill()
-        data, self.buf = self.buf[:n], self.buf[n + 2:]
-        return data
-
-    def read(self):
-        line = self._line()
-        kind, rest = line[:1], line[1:]
-        if kind == b"+":
-            return rest.decode()
-        if kind == b"-":
-            raise RedisError(rest.decode(errors="replace"))
-        if kind == b":":
-            return int(rest)
-        if kind == b"$":
-            n = int(rest)
-            return None if n < 0 else self._bulk(n)
-        if kind == b"*":
-            n = int(rest)
-            return None if n < 0 else [self.read() for _ in range(n)]
-        raise RedisError("unexpected RESP line %r" % line[:80])
-
-    def call(self, *args):
-        self.send(*args)
-        return self.read()
-
-    def close(self):
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
-
-
-def redis_call(stack, *args):
-    c = Resp(stack.redis_port)
-    try:
-        return c.call(*args)
-    finally:
-        c.close()
 
 
 class Subscriber:
@@ -218,12 +143,6 @@ def outbox_event(stack, event_id):
     rows = stack.psql("SELECT event, payload::text, published_at IS NOT NULL FROM auth.outbox"
                       " WHERE event_id = '%s'" % event_id)
     return rows[0] if rows else None
-
-
-def percentile(xs, p):
-    xs = sorted(xs)
-    k = max(0, min(len(xs) - 1, int(round(p / 100.0 * len(xs) + 0.5)) - 1))
-    return xs[k]
 
 
 # ------------------------------------------------------------ the contract
@@ -507,10 +426,10 @@ def test_publish_latency(stack):
     from_commit = [(recv[u] - made[u]) * 1000 for u in sent]
     from_resp = [(recv[u] - t1) * 1000 for u, (t0, t1) in sent.items()]
     from_req = [(recv[u] - t0) * 1000 for u, (t0, t1) in sent.items()]
-    med, p99 = percentile(from_commit, 50), percentile(from_commit, 99)
+    med, p99 = percentile(from_commit, 0.5), percentile(from_commit, 0.99)
 
     def fmt(xs):
-        return "median %.2f ms, p99 %.2f ms" % (percentile(xs, 50), percentile(xs, 99))
+        return "median %.2f ms, p99 %.2f ms" % (percentile(xs, 0.5), percentile(xs, 0.99))
     print("publish latency: median %.2f ms, p99 %.2f ms (commit -> subscriber; %d registers "
           "via nginx, one at a time; from the outbox row's timestamp in the committing statement)"
           % (med, p99, n), flush=True)

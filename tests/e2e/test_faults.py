@@ -20,7 +20,7 @@ import threading
 import time
 
 from harness import FA_BIN, Proc, can_connect, free_port, pg_bindir
-from authlib import (PASSWORD, User, b64u_dec, login, register, show, uniq_email)
+from authlib import (PASSWORD, User, b64u_dec, login, percentile, register, show, uniq_email)
 
 STACK_CONFIG = {}
 STACK_OPTIONS = {"echo": False}
@@ -40,11 +40,6 @@ def jwt_sub(tok):
         return json.loads(b64u_dec(tok.split(".")[1])).get("sub")
     except Exception:
         return None
-
-
-def pct(xs, p):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(len(xs) * p))] if xs else 0.0
 
 
 # ------------------------------------------------------------- the hammer
@@ -211,8 +206,8 @@ def summarize(recs, label):
         kinds.setdefault(r.kind, {}).setdefault(r.outcome, 0)
         kinds[r.kind][r.outcome] += 1
     print("      %s: %d answers, %d ok (max %.3fs), %d x 503 (p50 %.3fs, p99 %.3fs, max %.3fs)"
-          % (label, len(recs), len(okl), max(okl or [0]), len(n503), pct(n503, 0.5),
-             pct(n503, 0.99), max(n503 or [0])))
+          % (label, len(recs), len(okl), max(okl or [0]), len(n503), percentile(n503, 0.5),
+             percentile(n503, 0.99), max(n503 or [0])))
     print("      by kind: " + "; ".join("%s %s" % (k, " ".join("%s:%d" % kv for kv in sorted(v.items())))
                                         for k, v in sorted(kinds.items())))
 
@@ -534,7 +529,7 @@ def test_slow_clients_do_not_block_workers(stack):
     lat = [r.elapsed for r in recs]
     print("      %d slow bodies (%d B, one byte per %.1fs) through nginx and lighttpd, fcgi-auth workers=%d; "
           "meanwhile %d answers, p50 %.3fs, p99 %.3fs, max %.3fs"
-          % (len(slow), SLOW_BODY_BYTES, SLOW_INTERVAL, SLOW_WORKERS, len(recs), pct(lat, 0.5), pct(lat, 0.99), max(lat or [0])))
+          % (len(slow), SLOW_BODY_BYTES, SLOW_INTERVAL, SLOW_WORKERS, len(recs), percentile(lat, 0.5), percentile(lat, 0.99), max(lat or [0])))
     bad = [r for r in recs if r.outcome != "ok"]
     assert not bad, "answers while slow clients send: %r" % [(round(r.t0 - t0, 2), r) for r in bad[:5]]
     assert len(recs) >= 100, "only %d answers in %.0fs while slow clients send" % (len(recs), time.monotonic() - t0)

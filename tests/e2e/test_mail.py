@@ -13,7 +13,7 @@ import time
 from authlib import (PASSWORD, User, assert_access_alive, assert_access_dead, assert_error,
                      assert_refresh_dead, assert_validation, audit_rows, jwt_parts, login,
                      login_raw, median, me, outbox_rows, register, show, uniq_email, wait_for)
-from harness import SRCDIR, free_port
+from harness import SRCDIR, fcgi_request, free_port
 from mailsink import MailSink, headers_of, token_of
 
 SINK = MailSink(free_port()).start()
@@ -124,6 +124,14 @@ def test_reset_token_expired_401(stack):
                  401, "invalid_token", "an expired reset token")
 
 
+def gateway_verified(stack, token, required):
+    """/auth/verify with the server-side requirement, the FastCGI parameter
+    AUTH_REQUIRED_VERIFIED a web server config sets."""
+    return fcgi_request(stack.app_addr, "GET", "/auth/verify",
+                        headers={"Authorization": "Bearer " + token},
+                        params={"AUTH_REQUIRED_VERIFIED": required})
+
+
 def test_verify_flow_and_gateway_requirement(stack):
     u = User(stack, "verify")
     m = SINK.wait_mail(u.email)
@@ -134,6 +142,9 @@ def test_verify_flow_and_gateway_requirement(stack):
     assert r.status == 403, "verify?verified=1 unverified: %s" % show(r)
     assert stack.get("/auth/verify?verified=0", token=u.access).status == 204
     assert stack.get("/auth/verify?verified=yes", token=u.access).status == 403, "malformed requirement"
+    assert gateway_verified(stack, u.access, "1").status == 403, "AUTH_REQUIRED_VERIFIED=1, unverified"
+    assert gateway_verified(stack, u.access, "0").status == 204, "AUTH_REQUIRED_VERIFIED=0"
+    assert gateway_verified(stack, u.access, "yes").status == 403, "AUTH_REQUIRED_VERIFIED malformed"
     t = tok(m)
     r = stack.post("/auth/email/verify", {"token": t})
     assert r.status == 204, "email verify: %s" % show(r)
@@ -141,6 +152,7 @@ def test_verify_flow_and_gateway_requirement(stack):
     pair = u.login()
     assert claims(pair["accessToken"])["email_verified"] is True
     assert stack.get("/auth/verify?verified=1", token=pair["accessToken"]).status == 204
+    assert gateway_verified(stack, pair["accessToken"], "1").status == 204, "AUTH_REQUIRED_VERIFIED=1, verified"
     assert_error(stack.post("/auth/email/verify", {"token": t}), 401, "invalid_token", "verify token twice")
     ev = wait_for(lambda: outbox_rows(stack, "user.email_verified", "payload->'data'->>'userId' = %s", (u.id,)))
     assert ev and set(ev[0]["payload"]["data"]) == {"eventId", "userId", "email", "at"}, ev

@@ -56,7 +56,7 @@ def config_keys():
         text = f.read()
     table = text[text.index("ckeys[] = {"):]
     table = table[:table.index("};")]
-    keys = re.findall(r"^\s*(?:LIVE_)?[SXLB]\((\w+)", table, re.M)
+    keys = re.findall(r"^\s*(?:LIVE_)?[SXLBM]\((\w+)", table, re.M)
     assert len(keys) > 30, "config.c key table not found (%d keys)" % len(keys)
     return keys
 

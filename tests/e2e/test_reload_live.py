@@ -15,7 +15,7 @@ from harness import SRCDIR, free_port
 from mailsink import MailSink, headers_of
 from test_reload import hup
 from test_rpc import Publisher, Replies
-from test_events import redis_call
+from authlib import redis_call
 
 SINK_A = MailSink(free_port()).start()
 SINK_B = MailSink(free_port()).start()

@@ -67,6 +67,7 @@
 #define C3_MFA		0x10	/* the user has MFA on */
 #define C3_MFA_PENDING	0x20	/* a TOTP secret is pending */
 #define C3_AAL		0x40	/* AUTH_REQUIRED_AAL=2 */
+#define C3_VERIFIED	0x80	/* AUTH_REQUIRED_VERIFIED=1 */
 
 static const char *const ips[] = {
 	"203.0.113.7", "2001:db8::1", "", "198.51.100.250"
@@ -101,21 +102,6 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	free(fuzz_conf.prefix);
 	fuzz_conf.prefix = xstrdup(FUZZ_PREFIX);
 	return 0;
-}
-
-/* server.c's method_parse */
-static enum method
-method_parse(const char *m)
-{
-	static const char *const names[] = {
-		"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"
-	};
-	size_t	 i;
-
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strcmp(m, names[i]) == 0)
-			return (enum method)i;
-	return METHOD_OTHER;
 }
 
 /* A valid access token for the stub user with the given roles, or NULL. */
@@ -411,7 +397,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct request	 r;
 	const uint8_t	*p = data;
-	size_t		 left = size, n, plen, bodylen;
+	size_t		 left = size, n, bodylen;
 	char		*ctl = NULL, *method = NULL, *uri = NULL, *ctype = NULL;
 	char		*auth = NULL, *ua = NULL, *tok = NULL, *bearer = NULL;
 	char		*body, *b2;
@@ -458,12 +444,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&r, 0, sizeof(r));
 	snprintf(r.id, sizeof(r.id), "%s", "fuzz000000000000");
 	r.method_name = method != NULL && *method != '\0' ? method : "GET";
-	r.method = method_parse(r.method_name);
+	r.method = route_method(r.method_name);
 	r.content_type = ctype != NULL && *ctype != '\0' ? ctype : NULL;
 	r.user_agent = ua != NULL && *ua != '\0' ? ua : NULL;
 	stub.user_agent = r.user_agent;
 	r.required_role = (c[2] & C2_REQUIRED) ? "admin" : NULL;
 	r.required_aal = (c[3] & C3_AAL) ? "2" : NULL;
+	r.required_verified = (c[3] & C3_VERIFIED) ? "1" : NULL;
 	r.authorizer = (c[0] & C0_AUTHORIZER) != 0;
 	snprintf(r.ip, sizeof(r.ip), "%s", ips[c[3] & 3]);
 	if (auth != NULL && auth[0] == '@') {
@@ -489,9 +476,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* server.c's request_fill and server_handle, minus FastCGI */
 	q = uri != NULL && *uri != '\0' ? uri : "/";
-	n = strcspn(q, "?#");
-	r.query = xstrndup(q[n] == '?' ? q + n + 1 : "",
-	    strcspn(q[n] == '?' ? q + n + 1 : "", "#"));
+	if (r.authorizer) {
+		r.query = xstrdup("");
+		r.path = xstrdup("/verify");
+	} else
+		notours = request_split_uri(q, fuzz_conf.prefix, &r.path,
+		    &r.query) == -1;
 	if (bodylen > (size_t)fuzz_conf.max_body) {
 		r.body_too_large = 1;
 		free(body);
@@ -499,15 +489,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		r.body = body;
 		r.bodylen = bodylen;
 	}
-	plen = strlen(fuzz_conf.prefix);
-	if (r.authorizer)
-		r.path = xstrdup("/verify");
-	else if (n < plen || strncmp(q, fuzz_conf.prefix, plen) != 0 ||
-	    (n > plen && q[plen] != '/')) {
-		r.path = xstrndup(q, n);
-		notours = 1;
-	} else
-		r.path = xstrndup(q + plen, n - plen);
 	if (notours)
 		resp_error(&r, ERR_NOT_FOUND, NULL);
 	else if (r.body_too_large && r.method != METHOD_GET && !r.authorizer)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <sodium.h>
 
 #include "extern.h"
 
@@ -95,6 +96,8 @@ decode_rejects_padding_whitespace_and_junk(void **state)
 	static const char *const bad[] = {
 		"Zg==", "Zg=", "Zm9v\n", " Zm9v", "Zm 9v", "Zm9v YmFy",
 		"Zm9v.", "Z", "Zm9vY", "Zm9*", "Zm9v\r\n",
+		/* libsodium 1.0.18 alone takes bytes >= 0x80 as letters */
+		"Zm\x80v", "Zm9\xff", "\xc3\xa9" "AA", "Zm9vYm\x9a",
 	};
 	unsigned char	 out[16];
 	size_t		 i;
@@ -127,6 +130,81 @@ decode_refuses_small_buffer(void **state)
 	(void)state;
 	assert_int_equal(dec("Zm9vYmFy", out, sizeof(out)), (size_t)-1);
 	assert_int_equal(dec("Zm9vYmE", out, sizeof(out)), 5);
+}
+
+/* A plain table reference for the strict codec, to compare against. */
+static const char ref_alpha[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static void
+ref_encode(char *out, const unsigned char *in, size_t len)
+{
+	size_t		 i, o = 0;
+	unsigned int	 acc = 0, bits = 0;
+
+	for (i = 0; i < len; i++) {
+		acc = (acc << 8) | in[i];
+		for (bits += 8; bits >= 6; bits -= 6)
+			out[o++] = ref_alpha[(acc >> (bits - 6)) & 0x3F];
+	}
+	if (bits > 0)
+		out[o++] = ref_alpha[(acc << (6 - bits)) & 0x3F];
+	out[o] = '\0';
+}
+
+static size_t
+ref_decode(unsigned char *out, const char *in, size_t len)
+{
+	const char	*p;
+	size_t		 i, o = 0;
+	unsigned int	 acc = 0, bits = 0;
+
+	if (len % 4 == 1)
+		return (size_t)-1;
+	for (i = 0; i < len; i++) {
+		if (in[i] == '\0' || (p = strchr(ref_alpha, in[i])) == NULL)
+			return (size_t)-1;
+		acc = (acc << 6) | (unsigned int)(p - ref_alpha);
+		if ((bits += 6) >= 8) {
+			bits -= 8;
+			out[o++] = (unsigned char)(acc >> bits);
+		}
+	}
+	return (acc & ((1U << bits) - 1)) != 0 ? (size_t)-1 : o;
+}
+
+/* libsodium's codec and the reference agree on random inputs. */
+static void
+agrees_with_a_reference_on_random_inputs(void **state)
+{
+	static const char	 junk[] = "=+/ .\n\x80\x9a\xc3\xff";
+	unsigned char		 in[48], a[48], b[48];
+	char			 x[B64URL_LEN(48) + 1], y[B64URL_LEN(48) + 1];
+	size_t			 len, i, n, m;
+	int			 round;
+
+	(void)state;
+	for (round = 0; round < 20000; round++) {
+		len = randombytes_uniform(sizeof(in) + 1);
+		randombytes_buf(in, len);
+		assert_int_equal(b64url_encode(x, sizeof(x), in, len), 0);
+		ref_encode(y, in, len);
+		assert_string_equal(x, y);
+		/* a random spelling, now and then with a byte off the alphabet */
+		len = randombytes_uniform(B64URL_LEN(48) + 1);
+		for (i = 0; i < len; i++)
+			x[i] = ref_alpha[randombytes_uniform(64)];
+		if (len > 0 && randombytes_uniform(4) == 0)
+			x[randombytes_uniform((uint32_t)len)] =
+			    junk[randombytes_uniform(sizeof(junk) - 1)];
+		x[len] = '\0';
+		n = b64url_decode(a, sizeof(a), &n, x, len) == 0 ? n :
+		    (size_t)-1;
+		m = ref_decode(b, x, len);
+		assert_true(n == m);
+		if (n != (size_t)-1)
+			assert_memory_equal(a, b, n);
+	}
 }
 
 static void
@@ -198,6 +276,7 @@ main(void)
 		cmocka_unit_test(round_trips_every_length),
 		cmocka_unit_test(encode_refuses_small_buffer),
 		cmocka_unit_test(decode_rejects_padding_whitespace_and_junk),
+		cmocka_unit_test(agrees_with_a_reference_on_random_inputs),
 		cmocka_unit_test(decode_rejects_noncanonical_trailing_bits),
 		cmocka_unit_test(decode_refuses_small_buffer),
 		cmocka_unit_test(uuid_formats_lowercase_and_parses_both_cases),

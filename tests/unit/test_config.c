@@ -84,6 +84,11 @@ malformed_numbers_are_refused(void **state)
 		"workers = 0\n", "workers = 8x\n", "workers =\n",
 		"max_body = -1\n", "access_ttl = 99999999999999999999\n",
 		"ratelimit = maybe\n", "novalue\n", "= 3\n",
+		/* decimal only: no octal, hex, sign or blank inside */
+		"workers = 010\n", "workers = 0x10\n", "workers = +8\n",
+		"workers = 00\n", "redis_db = -0\n",
+		"listen_mode = 0780\n", "listen_mode = 01000\n",
+		"listen_mode = 0x1b6\n", "listen_mode = -1\n",
 	};
 	struct config	 c;
 	char		*err;
@@ -142,13 +147,47 @@ commands_that_sign_nothing_load_without_a_secret(void **state)
 	config_free(&c);
 }
 
+/* Numbers are decimal; listen_mode alone is an octal file mode. */
+static void
+numbers_are_decimal_and_the_mode_octal(void **state)
+{
+	struct config	 c;
+	char		*err = NULL;
+	FILE		*f;
+	char		*out = NULL;
+	size_t		 outlen = 0;
+
+	(void)state;
+	assert_int_equal(parse(&c, "workers = 10\nredis_db = 0\n"
+	    "listen_mode = 0600\n", &err), 0);
+	assert_int_equal(c.workers, 10);
+	assert_int_equal(c.redis_db, 0);
+	assert_int_equal(c.listen_mode, 0600);
+	f = open_memstream(&out, &outlen);
+	assert_non_null(f);
+	config_print(&c, f);
+	fclose(f);
+	assert_non_null(strstr(out, "listen_mode = 0600\n"));
+	assert_non_null(strstr(out, "workers = 10\n"));
+	free(out);
+	config_free(&c);
+	assert_int_equal(parse(&c, "listen_mode = 777\n", &err), 0);
+	assert_int_equal(c.listen_mode, 0777);
+	config_free(&c);
+	assert_int_equal(parse(&c, "workers = 010\n", &err), -1);
+	assert_non_null(strstr(err, "workers: expected a number"));
+	free(err);
+	config_free(&c);
+}
+
 static void
 environment_overrides_the_file(void **state)
 {
 	struct config	 c;
 	char		*err = NULL;
-	char		*env[] = { "FCGI_AUTH_WORKERS=12",
-	    "FCGI_AUTH_JWT_SECRET=" SECRET, "OTHER=1", NULL };
+	char		 w[] = "FCGI_AUTH_WORKERS=12",
+			 s[] = "FCGI_AUTH_JWT_SECRET=" SECRET, o[] = "OTHER=1";
+	char		*env[] = { w, s, o, NULL };
 
 	(void)state;
 	assert_int_equal(parse(&c, "workers = 8\n", &err), 0);
@@ -253,6 +292,7 @@ main(void)
 		cmocka_unit_test(key_value_lines_with_comments_parse),
 		cmocka_unit_test(unknown_key_is_named_in_the_error),
 		cmocka_unit_test(malformed_numbers_are_refused),
+		cmocka_unit_test(numbers_are_decimal_and_the_mode_octal),
 		cmocka_unit_test(missing_or_short_secret_refuses_to_start),
 		cmocka_unit_test(
 		    commands_that_sign_nothing_load_without_a_secret),

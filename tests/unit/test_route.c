@@ -146,6 +146,51 @@ body_checks_answer_413_415_and_400(void **state)
 }
 
 static void
+uri_splits_at_the_prefix_and_the_query(void **state)
+{
+	static const struct {
+		const char	*uri, *prefix, *path, *query;
+		int		 rc;
+	} v[] = {
+		{ "/auth/login", "/auth", "/login", "", 0 },
+		{ "/auth/login?a=1#f", "/auth/", "/login", "a=1", 0 },
+		{ "/auth?x#y?z", "/auth", "", "x", 0 },
+		{ "/auth#a?b", "/auth", "", "", 0 },
+		{ "/authx/login", "/auth", "/authx/login", "", -1 },
+		{ "/au", "/auth", "/au", "", -1 },
+		{ "/other?q=1", "/auth", "/other", "q=1", -1 },
+		/* prefix "/": the routes at the root */
+		{ "/login", "/", "/login", "", 0 },
+		{ "/sessions/x?a=b", "/", "/sessions/x", "a=b", 0 },
+		{ "/", "/", "/", "", 0 },
+	};
+	char	*path, *query;
+	size_t	 i;
+
+	(void)state;
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		assert_int_equal(request_split_uri(v[i].uri, v[i].prefix,
+		    &path, &query), v[i].rc);
+		assert_string_equal(path, v[i].path);
+		assert_string_equal(query, v[i].query);
+		free(path);
+		free(query);
+	}
+}
+
+static void
+method_names_map_to_methods(void **state)
+{
+	(void)state;
+	assert_int_equal(route_method("GET"), METHOD_GET);
+	assert_int_equal(route_method("OPTIONS"), METHOD_OPTIONS);
+	assert_int_equal(route_method("DELETE"), METHOD_DELETE);
+	assert_int_equal(route_method("get"), METHOD_OTHER);
+	assert_int_equal(route_method("OTHER"), METHOD_OTHER);
+	assert_int_equal(route_method(""), METHOD_OTHER);
+}
+
+static void
 bearer_header_is_parsed_strictly(void **state)
 {
 	const char	*t;
@@ -302,6 +347,8 @@ main(void)
 		cmocka_unit_test(unknown_path_is_404_not_found),
 		cmocka_unit_test(wrong_method_is_405_with_allow),
 		cmocka_unit_test(body_checks_answer_413_415_and_400),
+		cmocka_unit_test(uri_splits_at_the_prefix_and_the_query),
+		cmocka_unit_test(method_names_map_to_methods),
 		cmocka_unit_test(bearer_header_is_parsed_strictly),
 		cmocka_unit_test(query_parameters_are_decoded),
 		cmocka_unit_test(query_absent_is_not_malformed),

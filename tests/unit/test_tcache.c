@@ -93,6 +93,14 @@ a_changed_byte_is_never_a_hit(void **state)
 	free(tok);
 }
 
+static long long	 skew_ms;
+
+static long long
+skewed_now(void)
+{
+	return now_ms() + skew_ms;
+}
+
 static void
 a_cached_token_expires(void **state)
 {
@@ -100,9 +108,14 @@ a_cached_token_expires(void **state)
 	char		*tok = issue("c@example.test");
 
 	(void)state;
+	tcache_set_clock(skewed_now);
 	assert_int_equal(tcache_verify(tok, strlen(tok), &c), 0);
-	sleep(3);	/* access_ttl 1, leeway 0 */
+	assert_int_equal(tcache_verify(tok, strlen(tok), &c), 0);	/* hit */
+	skew_ms = 3000;		/* access_ttl 1, leeway 0 */
 	assert_int_equal(tcache_verify(tok, strlen(tok), &c), -1);
+	assert_int_equal(c.exp, 0);	/* no claims of a refused hit */
+	tcache_set_clock(NULL);
+	skew_ms = 0;
 	free(tok);
 }
 

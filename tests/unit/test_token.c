@@ -32,6 +32,14 @@
 
 #include "extern.h"
 
+/* The config's strings are char *: the tests lend it literals, never freed. */
+static char *
+mut(const char *s)
+{
+	return (char *)(uintptr_t)s;
+}
+
+
 struct config	*cfg;
 
 #define SECRET		"0123456789abcdef0123456789abcdef-unit-test"
@@ -66,14 +74,14 @@ setup_alg(const char *alg, const char *keyfile, const char *kid,
 	free(conf.jwt_public_keys);
 	token_free(conf.tokens);	/* the keys hang on the config */
 	memset(&conf, 0, sizeof(conf));
-	conf.jwt_alg = (char *)alg;
-	conf.jwt_secret = (char *)SECRET;
+	conf.jwt_alg = mut(alg);
+	conf.jwt_secret = mut(SECRET);
 	conf.jwt_secret_len = strlen(SECRET);
-	conf.jwt_issuer = (char *)ISSUER;
-	conf.jwt_audience = (char *)AUDIENCE;
+	conf.jwt_issuer = mut(ISSUER);
+	conf.jwt_audience = mut(AUDIENCE);
 	conf.jwt_leeway = LEEWAY;
 	conf.access_ttl = TTL;
-	conf.jwt_kid = (char *)kid;
+	conf.jwt_kid = mut(kid);
 	if (keyfile != NULL)
 		kf = path(keyfile);
 	conf.jwt_private_key_file = kf;
@@ -839,13 +847,13 @@ refresh_hash_is_deterministic_and_keyed(void **state)
 	token_refresh_hash(c, tok, sizeof(tok) - 2);
 	assert_string_not_equal(a, c);
 	/* Another server secret gives another hash. */
-	conf.jwt_secret = (char *)"another-secret-another-secret-another";
+	conf.jwt_secret = mut("another-secret-another-secret-another");
 	conf.jwt_secret_len = strlen(conf.jwt_secret);
 	assert_int_equal(token_init(&conf, &err), 0);
 	token_refresh_hash(d, tok, sizeof(tok) - 1);
 	assert_string_not_equal(a, d);
 	/* A secret longer than a BLAKE2b key works too. */
-	conf.jwt_secret = (char *)SECRET SECRET SECRET;
+	conf.jwt_secret = mut(SECRET SECRET SECRET);
 	conf.jwt_secret_len = strlen(conf.jwt_secret);
 	assert_int_equal(token_init(&conf, &err), 0);
 	token_refresh_hash(d, tok, sizeof(tok) - 1);
@@ -910,7 +918,7 @@ open_rejects_tampering(void **state)
 	assert_int_equal(token_open(out, sizeof(out), &n, ""), -1);
 	assert_int_equal(token_open(out, sizeof(out), &n, "zz"), -1);
 	/* Another secret cannot open it. */
-	conf.jwt_secret = (char *)"another-secret-another-secret-another";
+	conf.jwt_secret = mut("another-secret-another-secret-another");
 	conf.jwt_secret_len = strlen(conf.jwt_secret);
 	assert_int_equal(token_init(&conf, &err), 0);
 	assert_int_equal(token_open(out, sizeof(out), &n, a), -1);
@@ -1209,14 +1217,14 @@ init_reports_bad_key_configuration(void **state)
 	free(conf.jwt_public_keys);
 	token_free(conf.tokens);
 	memset(&conf, 0, sizeof(conf));
-	conf.jwt_alg = (char *)"RS256";
-	conf.jwt_secret = (char *)SECRET;
+	conf.jwt_alg = mut("RS256");
+	conf.jwt_secret = mut(SECRET);
 	conf.jwt_secret_len = strlen(SECRET);
-	conf.jwt_issuer = (char *)ISSUER;
-	conf.jwt_audience = (char *)AUDIENCE;
-	conf.jwt_kid = (char *)"k";
+	conf.jwt_issuer = mut(ISSUER);
+	conf.jwt_audience = mut(AUDIENCE);
+	conf.jwt_kid = mut("k");
 
-	conf.jwt_private_key_file = (char *)"/nonexistent/key.pem";
+	conf.jwt_private_key_file = mut("/nonexistent/key.pem");
 	assert_int_equal(token_init(&conf, &err), -1);
 	assert_non_null(strstr(err, "/nonexistent/key.pem"));
 	free(err);
@@ -1227,29 +1235,29 @@ init_reports_bad_key_configuration(void **state)
 	assert_non_null(strstr(err, "ek1.pem"));
 	free(err);
 
-	conf.jwt_alg = (char *)"ES256";
-	conf.jwt_public_keys = (char *)"x=/nonexistent/old.pem";
+	conf.jwt_alg = mut("ES256");
+	conf.jwt_public_keys = mut("x=/nonexistent/old.pem");
 	assert_int_equal(token_init(&conf, &err), -1);
 	assert_non_null(strstr(err, "/nonexistent/old.pem"));
 	free(err);
-	conf.jwt_public_keys = (char *)"k=/dev/null";
+	conf.jwt_public_keys = mut("k=/dev/null");
 	assert_int_equal(token_init(&conf, &err), -1);
 	free(err);
 	conf.jwt_public_keys = NULL;
 	conf.jwt_kid = NULL;
 	assert_int_equal(token_init(&conf, &err), -1);
 	free(err);
-	conf.jwt_kid = (char *)"k";
+	conf.jwt_kid = mut("k");
 	assert_int_equal(token_init(&conf, &err), 0);
 	free(kf);
 
-	conf.jwt_alg = (char *)"PS256";
+	conf.jwt_alg = mut("PS256");
 	assert_int_equal(token_init(&conf, &err), -1);
 	free(err);
-	conf.jwt_alg = (char *)"none";
+	conf.jwt_alg = mut("none");
 	assert_int_equal(token_init(&conf, &err), -1);
 	free(err);
-	conf.jwt_alg = (char *)"HS256";
+	conf.jwt_alg = mut("HS256");
 	conf.jwt_secret_len = CONFIG_SECRET_MIN - 1;
 	assert_int_equal(token_init(&conf, &err), -1);
 	free(err);
