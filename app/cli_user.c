@@ -68,17 +68,14 @@ cli_json_out(json_t *j, int compact)
 static int
 parse_count(const char *opt, const char *v, long max, long *out)
 {
-	char	*end;
-	long	 n;
+	long long	 n;
 
-	errno = 0;
-	n = strtol(v, &end, 10);
-	if (*v == '\0' || *end != '\0' || errno != 0 || n < 0 || n > max) {
+	if (num_parse(v, 0, max, &n) == -1) {
 		fprintf(stderr, "fcgi-auth: %s: expected a number from 0 to "
 		    "%ld\n", opt, max);
 		return -1;
 	}
-	*out = n;
+	*out = (long)n;
 	return 0;
 }
 

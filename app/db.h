@@ -260,4 +260,23 @@ struct db_stats {
 };
 void		 db_stats(struct db_stats *);
 
+/*
+ * db_probe.c: fcgi-auth doctor's look at PostgreSQL, on a connection of its
+ * own: 0 (connected; the clock read if clock_ok), or -1 with the first
+ * line of libpq's message in err.
+ */
+#define DB_PROBE_CONNECT_TIMEOUT "5"	/* seconds */
+#define DB_PROBE_APPNAME	"fcgi-auth-doctor"
+#define DB_PROBE_NAME_MAX	64	/* NAMEDATALEN */
+struct db_probe {
+	char		 db[DB_PROBE_NAME_MAX];	/* the database connected to */
+	int		 version;	/* PQserverVersion: major * 10000 +
+					   minor */
+	int		 clock_ok;
+	double		 skew;		/* seconds, PostgreSQL's clock minus
+					   ours, the round trip halved */
+};
+int		 db_probe(const char *url, struct db_probe *, char *err,
+		    size_t errsz);
+
 #endif /* FA_DB_H */

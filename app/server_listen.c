@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,9 +125,11 @@ static int
 listen_systemd(void)
 {
 	const char	*pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	long long	 p, n;
 
-	if (pid == NULL || fds == NULL || atol(pid) != (long)getpid() ||
-	    atoi(fds) < 1)
+	if (pid == NULL || fds == NULL || num_parse(pid, 1, LLONG_MAX,
+	    &p) == -1 || p != (long long)getpid() ||
+	    num_parse(fds, 1, INT_MAX, &n) == -1)
 		return -1;
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDS");

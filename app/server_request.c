@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,8 +111,9 @@ read_body(struct request *r, FCGX_Request *fr)
 	long		 left;
 	int		 n;
 
-	if (cl != NULL && *cl != '\0')
-		len = strtoll(cl, NULL, 10);
+	/* digits past LLONG_MAX: too large; anything else: no body */
+	if (cl != NULL && num_parse(cl, 0, LLONG_MAX, &len) == -1)
+		len = *cl >= '0' && *cl <= '9' ? LLONG_MAX : 0;
 	if (len <= 0) {
 		r->body = xstrdup("");
 		return;

@@ -8,7 +8,6 @@
  */
 #include "config.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -230,17 +229,9 @@ param_name_ok(const char *s)
 static int
 param_number(const char *s, long long min, long long max, long long *out)
 {
-	char		*end;
-	long long	 n;
-
 	if (*s < '0' || *s > '9')
 		return -1;
-	errno = 0;
-	n = strtoll(s, &end, 10);
-	if (errno != 0 || *end != '\0' || n < min || n > max)
-		return -1;
-	*out = n;
-	return 0;
+	return num_parse(s, min, max, out);
 }
 
 static int
