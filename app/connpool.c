@@ -1,7 +1,11 @@
 /*
  * connpool.c: the slot skeleton of a connection pool, without the
- * connections.  The owner keeps its connections in an array of its own,
- * indexed like the slots; the pool only says which slot a thread may use.
+ * connections; both pools use it, PostgreSQL's (db.c) and Redis' (store.c).
+ * The owner keeps its connections in an array of its own, indexed like the
+ * slots; the pool only says which slot a thread may use.  What is the
+ * owner's stays with it: connecting and the stale check after a borrow
+ * (and for store.c the failover epoch, checked under its own lock right
+ * after connpool_get), and the error counting.
  *
  *	connpool_init(p, n)	n slots, all free and empty
  *	connpool_get(p, deadline, &i, &live)

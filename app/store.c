@@ -1,7 +1,7 @@
 /*
  * store.c: the Redis backend's store_pool.  A pool of hiredis contexts made on
- * first borrow (AUTH, SELECT, ROLE and SCRIPT LOAD pipelined in one round
- * trip), every wait bounded by one deadline of backend_timeout_ms so a
+ * first borrow (the slots: connpool.c; AUTH, SELECT, ROLE and SCRIPT LOAD
+ * pipelined in one round trip), every wait bounded by one deadline of backend_timeout_ms so a
  * stopped or unreachable Redis is -1 (503) in about a second, never a
  * hang.  A context that failed, timed out or got an error reply is dropped
  * and re-made by the next borrow.  The domains (store_session.c,
@@ -39,7 +39,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <hiredis/hiredis.h>
 
@@ -125,16 +124,11 @@ store_revoke_ttl(long access_ttl)
 int
 store_init(const struct config *c)
 {
-	pthread_condattr_t	 ca;
-
 	if (store_pool.slot != NULL)
 		return 0;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&store_pool.cv, &ca);
-	pthread_condattr_destroy(&ca);
 	store_pool.n = c->redis_pool > 0 ? (size_t)c->redis_pool : 1;
 	store_pool.slot = xcalloc(store_pool.n, sizeof(*store_pool.slot));
+	connpool_init(&store_pool.cp, store_pool.n);
 	store_pool.timeout_ms = c->backend_timeout_ms > 0 ?
 	    c->backend_timeout_ms : 1;
 	store_pool.leeway = c->jwt_leeway > 0 ? c->jwt_leeway : 0;
@@ -173,7 +167,7 @@ store_shutdown(void)
 		    strlen(store_pool.password));
 	free(store_pool.password);
 	store_pool.password = NULL;
-	pthread_cond_destroy(&store_pool.cv);
+	connpool_destroy(&store_pool.cp);
 }
 
 /*
@@ -183,11 +177,9 @@ store_shutdown(void)
 int
 store_pool_get(struct rop *op)
 {
-	struct rconn	*rc = NULL, *c;
-	struct timespec	 ts;
-	long long	 left;
+	struct rconn	*rc;
 	size_t		 i;
-	int		 stale;
+	int		 live, stale;
 
 	op->rc = NULL;
 	op->broken = 0;
@@ -198,45 +190,19 @@ store_pool_get(struct rop *op)
 		log_debug(NULL, "redis: the request's deadline passed");
 		return -1;
 	}
-	pthread_mutex_lock(&store_pool.mu);
-	for (;;) {
-		for (i = 0; i < store_pool.n; i++) {
-			c = &store_pool.slot[i];
-			if (c->busy)
-				continue;
-			if (rc == NULL || (rc->c == NULL && c->c != NULL))
-				rc = c;
-			if (rc->c != NULL)
-				break;
-		}
-		if (rc != NULL)
-			break;
-		left = op->deadline - mono_ms();
-		if (left <= 0) {
-			pthread_mutex_unlock(&store_pool.mu);
-			log_warn(NULL, "redis: no free connection in time");
-			return -1;
-		}
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += left / 1000;
-		ts.tv_nsec += (left % 1000) * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&store_pool.cv, &store_pool.mu, &ts);
+	if (connpool_get(&store_pool.cp, op->deadline, &i, &live) == -1) {
+		log_warn(NULL, "redis: no free connection in time");
+		return -1;
 	}
-	rc->busy = 1;
+	rc = &store_pool.slot[i];
+	/* made before a failover or a READONLY: the old master's */
+	pthread_mutex_lock(&store_pool.mu);
 	stale = rc->c != NULL && rc->epoch != store_pool.epoch;
 	pthread_mutex_unlock(&store_pool.mu);
-
 	if (rc->c != NULL && (stale || store_conn_stale(rc)))
 		store_conn_drop(rc);
 	if (rc->c == NULL && store_conn_open(rc, op->deadline) == -1) {
-		pthread_mutex_lock(&store_pool.mu);
-		rc->busy = 0;
-		pthread_cond_signal(&store_pool.cv);
-		pthread_mutex_unlock(&store_pool.mu);
+		connpool_put(&store_pool.cp, i, 0);
 		return -1;
 	}
 	op->rc = rc;
@@ -250,10 +216,8 @@ store_pool_put(struct rop *op)
 		return;
 	if (op->broken || (op->rc->c != NULL && op->rc->c->err))
 		store_conn_drop(op->rc);
-	pthread_mutex_lock(&store_pool.mu);
-	op->rc->busy = 0;
-	pthread_cond_signal(&store_pool.cv);
-	pthread_mutex_unlock(&store_pool.mu);
+	connpool_put(&store_pool.cp, (size_t)(op->rc - store_pool.slot),
+	    op->rc->c != NULL);
 	op->rc = NULL;
 }
 

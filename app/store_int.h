@@ -53,7 +53,6 @@ extern const char *const store_scripts[SC__MAX];
 /* store.c: the pool and one operation on it. */
 struct rconn {
 	redisContext	*c;
-	int		 busy;
 	unsigned	 epoch;		/* store_pool.epoch when connected */
 	long		 tmo_ms;	/* socket timeout now set */
 	char		 sha[SC__MAX][SHA_HEX + 1];
@@ -66,10 +65,14 @@ struct rop {
 	int		 broken;
 };
 
-/* Settings written by store_init before any other use; mu guards the rest. */
+/*
+ * Settings written by store_init before any other use; mu guards down and
+ * epoch.  The slots are connpool.c's: slot[i] belongs to whoever borrowed
+ * slot i from cp.
+ */
 struct store_pool {
 	pthread_mutex_t	 mu;
-	pthread_cond_t	 cv;
+	struct connpool	 cp;
 	struct rconn	*slot;
 	size_t		 n;
 	long		 timeout_ms;

@@ -114,6 +114,59 @@ test_connpool_waiter_woken_by_put(void **state)
 	connpool_destroy(&p);
 }
 
+/*
+ * All slots busy: the borrow gives up at its deadline, not before and not
+ * much later (a Redis or PostgreSQL outage answers 503 in time).
+ */
+static void
+test_connpool_wait_ends_at_deadline(void **state)
+{
+	struct connpool	 p;
+	long long	 t0, took;
+	size_t		 i, j;
+	int		 live;
+
+	(void)state;
+	connpool_init(&p, 1);
+	assert_int_equal(connpool_get(&p, mono_ms() + 100, &i, &live), 0);
+	t0 = mono_ms();
+	assert_int_equal(connpool_get(&p, t0 + 200, &j, &live), -1);
+	took = mono_ms() - t0;
+	assert_true(took >= 200);
+	assert_true(took < 2000);
+	/* a deadline already passed: no wait at all */
+	t0 = mono_ms();
+	assert_int_equal(connpool_get(&p, t0 - 1, &j, &live), -1);
+	assert_true(mono_ms() - t0 < 1000);
+	connpool_put(&p, i, 0);
+	connpool_destroy(&p);
+}
+
+/* A slot returned empty (its connect failed) is lent again; bad puts are
+   ignored. */
+static void
+test_connpool_empty_slot_lent_again(void **state)
+{
+	struct connpool	 p;
+	size_t		 i, j;
+	int		 live;
+
+	(void)state;
+	connpool_init(&p, 1);
+	assert_int_equal(connpool_get(&p, mono_ms() + 100, &i, &live), 0);
+	connpool_put(&p, i, 1);
+	assert_int_equal(connpool_get(&p, mono_ms() + 100, &i, &live), 0);
+	assert_int_equal(live, 1);
+	/* the owner dropped the connection: the slot comes back empty */
+	connpool_put(&p, i, 0);
+	connpool_put(&p, 7, 1);
+	assert_int_equal(connpool_get(&p, mono_ms() + 100, &j, &live), 0);
+	assert_int_equal(j, i);
+	assert_int_equal(live, 0);
+	connpool_put(&p, j, 0);
+	connpool_destroy(&p);
+}
+
 int
 main(void)
 {
@@ -122,6 +175,8 @@ main(void)
 		cmocka_unit_test(test_connpool_prefers_live),
 		cmocka_unit_test(test_connpool_zero_is_one),
 		cmocka_unit_test(test_connpool_waiter_woken_by_put),
+		cmocka_unit_test(test_connpool_wait_ends_at_deadline),
+		cmocka_unit_test(test_connpool_empty_slot_lent_again),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
