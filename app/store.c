@@ -33,6 +33,7 @@
 #include <sys/time.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -377,11 +378,8 @@ store_reply_int(const redisReply *r, long long *v)
 		*v = r->integer;
 		return 0;
 	}
-	if (r->type == REDIS_REPLY_STRING) {
-		/* XXX strtonum */
-		*v = strtoll(r->str, NULL, 10);
-		return 0;
-	}
+	if (r->type == REDIS_REPLY_STRING)
+		return num_parse(r->str, LLONG_MIN, LLONG_MAX, v);
 	return -1;
 }
 
