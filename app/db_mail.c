@@ -132,6 +132,20 @@ out:
 	return rc;
 }
 
+/* A claim: sql ($1 limit, $2 lease in seconds) leases the rows it returns. */
+static int
+mail_lease(const char *sql, long limit, long lease, PGresult **res)
+{
+	const char	*v[2];
+	char		 lim[32], ls[32];
+
+	snprintf(lim, sizeof(lim), "%ld", limit);
+	snprintf(ls, sizeof(ls), "%ld", lease);
+	v[0] = lim;
+	v[1] = ls;
+	return db_run(ST__MAX, sql, 2, v, res);
+}
+
 int
 db_mail_request_claim(long limit, long lease, json_t **rows)
 {
@@ -142,18 +156,11 @@ db_mail_request_claim(long limit, long lease, json_t **rows)
 	    " ORDER BY id LIMIT $1::bigint FOR UPDATE SKIP LOCKED)"
 	    " RETURNING id, request::text, message";
 	PGresult	*res = NULL;
-	const char	*v[2];
-	char		 lim[32], ls[32];
 	json_t		*arr, *req;
 	int		 r, rc;
 
 	*rows = NULL;
-	snprintf(lim, sizeof(lim), "%ld", limit);
-	snprintf(ls, sizeof(ls), "%ld", lease);
-	v[0] = lim;
-	v[1] = ls;
-	rc = db_run(ST__MAX, sql, 2, v, &res);
-	if (rc != DB_OK)
+	if ((rc = mail_lease(sql, limit, lease, &res)) != DB_OK)
 		goto out;
 	arr = json_array();
 	for (r = 0; r < PQntuples(res); r++) {
@@ -286,18 +293,11 @@ db_mail_claim(long limit, long lease, json_t **rows)
 	    " RETURNING id, kind, rcpt, message, attempts,"
 	    " extract(epoch FROM now() - created_at)::float8";
 	PGresult	*res = NULL;
-	const char	*v[2];
-	char		 lim[32], ls[32];
 	json_t		*arr;
 	int		 r, rc;
 
 	*rows = NULL;
-	snprintf(lim, sizeof(lim), "%ld", limit);
-	snprintf(ls, sizeof(ls), "%ld", lease);
-	v[0] = lim;
-	v[1] = ls;
-	rc = db_run(ST__MAX, sql, 2, v, &res);
-	if (rc != DB_OK)
+	if ((rc = mail_lease(sql, limit, lease, &res)) != DB_OK)
 		goto out;
 	arr = json_array();
 	for (r = 0; r < PQntuples(res); r++)
