@@ -22,6 +22,19 @@ db_audit_params_free(struct audit_params *ap)
 	memset(ap, 0, sizeof(*ap));
 }
 
+void
+db_refresh_params(const char *v[REFRESH_NPARAMS], const char *id,
+    const struct audit_params *ap)
+{
+	v[0] = id;
+	v[1] = ap->v[0];
+	v[2] = ap->v[3];
+	v[3] = ap->v[4];
+	v[4] = ap->v[5];
+	v[5] = ap->v[6];
+	v[6] = ap->v[7];
+}
+
 /*
  * Fill the audit parameters from a (NULL: no audit, no event).  uid, when
  * given, overrides a->user_id.  extra is merged into the outbox data (used
@@ -195,15 +208,14 @@ db_audit_prune(long days, long long *count)
 	    " SELECT count(*) FROM d";
 	PGresult	*res = NULL;
 	const char	*v[1];
-	char		 d[32];
+	char		 d[DB_NUM_MAX];
 	int		 rc;
 
 	*count = 0;
-	snprintf(d, sizeof(d), "%ld", days);
-	v[0] = d;
+	v[0] = db_num(d, days);
 	rc = db_run(ST__MAX, sql, 1, v, &res);
-	if (rc == DB_OK && PQntuples(res) == 1)
-		*count = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	if (rc == DB_OK)
+		(void)db_count(res, count);
 	PQclear(res);
 	return rc;
 }

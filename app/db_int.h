@@ -112,6 +112,25 @@ void		 db_note_down(const char *what, const char *msg);
 int		 db_user_row(PGresult *, int, struct user *);	/* USER_COLS */
 void		 db_count_mail_queued(void);	/* for db_stats */
 
+/* A number as a statement's text parameter, in buf; returns buf. */
+#define DB_NUM_MAX	24
+static inline const char *
+db_num(char buf[DB_NUM_MAX], long long n)
+{
+	snprintf(buf, DB_NUM_MAX, "%lld", n);
+	return buf;
+}
+
+/* A count(*) answer: row 0, column 0 into *count; -1 unless one row. */
+static inline int
+db_count(const PGresult *res, long long *count)
+{
+	if (PQntuples(res) != 1)
+		return -1;
+	*count = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	return 0;
+}
+
 /*
  * db_audit.c: the eleven audit parameters of a write and the buffers they
  * point into.  db_audit_params fills them from a (NULL: no audit, no
@@ -129,5 +148,12 @@ struct audit_params {
 int		 db_audit_params(struct audit_params *, const struct audit *,
 		    const char *uid, json_t *extra);
 void		 db_audit_params_free(struct audit_params *);
+/*
+ * ST_USER_REFRESH's parameters: the user id, then the audit row's event,
+ * session id, ip, user agent, success and detail (no email, no event).
+ */
+#define REFRESH_NPARAMS	7
+void		 db_refresh_params(const char *v[REFRESH_NPARAMS],
+		    const char *id, const struct audit_params *);
 
 #endif
