@@ -1,6 +1,6 @@
 /*
  * db_audit.c: audit rows.  The eleven parameters every audited write
- * takes (with the outbox row's, built by event_envelope), the plain audit
+ * takes (with the outbox row's, built by audit_envelope), the plain audit
  * write, the operator's list and the retention prune.
  */
 #include "config.h"
@@ -82,11 +82,11 @@ db_audit_params(struct audit_params *ap, const struct audit *a, const char *uid,
 		}
 		uuid_random(raw);
 		uuid_format(ap->evid, raw);
-		if ((ap->payload = event_envelope(a->outbox_event,
+		if ((ap->payload = audit_envelope(a->outbox_event,
 		    a->outbox_data, extra, ap->evid, now_ms())) == NULL)
 			goto out;
 		ap->v[8] = ap->evid;
-		ap->v[9] = event_kind_name(a->outbox_event);
+		ap->v[9] = audit_outbox_name(a->outbox_event);
 		ap->v[10] = ap->payload;
 		ap->outbox = 1;
 	}

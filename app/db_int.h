@@ -142,7 +142,7 @@ struct audit_params {
 	char		 evid[FA_UUID_LEN + 1];
 	char		*email, *ip, *ua;
 	char		*detail;	/* json_dumps: free() */
-	char		*payload;	/* event_envelope: free() */
+	char		*payload;	/* audit_envelope: free() */
 	int		 outbox;
 };
 int		 db_audit_params(struct audit_params *, const struct audit *,

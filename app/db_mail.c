@@ -87,7 +87,7 @@ db_once_request(const struct once_req *q, char uid[FA_UUID_LEN + 1])
 	v[12] = ua;
 	v[13] = evid;
 	v[14] = q->ev != EVENT_NONE && q->hash != NULL ?
-	    event_kind_name(q->ev) : NULL;
+	    audit_outbox_name(q->ev) : NULL;
 	snprintf(rid, sizeof(rid), "%lld", q->request_id);
 	v[15] = rid;
 	rc = db_run(ST__MAX, sql, 16, v, &res);

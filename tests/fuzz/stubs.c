@@ -56,7 +56,7 @@ need_audit(const struct audit *a)
 	if (a->outbox_event != EVENT_NONE && a->outbox_data == NULL &&
 	    a->event != AUDIT_REGISTER)
 		fuzz_fail("audit: outbox event %s without data",
-		    event_kind_name(a->outbox_event));
+		    audit_outbox_name(a->outbox_event));
 	if (a->user_id != NULL)
 		need_uuid("audit user_id", a->user_id);
 	if (a->session_id != NULL)

@@ -67,12 +67,12 @@ test_names(void **state)
 	    "mail.dropped");
 	assert_string_equal(audit_event_name(AUDIT__MAX), "unknown");
 	assert_string_equal(audit_event_name((enum audit_event)-1), "unknown");
-	assert_string_equal(event_kind_name(EVENT_USER_REGISTERED),
+	assert_string_equal(audit_outbox_name(EVENT_USER_REGISTERED),
 	    "user.registered");
-	assert_string_equal(event_kind_name(EVENT_EMAIL_CHANGED),
+	assert_string_equal(audit_outbox_name(EVENT_EMAIL_CHANGED),
 	    "user.email_changed");
-	assert_string_equal(event_kind_name(EVENT_NONE), "none");
-	assert_string_equal(event_kind_name(EVENT__MAX), "none");
+	assert_string_equal(audit_outbox_name(EVENT_NONE), "none");
+	assert_string_equal(audit_outbox_name(EVENT__MAX), "none");
 }
 
 static void
@@ -83,7 +83,7 @@ test_envelope_bytes(void **state)
 
 	(void)state;
 	data = json_pack("{s:s, s:s}", "userId", UID, "id", "dropped");
-	s = event_envelope(EVENT_USER_LOGGED_OUT, data, NULL, EVID, T0);
+	s = audit_envelope(EVENT_USER_LOGGED_OUT, data, NULL, EVID, T0);
 	assert_non_null(s);
 	assert_string_equal(s, "{\"pattern\":\"user.logged_out\",\"data\":"
 	    "{\"userId\":\"" UID "\",\"at\":\"2026-01-02T03:04:05.678Z\","
@@ -91,14 +91,14 @@ test_envelope_bytes(void **state)
 	free(s);
 	/* registered: no "at"; extra merged in */
 	extra = json_pack("{s:s}", "createdAt", "2026-01-02T03:04:05.678Z");
-	s = event_envelope(EVENT_USER_REGISTERED, NULL, extra, EVID, T0);
+	s = audit_envelope(EVENT_USER_REGISTERED, NULL, extra, EVID, T0);
 	assert_string_equal(s, "{\"pattern\":\"user.registered\",\"data\":"
 	    "{\"createdAt\":\"2026-01-02T03:04:05.678Z\",\"eventId\":\""
 	    EVID "\"}}");
 	free(s);
 	/* a given "at" stays; data itself is not changed */
 	json_object_set_new(data, "at", json_string("then"));
-	s = event_envelope(EVENT_SESSION_REVOKED, data, NULL, EVID, T0);
+	s = audit_envelope(EVENT_SESSION_REVOKED, data, NULL, EVID, T0);
 	assert_non_null(strstr(s, "\"at\":\"then\""));
 	assert_non_null(json_object_get(data, "id"));
 	assert_null(json_object_get(data, "eventId"));
@@ -113,9 +113,9 @@ test_envelope_refuses(void **state)
 	json_t	*arr = json_array();
 
 	(void)state;
-	assert_null(event_envelope(EVENT_NONE, NULL, NULL, EVID, T0));
-	assert_null(event_envelope(EVENT__MAX, NULL, NULL, EVID, T0));
-	assert_null(event_envelope(EVENT_USER_DELETED, arr, NULL, EVID, T0));
+	assert_null(audit_envelope(EVENT_NONE, NULL, NULL, EVID, T0));
+	assert_null(audit_envelope(EVENT__MAX, NULL, NULL, EVID, T0));
+	assert_null(audit_envelope(EVENT_USER_DELETED, arr, NULL, EVID, T0));
 	json_decref(arr);
 }
 
