@@ -60,16 +60,6 @@
 	" WHERE $11::text IS NOT NULL RETURNING 1)" \
 	" SELECT u.id::text, " NOTIFY_OUTBOX " FROM u"
 
-void
-db_mfa_free(struct db_mfa *m)
-{
-	if (m == NULL)
-		return;
-	free(m->secret);
-	free(m->pending);
-	m->secret = m->pending = NULL;
-}
-
 int
 db_mfa_get(const char *uid, struct db_mfa *out)
 {

@@ -875,16 +875,6 @@ need_sealed(const char *what, const char *hex)
 		fuzz_fail("%s: not a sealed secret", what);
 }
 
-void
-db_mfa_free(struct db_mfa *m)
-{
-	if (m == NULL)
-		return;
-	free(m->secret);
-	free(m->pending);
-	m->secret = m->pending = NULL;
-}
-
 int
 db_mfa_get(const char *uid, struct db_mfa *out)
 {
