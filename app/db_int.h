@@ -35,6 +35,30 @@
 	"INSERT INTO auth.outbox (event_id, event, payload) "
 #define NOTIFY_OUTBOX \
 	"(SELECT count(pg_notify('" DB_NOTIFY_CHANNEL "', '')) FROM o)"
+/*
+ * The audit and outbox rows of a write whose CTE u returns the row written,
+ * from the AUDIT_PARAMS at $n (event) .. $n+10 (payload): AUDIT_ROWS(3) for
+ * $3..$13 (AUDIT_AT_3 lists them).  They end with the CTE o, for
+ * NOTIFY_OUTBOX.
+ */
+#define AUDIT_AT_2	"2", "3", "4", "5", "6", "7", "8", "9", "10", "11", \
+			"12"
+#define AUDIT_AT_3	"3", "4", "5", "6", "7", "8", "9", "10", "11", "12", \
+			"13"
+#define AUDIT_AT_5	"5", "6", "7", "8", "9", "10", "11", "12", "13", \
+			"14", "15"
+#define AUDIT_AT_7	"7", "8", "9", "10", "11", "12", "13", "14", "15", \
+			"16", "17"
+#define AUDIT_ROWS(n)	AUDIT_ROWS_(AUDIT_AT_##n)
+#define AUDIT_ROWS_(...)	AUDIT_ROWS__(__VA_ARGS__)
+#define AUDIT_ROWS__(e, u, m, s, i, a, k, d, x, n, p) \
+	" a AS (" AUDIT_INSERT \
+	" SELECT $" e ", $" u "::uuid, $" m ", $" s "::uuid, $" i ", $" a \
+	", $" k "::boolean, coalesce($" d "::jsonb, '{}') FROM u" \
+	" WHERE $" e "::text IS NOT NULL)," \
+	" o AS (" OUTBOX_INSERT \
+	" SELECT $" x "::uuid, $" n ", $" p "::jsonb FROM u" \
+	" WHERE $" n "::text IS NOT NULL RETURNING 1)"
 /* the mail queues' writes: m is the CTE of the inserted rows */
 #define NOTIFY_MAIL \
 	"(SELECT count(pg_notify('" DB_NOTIFY_MAIL "', '')) FROM m)"

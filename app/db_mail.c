@@ -21,12 +21,7 @@
 	" RETURNING user_id, new_email)"
 /* the audit/outbox CTEs of AUDIT_PARAMS at $3.., from the user row u */
 #define ONCE_AUDIT \
-	" a AS (" AUDIT_INSERT \
-	" SELECT $3, $4::uuid, $5, $6::uuid, $7, $8, $9::boolean," \
-	" coalesce($10::jsonb, '{}') FROM u WHERE $3::text IS NOT NULL)," \
-	" o AS (" OUTBOX_INSERT \
-	" SELECT $11::uuid, $12, $13::jsonb FROM u" \
-	" WHERE $12::text IS NOT NULL RETURNING 1)" \
+	AUDIT_ROWS(3) \
 	" SELECT u.id::text, " NOTIFY_OUTBOX " FROM u"
 
 int
