@@ -1,5 +1,5 @@
-/* The audit row's start (audit.c), the name tables and the event envelope
- * (event.c). */
+/* The audit row's start, the name tables and the event envelope (audit.c);
+ * the backend's audit parameters and rows (db_int.h, db_audit.c). */
 #include "config.h"
 
 #include <setjmp.h>
@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "extern.h"
+#include "db_int.h"
 
 struct config	*cfg;
 
@@ -157,6 +158,64 @@ test_audit_entry_json(void **state)
 	audit_entries_free(NULL, 0);
 }
 
+/* The statements' audit and outbox rows, as they were written out. */
+static void
+test_audit_rows_text(void **state)
+{
+	(void)state;
+	assert_string_equal(AUDIT_ROWS(3),
+	    " a AS (" AUDIT_INSERT
+	    " SELECT $3, $4::uuid, $5, $6::uuid, $7, $8, $9::boolean,"
+	    " coalesce($10::jsonb, '{}') FROM u WHERE $3::text IS NOT NULL),"
+	    " o AS (" OUTBOX_INSERT
+	    " SELECT $11::uuid, $12, $13::jsonb FROM u"
+	    " WHERE $12::text IS NOT NULL RETURNING 1)");
+	assert_string_equal(AUDIT_ROWS(7),
+	    " a AS (" AUDIT_INSERT
+	    " SELECT $7, $8::uuid, $9, $10::uuid, $11, $12, $13::boolean,"
+	    " coalesce($14::jsonb, '{}') FROM u WHERE $7::text IS NOT NULL),"
+	    " o AS (" OUTBOX_INSERT
+	    " SELECT $15::uuid, $16, $17::jsonb FROM u"
+	    " WHERE $16::text IS NOT NULL RETURNING 1)");
+}
+
+/* ST_USER_REFRESH: id, event, session, ip, user agent, success, detail. */
+static void
+test_refresh_params(void **state)
+{
+	static const char *const names[AUDIT_NPARAMS] = { "event", "uid",
+	    "email", "sid", "ip", "ua", "ok", "detail", "evid", "ev", "pl" };
+	struct audit_params	 ap;
+	const char		*v[REFRESH_NPARAMS];
+	size_t			 i;
+
+	(void)state;
+	memset(&ap, 0, sizeof(ap));
+	for (i = 0; i < AUDIT_NPARAMS; i++)
+		ap.v[i] = names[i];
+	db_refresh_params(v, UID, &ap);
+	assert_string_equal(v[0], UID);
+	assert_string_equal(v[1], "event");
+	assert_string_equal(v[2], "sid");
+	assert_string_equal(v[3], "ip");
+	assert_string_equal(v[4], "ua");
+	assert_string_equal(v[5], "ok");
+	assert_string_equal(v[6], "detail");
+}
+
+static void
+test_db_num(void **state)
+{
+	char	 b[DB_NUM_MAX];
+
+	(void)state;
+	assert_string_equal(db_num(b, 0), "0");
+	assert_string_equal(db_num(b, -42), "-42");
+	assert_string_equal(db_num(b, -9223372036854775807LL - 1),
+	    "-9223372036854775808");
+	assert_ptr_equal(db_num(b, 1), b);
+}
+
 int
 main(void)
 {
@@ -167,6 +226,9 @@ main(void)
 		cmocka_unit_test(test_envelope_bytes),
 		cmocka_unit_test(test_envelope_refuses),
 		cmocka_unit_test(test_audit_entry_json),
+		cmocka_unit_test(test_audit_rows_text),
+		cmocka_unit_test(test_refresh_params),
+		cmocka_unit_test(test_db_num),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
