@@ -127,7 +127,16 @@ out:
 	return rc;
 }
 
-/* A claim: sql ($1 limit, $2 lease in seconds) leases the rows it returns. */
+/*
+ * A claim: the due rows of table (cond), first by order, at most $1 of them,
+ * leased for $2 seconds; it returns cols.
+ */
+#define MAIL_LEASE(table, cond, order, cols) \
+	"UPDATE " table " SET next_attempt_at = now()" \
+	" + make_interval(secs => $2::bigint) WHERE id IN (SELECT id" \
+	" FROM " table " WHERE " cond " ORDER BY " order \
+	" LIMIT $1::bigint FOR UPDATE SKIP LOCKED) RETURNING " cols
+
 static int
 mail_lease(const char *sql, long limit, long lease, PGresult **res)
 {
@@ -144,12 +153,8 @@ mail_lease(const char *sql, long limit, long lease, PGresult **res)
 int
 db_mail_request_claim(long limit, long lease, json_t **rows)
 {
-	static const char sql[] =
-	    "UPDATE auth.mail_requests SET next_attempt_at = now()"
-	    " + make_interval(secs => $2::bigint) WHERE id IN (SELECT id"
-	    " FROM auth.mail_requests WHERE next_attempt_at <= now()"
-	    " ORDER BY id LIMIT $1::bigint FOR UPDATE SKIP LOCKED)"
-	    " RETURNING id, request::text, message";
+	static const char sql[] = MAIL_LEASE("auth.mail_requests",
+	    "next_attempt_at <= now()", "id", "id, request::text, message");
 	PGresult	*res = NULL;
 	json_t		*arr, *req;
 	int		 r, rc;
@@ -279,14 +284,10 @@ db_mail_enqueue(const char *kind, const char *rcpt, const char *uid,
 int
 db_mail_claim(long limit, long lease, json_t **rows)
 {
-	static const char sql[] =
-	    "UPDATE auth.mail_queue SET next_attempt_at = now()"
-	    " + make_interval(secs => $2::bigint) WHERE id IN (SELECT id"
-	    " FROM auth.mail_queue WHERE state = 'pending'"
-	    " AND next_attempt_at <= now() ORDER BY next_attempt_at, id"
-	    " LIMIT $1::bigint FOR UPDATE SKIP LOCKED)"
-	    " RETURNING id, kind, rcpt, message, attempts,"
-	    " extract(epoch FROM now() - created_at)::float8";
+	static const char sql[] = MAIL_LEASE("auth.mail_queue",
+	    "state = 'pending' AND next_attempt_at <= now()",
+	    "next_attempt_at, id", "id, kind, rcpt, message, attempts,"
+	    " extract(epoch FROM now() - created_at)::float8");
 	PGresult	*res = NULL;
 	json_t		*arr;
 	int		 r, rc;
