@@ -110,6 +110,23 @@ out:
 	return rc;
 }
 
+/*
+ * The audit row of the operator's change to u ({"by": "cli"}) and its event
+ * ek, when enabled, with {"userId"}: *detail and *data are the caller's.
+ */
+static void
+operator_audit(struct audit *a, enum audit_event ev, enum event_kind ek,
+    const struct user *u, json_t **detail, json_t **data)
+{
+	*detail = json_pack("{s:s}", "by", "cli");
+	*data = json_pack("{s:s}", "userId", u->id);
+	audit_init(a, NULL, ev, u->id, NULL);
+	a->email = u->email;
+	a->detail = *detail;
+	a->outbox_event = event_enabled(ek);
+	a->outbox_data = *data;
+}
+
 /* user logout --json: {"userId", "email", "sessionsEnded", "sessionId"?} */
 static void
 logout_json(const struct user *u, size_t n, const char *sid)
@@ -224,13 +241,8 @@ cli_session_password(const char *arg, const struct uopts *o)
 		    "is unchanged");
 		goto out;
 	}
-	detail = json_pack("{s:s}", "by", "cli");
-	data = json_pack("{s:s}", "userId", u.id);
-	audit_init(&a, NULL, AUDIT_PASSWORD_CHANGE, u.id, NULL);
-	a.email = u.email;
-	a.detail = detail;
-	a.outbox_event = event_enabled(EVENT_USER_PASSWORD_CHANGED);
-	a.outbox_data = data;
+	operator_audit(&a, AUDIT_PASSWORD_CHANGE, EVENT_USER_PASSWORD_CHANGED,
+	    &u, &detail, &data);
 	if (db_user_set_password(u.id, hash, &a) != DB_OK) {
 		rc = cli_fail(CLI_FAIL, "%s: sessions ended, but the password "
 		    "was not stored (PostgreSQL unavailable?); run it again",
@@ -279,13 +291,8 @@ cli_session_mfa_reset(int argc, char **argv)
 		return cli_fail(CLI_FAIL, "cannot set up PostgreSQL");
 	if ((rc = cli_user_arg(argv[1], &u)) != CLI_OK)
 		goto out;
-	detail = json_pack("{s:s}", "by", "cli");
-	data = json_pack("{s:s}", "userId", u.id);
-	audit_init(&a, NULL, AUDIT_MFA_DISABLE, u.id, NULL);
-	a.email = u.email;
-	a.detail = detail;
-	a.outbox_event = event_enabled(EVENT_USER_MFA_DISABLED);
-	a.outbox_data = data;
+	operator_audit(&a, AUDIT_MFA_DISABLE, EVENT_USER_MFA_DISABLED, &u,
+	    &detail, &data);
 	switch (db_mfa_disable(u.id, &a)) {
 	case DB_OK:
 		printf("%s: second factor off; the user may enrol again\n",

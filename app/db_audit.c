@@ -1,6 +1,6 @@
 /*
  * db_audit.c: audit rows.  The eleven parameters every audited write
- * takes (with the outbox row's, built by event_envelope), the plain audit
+ * takes (with the outbox row's, built by audit_envelope), the plain audit
  * write, the operator's list and the retention prune.
  */
 #include "config.h"
@@ -20,6 +20,19 @@ db_audit_params_free(struct audit_params *ap)
 	free(ap->detail);
 	free(ap->payload);
 	memset(ap, 0, sizeof(*ap));
+}
+
+void
+db_refresh_params(const char *v[REFRESH_NPARAMS], const char *id,
+    const struct audit_params *ap)
+{
+	v[0] = id;
+	v[1] = ap->v[0];
+	v[2] = ap->v[3];
+	v[3] = ap->v[4];
+	v[4] = ap->v[5];
+	v[5] = ap->v[6];
+	v[6] = ap->v[7];
 }
 
 /*
@@ -69,11 +82,11 @@ db_audit_params(struct audit_params *ap, const struct audit *a, const char *uid,
 		}
 		uuid_random(raw);
 		uuid_format(ap->evid, raw);
-		if ((ap->payload = event_envelope(a->outbox_event,
+		if ((ap->payload = audit_envelope(a->outbox_event,
 		    a->outbox_data, extra, ap->evid, now_ms())) == NULL)
 			goto out;
 		ap->v[8] = ap->evid;
-		ap->v[9] = event_kind_name(a->outbox_event);
+		ap->v[9] = audit_outbox_name(a->outbox_event);
 		ap->v[10] = ap->payload;
 		ap->outbox = 1;
 	}
@@ -195,15 +208,14 @@ db_audit_prune(long days, long long *count)
 	    " SELECT count(*) FROM d";
 	PGresult	*res = NULL;
 	const char	*v[1];
-	char		 d[32];
+	char		 d[DB_NUM_MAX];
 	int		 rc;
 
 	*count = 0;
-	snprintf(d, sizeof(d), "%ld", days);
-	v[0] = d;
+	v[0] = db_num(d, days);
 	rc = db_run(ST__MAX, sql, 1, v, &res);
-	if (rc == DB_OK && PQntuples(res) == 1)
-		*count = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	if (rc == DB_OK)
+		(void)db_count(res, count);
 	PQclear(res);
 	return rc;
 }

@@ -35,6 +35,30 @@
 	"INSERT INTO auth.outbox (event_id, event, payload) "
 #define NOTIFY_OUTBOX \
 	"(SELECT count(pg_notify('" DB_NOTIFY_CHANNEL "', '')) FROM o)"
+/*
+ * The audit and outbox rows of a write whose CTE u returns the row written,
+ * from the AUDIT_PARAMS at $n (event) .. $n+10 (payload): AUDIT_ROWS(3) for
+ * $3..$13 (AUDIT_AT_3 lists them).  They end with the CTE o, for
+ * NOTIFY_OUTBOX.
+ */
+#define AUDIT_AT_2	"2", "3", "4", "5", "6", "7", "8", "9", "10", "11", \
+			"12"
+#define AUDIT_AT_3	"3", "4", "5", "6", "7", "8", "9", "10", "11", "12", \
+			"13"
+#define AUDIT_AT_5	"5", "6", "7", "8", "9", "10", "11", "12", "13", \
+			"14", "15"
+#define AUDIT_AT_7	"7", "8", "9", "10", "11", "12", "13", "14", "15", \
+			"16", "17"
+#define AUDIT_ROWS(n)	AUDIT_ROWS_(AUDIT_AT_##n)
+#define AUDIT_ROWS_(...)	AUDIT_ROWS__(__VA_ARGS__)
+#define AUDIT_ROWS__(e, u, m, s, i, a, k, d, x, n, p) \
+	" a AS (" AUDIT_INSERT \
+	" SELECT $" e ", $" u "::uuid, $" m ", $" s "::uuid, $" i ", $" a \
+	", $" k "::boolean, coalesce($" d "::jsonb, '{}') FROM u" \
+	" WHERE $" e "::text IS NOT NULL)," \
+	" o AS (" OUTBOX_INSERT \
+	" SELECT $" x "::uuid, $" n ", $" p "::jsonb FROM u" \
+	" WHERE $" n "::text IS NOT NULL RETURNING 1)"
 /* the mail queues' writes: m is the CTE of the inserted rows */
 #define NOTIFY_MAIL \
 	"(SELECT count(pg_notify('" DB_NOTIFY_MAIL "', '')) FROM m)"
@@ -112,6 +136,25 @@ void		 db_note_down(const char *what, const char *msg);
 int		 db_user_row(PGresult *, int, struct user *);	/* USER_COLS */
 void		 db_count_mail_queued(void);	/* for db_stats */
 
+/* A number as a statement's text parameter, in buf; returns buf. */
+#define DB_NUM_MAX	24
+static inline const char *
+db_num(char buf[DB_NUM_MAX], long long n)
+{
+	snprintf(buf, DB_NUM_MAX, "%lld", n);
+	return buf;
+}
+
+/* A count(*) answer: row 0, column 0 into *count; -1 unless one row. */
+static inline int
+db_count(const PGresult *res, long long *count)
+{
+	if (PQntuples(res) != 1)
+		return -1;
+	*count = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	return 0;
+}
+
 /*
  * db_audit.c: the eleven audit parameters of a write and the buffers they
  * point into.  db_audit_params fills them from a (NULL: no audit, no
@@ -123,11 +166,18 @@ struct audit_params {
 	char		 evid[FA_UUID_LEN + 1];
 	char		*email, *ip, *ua;
 	char		*detail;	/* json_dumps: free() */
-	char		*payload;	/* event_envelope: free() */
+	char		*payload;	/* audit_envelope: free() */
 	int		 outbox;
 };
 int		 db_audit_params(struct audit_params *, const struct audit *,
 		    const char *uid, json_t *extra);
 void		 db_audit_params_free(struct audit_params *);
+/*
+ * ST_USER_REFRESH's parameters: the user id, then the audit row's event,
+ * session id, ip, user agent, success and detail (no email, no event).
+ */
+#define REFRESH_NPARAMS	7
+void		 db_refresh_params(const char *v[REFRESH_NPARAMS],
+		    const char *id, const struct audit_params *);
 
 #endif

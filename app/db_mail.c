@@ -21,12 +21,7 @@
 	" RETURNING user_id, new_email)"
 /* the audit/outbox CTEs of AUDIT_PARAMS at $3.., from the user row u */
 #define ONCE_AUDIT \
-	" a AS (" AUDIT_INSERT \
-	" SELECT $3, $4::uuid, $5, $6::uuid, $7, $8, $9::boolean," \
-	" coalesce($10::jsonb, '{}') FROM u WHERE $3::text IS NOT NULL)," \
-	" o AS (" OUTBOX_INSERT \
-	" SELECT $11::uuid, $12, $13::jsonb FROM u" \
-	" WHERE $12::text IS NOT NULL RETURNING 1)" \
+	AUDIT_ROWS(3) \
 	" SELECT u.id::text, " NOTIFY_OUTBOX " FROM u"
 
 int
@@ -87,7 +82,7 @@ db_once_request(const struct once_req *q, char uid[FA_UUID_LEN + 1])
 	v[12] = ua;
 	v[13] = evid;
 	v[14] = q->ev != EVENT_NONE && q->hash != NULL ?
-	    event_kind_name(q->ev) : NULL;
+	    audit_outbox_name(q->ev) : NULL;
 	snprintf(rid, sizeof(rid), "%lld", q->request_id);
 	v[15] = rid;
 	rc = db_run(ST__MAX, sql, 16, v, &res);
@@ -132,28 +127,40 @@ out:
 	return rc;
 }
 
-int
-db_mail_request_claim(long limit, long lease, json_t **rows)
+/*
+ * A claim: the due rows of table (cond), first by order, at most $1 of them,
+ * leased for $2 seconds; it returns cols.
+ */
+#define MAIL_LEASE(table, cond, order, cols) \
+	"UPDATE " table " SET next_attempt_at = now()" \
+	" + make_interval(secs => $2::bigint) WHERE id IN (SELECT id" \
+	" FROM " table " WHERE " cond " ORDER BY " order \
+	" LIMIT $1::bigint FOR UPDATE SKIP LOCKED) RETURNING " cols
+
+static int
+mail_lease(const char *sql, long limit, long lease, PGresult **res)
 {
-	static const char sql[] =
-	    "UPDATE auth.mail_requests SET next_attempt_at = now()"
-	    " + make_interval(secs => $2::bigint) WHERE id IN (SELECT id"
-	    " FROM auth.mail_requests WHERE next_attempt_at <= now()"
-	    " ORDER BY id LIMIT $1::bigint FOR UPDATE SKIP LOCKED)"
-	    " RETURNING id, request::text, message";
-	PGresult	*res = NULL;
 	const char	*v[2];
 	char		 lim[32], ls[32];
-	json_t		*arr, *req;
-	int		 r, rc;
 
-	*rows = NULL;
 	snprintf(lim, sizeof(lim), "%ld", limit);
 	snprintf(ls, sizeof(ls), "%ld", lease);
 	v[0] = lim;
 	v[1] = ls;
-	rc = db_run(ST__MAX, sql, 2, v, &res);
-	if (rc != DB_OK)
+	return db_run(ST__MAX, sql, 2, v, res);
+}
+
+int
+db_mail_request_claim(long limit, long lease, json_t **rows)
+{
+	static const char sql[] = MAIL_LEASE("auth.mail_requests",
+	    "next_attempt_at <= now()", "id", "id, request::text, message");
+	PGresult	*res = NULL;
+	json_t		*arr, *req;
+	int		 r, rc;
+
+	*rows = NULL;
+	if ((rc = mail_lease(sql, limit, lease, &res)) != DB_OK)
 		goto out;
 	arr = json_array();
 	for (r = 0; r < PQntuples(res); r++) {
@@ -277,27 +284,16 @@ db_mail_enqueue(const char *kind, const char *rcpt, const char *uid,
 int
 db_mail_claim(long limit, long lease, json_t **rows)
 {
-	static const char sql[] =
-	    "UPDATE auth.mail_queue SET next_attempt_at = now()"
-	    " + make_interval(secs => $2::bigint) WHERE id IN (SELECT id"
-	    " FROM auth.mail_queue WHERE state = 'pending'"
-	    " AND next_attempt_at <= now() ORDER BY next_attempt_at, id"
-	    " LIMIT $1::bigint FOR UPDATE SKIP LOCKED)"
-	    " RETURNING id, kind, rcpt, message, attempts,"
-	    " extract(epoch FROM now() - created_at)::float8";
+	static const char sql[] = MAIL_LEASE("auth.mail_queue",
+	    "state = 'pending' AND next_attempt_at <= now()",
+	    "next_attempt_at, id", "id, kind, rcpt, message, attempts,"
+	    " extract(epoch FROM now() - created_at)::float8");
 	PGresult	*res = NULL;
-	const char	*v[2];
-	char		 lim[32], ls[32];
 	json_t		*arr;
 	int		 r, rc;
 
 	*rows = NULL;
-	snprintf(lim, sizeof(lim), "%ld", limit);
-	snprintf(ls, sizeof(ls), "%ld", lease);
-	v[0] = lim;
-	v[1] = ls;
-	rc = db_run(ST__MAX, sql, 2, v, &res);
-	if (rc != DB_OK)
+	if ((rc = mail_lease(sql, limit, lease, &res)) != DB_OK)
 		goto out;
 	arr = json_array();
 	for (r = 0; r < PQntuples(res); r++)

@@ -30,12 +30,7 @@
 	" WHERE user_id IN (SELECT id FROM u))," \
 	" c AS (INSERT INTO auth.mfa_recovery_codes (user_id, code_hash)" \
 	" SELECT u.id, h FROM u, unnest($4::text[]) h)," \
-	" a AS (" AUDIT_INSERT \
-	" SELECT $5, $6::uuid, $7, $8::uuid, $9, $10, $11::boolean," \
-	" coalesce($12::jsonb, '{}') FROM u WHERE $5::text IS NOT NULL)," \
-	" o AS (" OUTBOX_INSERT \
-	" SELECT $13::uuid, $14, $15::jsonb FROM u" \
-	" WHERE $14::text IS NOT NULL RETURNING 1)" \
+	AUDIT_ROWS(5) \
 	" SELECT u.id::text, " NOTIFY_OUTBOX " FROM u"
 #define MFA_SQL_USE_STEP \
 	"UPDATE auth.users SET mfa_last_step = $2::bigint" \
@@ -52,23 +47,8 @@
 	" WHERE id = $1::uuid AND mfa_enabled RETURNING id)," \
 	" d AS (DELETE FROM auth.mfa_recovery_codes" \
 	" WHERE user_id IN (SELECT id FROM u))," \
-	" a AS (" AUDIT_INSERT \
-	" SELECT $2, $3::uuid, $4, $5::uuid, $6, $7, $8::boolean," \
-	" coalesce($9::jsonb, '{}') FROM u WHERE $2::text IS NOT NULL)," \
-	" o AS (" OUTBOX_INSERT \
-	" SELECT $10::uuid, $11, $12::jsonb FROM u" \
-	" WHERE $11::text IS NOT NULL RETURNING 1)" \
+	AUDIT_ROWS(2) \
 	" SELECT u.id::text, " NOTIFY_OUTBOX " FROM u"
-
-void
-db_mfa_free(struct db_mfa *m)
-{
-	if (m == NULL)
-		return;
-	free(m->secret);
-	free(m->pending);
-	m->secret = m->pending = NULL;
-}
 
 int
 db_mfa_get(const char *uid, struct db_mfa *out)

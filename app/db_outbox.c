@@ -92,11 +92,10 @@ batch_row(struct db_batch *b, enum stmt st, long long id)
 {
 	PGresult	*res = NULL;
 	const char	*v[1];
-	char		 num[32];
+	char		 num[DB_NUM_MAX];
 	int		 rc;
 
-	snprintf(num, sizeof(num), "%lld", id);
-	v[0] = num;
+	v[0] = db_num(num, id);
 	rc = batch_exec(b, st, NULL, 1, v, &res);
 	PQclear(res);
 	return rc;
@@ -250,9 +249,7 @@ db_outbox_replay(const char *event_id, long long from, long long to,
 		v[1] = b;
 		rc = db_run(ST_OUTBOX_REPLAY_RANGE, NULL, 2, v, &res);
 	}
-	if (rc == DB_OK && PQntuples(res) == 1)
-		*count = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	else if (rc == DB_OK)
+	if (rc == DB_OK && db_count(res, count) == -1)
 		rc = DB_ERROR;
 	if (rc == DB_OK && *count == 0)
 		rc = DB_NOTFOUND;

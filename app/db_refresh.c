@@ -24,7 +24,7 @@ db_user_refresh_batch(struct db_refresh *j, size_t n)
 	struct db_conn		*dc;
 	struct audit_params	 ap;
 	PGresult		*res = NULL;
-	const char		*v[7];
+	const char		*v[REFRESH_NPARAMS];
 	long long		 deadline = mono_ms() + db_timeout_ms();
 	size_t			 i, k, sent = 0;
 	int			 rc = DB_ERROR, prep, f;
@@ -47,15 +47,9 @@ db_user_refresh_batch(struct db_refresh *j, size_t n)
 			j[i].rc = DB_ERROR;
 			continue;
 		}
-		v[0] = j[i].id;
-		v[1] = ap.v[0];
-		v[2] = ap.v[3];
-		v[3] = ap.v[4];
-		v[4] = ap.v[5];
-		v[5] = ap.v[6];
-		v[6] = ap.v[7];
-		f = PQsendQueryPrepared(dc->pg, db_stmts[ST_USER_REFRESH].name, 7,
-		    v, NULL, NULL, 0);
+		db_refresh_params(v, j[i].id, &ap);
+		f = PQsendQueryPrepared(dc->pg, db_stmts[ST_USER_REFRESH].name,
+		    REFRESH_NPARAMS, v, NULL, NULL, 0);
 		db_audit_params_free(&ap);
 		if (!f)
 			goto broken;

@@ -19,12 +19,7 @@ const struct db_stmt db_stmts[ST__MAX] = {
 	    " 'epoch'::timestamptz + $6::bigint * interval '1 millisecond',"
 	    " 'epoch'::timestamptz + $6::bigint * interval '1 millisecond')"
 	    " RETURNING " USER_COLS "),"
-	    " a AS (" AUDIT_INSERT
-	    " SELECT $7, $8::uuid, $9, $10::uuid, $11, $12, $13::boolean,"
-	    " coalesce($14::jsonb, '{}') FROM u WHERE $7::text IS NOT NULL),"
-	    " o AS (" OUTBOX_INSERT
-	    " SELECT $15::uuid, $16, $17::jsonb FROM u"
-	    " WHERE $16::text IS NOT NULL RETURNING 1)"
+	    AUDIT_ROWS(7)
 	    " SELECT u.*, " NOTIFY_OUTBOX " FROM u" },
 	[ST_USER_BY_EMAIL] = { "fa_user_by_email", 1,
 	    "SELECT " USER_COLS " FROM auth.users WHERE email = $1" },
@@ -42,23 +37,13 @@ const struct db_stmt db_stmts[ST__MAX] = {
 	    "WITH u AS ("
 	    " UPDATE auth.users SET password_hash = $2, updated_at = now()"
 	    " WHERE id = $1::uuid RETURNING id),"
-	    " a AS (" AUDIT_INSERT
-	    " SELECT $3, $4::uuid, $5, $6::uuid, $7, $8, $9::boolean,"
-	    " coalesce($10::jsonb, '{}') FROM u WHERE $3::text IS NOT NULL),"
-	    " o AS (" OUTBOX_INSERT
-	    " SELECT $11::uuid, $12, $13::jsonb FROM u"
-	    " WHERE $12::text IS NOT NULL RETURNING 1)"
+	    AUDIT_ROWS(3)
 	    " SELECT u.id::text, " NOTIFY_OUTBOX " FROM u" },
 	[ST_USER_SET_ROLES] = { "fa_user_set_roles", 2 + AUDIT_NPARAMS,
 	    "WITH u AS ("
 	    " UPDATE auth.users SET roles = string_to_array($2, ','),"
 	    " updated_at = now() WHERE id = $1::uuid RETURNING " USER_COLS "),"
-	    " a AS (" AUDIT_INSERT
-	    " SELECT $3, $4::uuid, $5, $6::uuid, $7, $8, $9::boolean,"
-	    " coalesce($10::jsonb, '{}') FROM u WHERE $3::text IS NOT NULL),"
-	    " o AS (" OUTBOX_INSERT
-	    " SELECT $11::uuid, $12, $13::jsonb FROM u"
-	    " WHERE $12::text IS NOT NULL RETURNING 1)"
+	    AUDIT_ROWS(3)
 	    " SELECT u.*, " NOTIFY_OUTBOX " FROM u" },
 	/* $1: the rows of db_user_import, $2 the audit event, $3 "by" */
 	[ST_USER_IMPORT] = { "fa_user_import", 3,
@@ -102,12 +87,7 @@ const struct db_stmt db_stmts[ST__MAX] = {
 	    " OR lower(email) IN (SELECT lower(email) FROM u))"
 	    " AND (email IS NOT NULL OR ip IS NOT NULL"
 	    " OR user_agent IS NOT NULL)),"
-	    " a AS (" AUDIT_INSERT
-	    " SELECT $2, $3::uuid, $4, $5::uuid, $6, $7, $8::boolean,"
-	    " coalesce($9::jsonb, '{}') FROM u WHERE $2::text IS NOT NULL),"
-	    " o AS (" OUTBOX_INSERT
-	    " SELECT $10::uuid, $11, $12::jsonb FROM u"
-	    " WHERE $11::text IS NOT NULL RETURNING 1)"
+	    AUDIT_ROWS(2)
 	    " SELECT u.id::text, " NOTIFY_OUTBOX " FROM u" },
 	[ST_AUDIT] = { "fa_audit", AUDIT_NPARAMS,
 	    "WITH a AS (" AUDIT_INSERT

@@ -181,7 +181,7 @@ int
 db_user_refresh(const char *id, const struct audit *a, struct user *out)
 {
 	struct audit_params	 ap;
-	const char		*v[7];
+	const char		*v[REFRESH_NPARAMS];
 	int			 rc;
 
 	memset(out, 0, sizeof(*out));
@@ -193,14 +193,8 @@ db_user_refresh(const char *id, const struct audit *a, struct user *out)
 	}
 	if (db_audit_params(&ap, a, id, NULL) == -1)
 		return DB_ERROR;
-	v[0] = id;
-	v[1] = ap.v[0];
-	v[2] = ap.v[3];
-	v[3] = ap.v[4];
-	v[4] = ap.v[5];
-	v[5] = ap.v[6];
-	v[6] = ap.v[7];
-	rc = user_stmt(ST_USER_REFRESH, 7, v, out);
+	db_refresh_params(v, id, &ap);
+	rc = user_stmt(ST_USER_REFRESH, REFRESH_NPARAMS, v, out);
 	db_audit_params_free(&ap);
 	return rc;
 }

@@ -1,6 +1,6 @@
 /*
  * Events through the transactional outbox.  Writers put the outbox row in
- * the same transaction as the change (db*.c), built by event_envelope, and
+ * the same transaction as the change (db*.c), built by audit_envelope, and
  * NOTIFY fa_outbox; the relay thread LISTENs on a connection of its own
  * (db_listen_*), so a write by any process wakes the relays of every
  * instance at once.  It publishes pending rows in order of creation, marks
@@ -46,78 +46,11 @@ static struct {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 };
 
-static const char *const event_names[EVENT__MAX] = {
-	"user.registered",
-	"user.logged_in",
-	"user.logged_out",
-	"user.password_changed",
-	"session.revoked",
-	"token.reuse_detected",
-	"user.deleted",
-	"user.mfa_enabled",
-	"user.mfa_disabled",
-	"user.password_reset_requested",
-	"user.password_reset",
-	"user.email_verified",
-	"user.email_changed",
-};
-
-const char *
-event_kind_name(enum event_kind k)
-{
-	if ((int)k < 0 || k >= EVENT__MAX)
-		return "none";
-	return event_names[k];
-}
-
-/*
- * The published message of an outbox row: {"pattern": the event's name,
- * "data": data (an object, or NULL for {}) with extra merged in, "at" (the
- * time now, unless given or the event is user.registered) and "eventId":
- * evid}.  Owned JSON text, or NULL.  Pure: the time is a parameter.
- */
-char *
-event_envelope(enum event_kind k, const json_t *data, json_t *extra,
-    const char *evid, long long now)
-{
-	char		 at[40];
-	char		*out = NULL;
-	json_t		*d = NULL, *msg = NULL;
-
-	if ((int)k < 0 || k >= EVENT__MAX ||
-	    (data != NULL && !json_is_object(data)))
-		return NULL;
-	d = data != NULL ? json_deep_copy(data) : json_object();
-	if (d == NULL)
-		goto out;
-	if (extra != NULL && json_object_update(d, extra) == -1)
-		goto out;
-	/* every event but user.registered (createdAt) carries "at" */
-	if (k != EVENT_USER_REGISTERED && json_object_get(d, "at") == NULL) {
-		rfc3339(at, now);
-		if (json_object_set_new(d, "at", json_string(at)) == -1)
-			goto out;
-	}
-	json_object_del(d, "id");
-	if (json_object_set_new(d, "eventId", json_string(evid)) == -1)
-		goto out;
-	msg = json_object();
-	if (json_object_set_new(msg, "pattern",
-	    json_string(event_kind_name(k))) == -1 ||
-	    json_object_set(msg, "data", d) == -1)
-		goto out;
-	out = json_dumps(msg, JSON_COMPACT);
-out:
-	json_decref(d);
-	json_decref(msg);
-	return out;
-}
-
 /* k when the configuration enables it, else EVENT_NONE. */
 enum event_kind
 event_enabled(enum event_kind k)
 {
-	const char	*p = cfg->events_enabled, *name = event_kind_name(k);
+	const char	*p = cfg->events_enabled, *name = audit_outbox_name(k);
 	size_t		 n, len;
 
 	if (name == NULL)

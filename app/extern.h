@@ -238,7 +238,7 @@ enum event_kind {
 	EVENT_EMAIL_CHANGED,
 	EVENT__MAX
 };
-const char	*event_kind_name(enum event_kind);	/* "user.registered" */
+const char	*audit_outbox_name(enum event_kind); /* "user.registered" */
 
 struct audit {
 	enum audit_event event;
@@ -260,6 +260,9 @@ struct audit {
  */
 void		 audit_init(struct audit *a, const struct request *r,
 		    enum audit_event ev, const char *uid, const char *sid);
+/* The outbox row's message (audit.c's comment); owned, NULL on bad input. */
+char		*audit_envelope(enum event_kind, const json_t *data,
+		    json_t *extra, const char *evid, long long now_ms);
 /* One stored audit row, as GET /admin/audit lists it; strings owned, NULL
  * for SQL NULL; detail is the JSON text.  audit_entry_json: the API.md
  * entry object. */
@@ -506,9 +509,6 @@ const char	*err_code(enum err);
 /* event.c: outbox publisher and relay. */
 int		 event_init(void);
 void		 event_shutdown(void);
-/* The outbox row's message (event.c's comment); owned, NULL on bad input. */
-char		*event_envelope(enum event_kind, const json_t *data,
-		    json_t *extra, const char *evid, long long now_ms);
 enum event_kind	 event_enabled(enum event_kind);	/* or EVENT_NONE */
 
 /* migrate.c (db_migrate, declared with db.c): the sql/NNN_*.sql files. */

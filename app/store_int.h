@@ -122,6 +122,48 @@ long		 store_revoke_ttl(long access_ttl);
 void		 store_note_revoked(enum revoke_kind, const char *uid,
 		    const char *key, long long value, long ttl_s);
 
+/*
+ * The frame of one pooled operation.  store_op_begin borrows a context and
+ * runs script sc on key (acknowledged as a revocation when ack): 0 with
+ * the reply in *r, to be ended by store_op_end, or -1 with nothing held.
+ * store_op_end frees the reply, gives the context back and returns rc.
+ */
+static inline int
+store_op_begin(struct rop *op, enum script sc, const char *key, int nargs,
+    const char **args, int ack, redisReply **r)
+{
+	*r = NULL;
+	if (store_pool_get(op) == -1)
+		return -1;
+	if (store_op_eval(op, sc, key, nargs, args, r) == -1 ||
+	    (ack && store_op_ack(op) == -1)) {
+		freeReplyObject(*r);
+		*r = NULL;
+		store_pool_put(op);
+		return -1;
+	}
+	return 0;
+}
+
+static inline int
+store_op_end(struct rop *op, redisReply *r, int rc)
+{
+	freeReplyObject(r);
+	store_pool_put(op);
+	return rc;
+}
+
+/* An integer reply: 0, or -1 with the context marked broken. */
+static inline int
+store_op_int(struct rop *op, const redisReply *r, long long *v)
+{
+	if (store_reply_int(r, v) == -1) {
+		op->broken = 1;
+		return -1;
+	}
+	return 0;
+}
+
 /* store_conn.c: connections. */
 void		 store_conn_drop(struct rconn *);
 /* Connect, authenticate, select, check ROLE, load the scripts: 0 or -1. */

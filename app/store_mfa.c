@@ -35,7 +35,6 @@ store_mfa_create(const char *hash, const struct store_mfa *m, long ttl)
 	redisReply	*r = NULL;
 	char		 k[STORE_KEY_MAX], sttl[24];
 	const char	*args[4];
-	int		 rc = -1;
 
 	if (mfa_key(k, hash) == -1 || !store_id_ok(m->uid)) {
 		log_error(NULL, "redis: mfa create: bad arguments");
@@ -46,13 +45,9 @@ store_mfa_create(const char *hash, const struct store_mfa *m, long ttl)
 	args[1] = m->ip;
 	args[2] = m->ua;
 	args[3] = sttl;
-	if (store_pool_get(&op) == -1)
+	if (store_op_begin(&op, SC_MFA_CREATE, k, 4, args, 0, &r) == -1)
 		return -1;
-	if (store_op_eval(&op, SC_MFA_CREATE, k, 4, args, &r) == 0)
-		rc = 0;
-	freeReplyObject(r);
-	store_pool_put(&op);
-	return rc;
+	return store_op_end(&op, r, 0);
 }
 
 int
@@ -89,9 +84,7 @@ store_mfa_get(const char *hash, struct store_mfa *m)
 		snprintf(m->ua, sizeof(m->ua), "%s", e->str);
 	rc = 0;
 out:
-	freeReplyObject(r);
-	store_pool_put(&op);
-	return rc;
+	return store_op_end(&op, r, rc);
 }
 
 int
@@ -102,26 +95,17 @@ store_mfa_wrong(const char *hash, long max, int *voided)
 	char		 k[STORE_KEY_MAX], smax[24];
 	const char	*args[1] = { smax };
 	long long	 n;
-	int		 rc = -1;
 
 	*voided = 1;
 	if (mfa_key(k, hash) == -1)
 		return 0;
 	snprintf(smax, sizeof(smax), "%ld", max);
-	if (store_pool_get(&op) == -1)
+	if (store_op_begin(&op, SC_MFA_WRONG, k, 1, args, 0, &r) == -1)
 		return -1;
-	if (store_op_eval(&op, SC_MFA_WRONG, k, 1, args, &r) == -1)
-		goto out;
-	if (store_reply_int(r, &n) == -1) {
-		op.broken = 1;
-		goto out;
-	}
+	if (store_op_int(&op, r, &n) == -1)
+		return store_op_end(&op, r, -1);
 	*voided = n < 0 || n >= max;
-	rc = 0;
-out:
-	freeReplyObject(r);
-	store_pool_put(&op);
-	return rc;
+	return store_op_end(&op, r, 0);
 }
 
 int
@@ -141,15 +125,8 @@ store_mfa_take(const char *hash)
 	len[1] = strlen(k);
 	if (store_pool_get(&op) == -1)
 		return -1;
-	if (store_op_cmd(&op, 2, argv, len, &r, "DEL") == -1)
-		goto out;
-	if (store_reply_int(r, &n) == -1) {
-		op.broken = 1;
-		goto out;
-	}
-	rc = n == 1 ? 0 : 1;
-out:
-	freeReplyObject(r);
-	store_pool_put(&op);
-	return rc;
+	if (store_op_cmd(&op, 2, argv, len, &r, "DEL") == 0 &&
+	    store_op_int(&op, r, &n) == 0)
+		rc = n == 1 ? 0 : 1;
+	return store_op_end(&op, r, rc);
 }

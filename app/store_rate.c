@@ -29,21 +29,15 @@ rate_script(enum script sc, const char *key, const char *window,
 		return -1;
 	}
 	snprintf(k, sizeof(k), "fa:rl:%s", key);
-	if (store_pool_get(&op) == -1)
+	if (store_op_begin(&op, sc, k, window ? 1 : 0, args, 0, &r) == -1)
 		return -1;
-	if (store_op_eval(&op, sc, k, window ? 1 : 0, args, &r) == -1)
-		goto out;
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
 	    store_reply_int(r->element[0], count) == -1 ||
-	    store_reply_int(r->element[1], ttl) == -1) {
+	    store_reply_int(r->element[1], ttl) == -1)
 		op.broken = 1;
-		goto out;
-	}
-	rc = 0;
-out:
-	freeReplyObject(r);
-	store_pool_put(&op);
-	return rc;
+	else
+		rc = 0;
+	return store_op_end(&op, r, rc);
 }
 
 /*
@@ -129,9 +123,7 @@ store_rate_reserve(const struct store_rate *c, size_t n, long window,
 		*retry = t > 0 ? (long)t : 1;
 	rc = over ? 1 : 0;
 out:
-	freeReplyObject(r);
-	store_pool_put(&op);
-	return rc;
+	return store_op_end(&op, r, rc);
 }
 
 /* Give one reserved attempt back to each counter, or clear it. */
@@ -154,7 +146,5 @@ store_rate_release(const struct store_rate *c, size_t n)
 	if (store_op_evalv(&op, SC_RATE_RELEASE, (int)n, kp, (int)n, ap,
 	    &r) == 0)
 		rc = 0;
-	freeReplyObject(r);
-	store_pool_put(&op);
-	return rc;
+	return store_op_end(&op, r, rc);
 }

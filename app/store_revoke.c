@@ -22,7 +22,6 @@ store_blacklist(const char *uid, const char *jti, long ttl)
 	redisReply	*r = NULL;
 	char		 key[STORE_KEY_MAX], sttl[24];
 	const char	*args[2];
-	int		 rc = -1;
 
 	if (!store_id_ok(uid) || !store_id_ok(jti) ||
 	    strlen(jti) > FA_JTI_LEN) {
@@ -35,16 +34,10 @@ store_blacklist(const char *uid, const char *jti, long ttl)
 	snprintf(sttl, sizeof(sttl), "%ld", ttl);
 	args[0] = sttl;
 	args[1] = store_pool.chan;
-	if (store_pool_get(&op) == -1)
+	if (store_op_begin(&op, SC_BLACKLIST, key, 2, args, 1, &r) == -1)
 		return -1;
-	if (store_op_eval(&op, SC_BLACKLIST, key, 2, args, &r) == 0 &&
-	    store_op_ack(&op) == 0) {
-		store_note_revoked(REVOKE_JTI, uid, jti, 1, ttl);
-		rc = 0;
-	}
-	freeReplyObject(r);
-	store_pool_put(&op);
-	return rc;
+	store_note_revoked(REVOKE_JTI, uid, jti, 1, ttl);
+	return store_op_end(&op, r, 0);
 }
 
 /*
@@ -92,9 +85,7 @@ store_token_revoked(const char *uid, const char *sid, const char *jti,
 	else
 		rc = 0;
 out:
-	freeReplyObject(r);
-	store_pool_put(&op);
-	return rc;
+	return store_op_end(&op, r, rc);
 }
 
 /*

@@ -75,10 +75,8 @@ store_session_create(const char *uid, const char *sid, const char *rhash,
 	    aal <= TOKEN_AAL_MAX ? aal : TOKEN_AAL_MIN);
 	args[9] = saal;
 	args[10] = store_pool.chan;
-	if (store_pool_get(&op) == -1)
+	if (store_op_begin(&op, SC_CREATE, z, 11, args, 0, &r) == -1)
 		return -1;
-	if (store_op_eval(&op, SC_CREATE, z, 11, args, &r) == -1)
-		goto out;
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
 	    store_reply_int(r->element[0], cutoff) == -1 ||
 	    r->element[1]->type != REDIS_REPLY_ARRAY) {
@@ -102,9 +100,7 @@ store_session_create(const char *uid, const char *sid, const char *rhash,
 	rc = 0;
 out:
 	free(out);
-	freeReplyObject(r);
-	store_pool_put(&op);
-	return rc;
+	return store_op_end(&op, r, rc);
 }
 
 int
@@ -147,10 +143,8 @@ store_session_rotate(const char *uid, const char *sid, const char *presented,
 	args[7] = now;
 	args[8] = rttl;
 	args[9] = store_pool.chan;
-	if (store_pool_get(&op) == -1)
+	if (store_op_begin(&op, SC_ROTATE, z, 10, args, 0, &r) == -1)
 		return -1;
-	if (store_op_eval(&op, SC_ROTATE, z, 10, args, &r) == -1)
-		goto out;
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != 4 ||
 	    store_reply_int(r->element[0], &code) == -1 ||
 	    store_reply_int(r->element[1], cutoff) == -1 ||
@@ -170,9 +164,7 @@ store_session_rotate(const char *uid, const char *sid, const char *presented,
 		*child_enc = xstrdup(r->element[2]->str);
 	rc = 0;
 out:
-	freeReplyObject(r);
-	store_pool_put(&op);
-	return rc;
+	return store_op_end(&op, r, rc);
 }
 
 /*
@@ -190,7 +182,7 @@ session_revoke(enum script sc, const char *uid, const char *sid,
 	char		 p[STORE_KEY_MAX], z[STORE_KEY_MAX], rttl[24];
 	const char	*args[5];
 	long long	 v;
-	int		 n = 0, rc = -1;
+	int		 n = 0;
 
 	if (!store_id_ok(uid) || !store_id_ok(sid) ||
 	    (sc == SC_REVOKE_REFRESH && (rhash == NULL || *rhash == '\0')))
@@ -203,22 +195,13 @@ session_revoke(enum script sc, const char *uid, const char *sid,
 		args[n++] = rhash;
 	args[n++] = rttl;
 	args[n++] = store_pool.chan;
-	if (store_pool_get(&op) == -1)
+	if (store_op_begin(&op, sc, z, n, args, 1, &r) == -1)
 		return -1;
-	if (store_op_eval(&op, sc, z, n, args, &r) == -1 ||
-	    store_op_ack(&op) == -1)
-		goto out;
-	if (store_reply_int(r, &v) == -1) {
-		op.broken = 1;
-		goto out;
-	}
-	rc = v == 0 ? 0 : 1;
-	if (rc == 0)
+	if (store_op_int(&op, r, &v) == -1)
+		return store_op_end(&op, r, -1);
+	if (v == 0)
 		session_noted(uid, sid, access_ttl);
-out:
-	freeReplyObject(r);
-	store_pool_put(&op);
-	return rc;
+	return store_op_end(&op, r, v == 0 ? 0 : 1);
 }
 
 int
@@ -263,11 +246,8 @@ cutoff_script(enum script sc, const char *uid, const char *keep_sid,
 	args[n++] = now;
 	args[n++] = rttl;
 	args[n++] = store_pool.chan;
-	if (store_pool_get(&op) == -1)
+	if (store_op_begin(&op, sc, z, n, args, 1, &r) == -1)
 		return -1;
-	if (store_op_eval(&op, sc, z, n, args, &r) == -1 ||
-	    store_op_ack(&op) == -1)
-		goto out;
 	c = r;
 	if (sc == SC_REVOKE_ALL) {
 		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
@@ -278,10 +258,8 @@ cutoff_script(enum script sc, const char *uid, const char *keep_sid,
 		c = r->element[0];
 		list = r->element[1];
 	}
-	if (store_reply_int(c, cutoff) == -1) {
-		op.broken = 1;
+	if (store_op_int(&op, c, cutoff) == -1)
 		goto out;
-	}
 	store_note_revoked(REVOKE_CUTOFF, uid, "", *cutoff,
 	    store_revoke_ttl(access_ttl));
 	if (sids != NULL && list != NULL && list->elements > 0)
@@ -295,9 +273,7 @@ cutoff_script(enum script sc, const char *uid, const char *keep_sid,
 		}
 	rc = 0;
 out:
-	freeReplyObject(r);
-	store_pool_put(&op);
-	return rc;
+	return store_op_end(&op, r, rc);
 }
 
 int
@@ -342,10 +318,8 @@ store_session_list(const char *uid, struct session_info **list, size_t *n)
 		return 0;
 	user_keys(uid, p, z);
 	args[0] = p;
-	if (store_pool_get(&op) == -1)
+	if (store_op_begin(&op, SC_LIST, z, 1, args, 0, &r) == -1)
 		return -1;
-	if (store_op_eval(&op, SC_LIST, z, 1, args, &r) == -1)
-		goto out;
 	if (r->type != REDIS_REPLY_ARRAY || r->elements % 5 != 0) {
 		op.broken = 1;
 		goto out;
@@ -373,7 +347,5 @@ store_session_list(const char *uid, struct session_info **list, size_t *n)
 	rc = 0;
 out:
 	free(out);
-	freeReplyObject(r);
-	store_pool_put(&op);
-	return rc;
+	return store_op_end(&op, r, rc);
 }

@@ -1,6 +1,6 @@
 /*
- * The user record outside its backend: freeing its members and the API.md
- * user object.  Pure, so the fuzzers link it with their storage stubs.
+ * The user record outside its backend: freeing its members (and its second
+ * factor's) and the API.md user object.  Pure, so the fuzzers link it with their storage stubs.
  */
 #include "config.h"
 
@@ -29,6 +29,17 @@ user_list_free(struct user *list, size_t n)
 	for (i = 0; i < n; i++)
 		user_free(&list[i]);
 	free(list);
+}
+
+/* The user's second factor as db_mfa_get reads it (db.h). */
+void
+db_mfa_free(struct db_mfa *m)
+{
+	if (m == NULL)
+		return;
+	free(m->secret);
+	free(m->pending);
+	m->secret = m->pending = NULL;
 }
 
 json_t *

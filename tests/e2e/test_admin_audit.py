@@ -3,6 +3,7 @@
 limits) and the role change (validation, 404, revoking the target's old
 tokens, new roles in the next login, an audit row)."""
 
+import time
 import uuid
 
 from authlib import (RFC3339_RE, User, assert_access_alive, assert_access_dead,
@@ -40,6 +41,7 @@ def test_cli_grant_revokes_old_token_and_next_login_is_admin(stack):
     a = User(stack, "granted")
     old = a.access
     grant(stack, a.email, "admin")
+    time.sleep(0.1)     # API.md: another process's revocation within 100 ms
     assert_access_dead(stack, old, "access token issued before `user grant`")
     a.pair = login(stack, a.email)
     claims = jwt_parts(a.access)[1]

@@ -56,7 +56,7 @@ need_audit(const struct audit *a)
 	if (a->outbox_event != EVENT_NONE && a->outbox_data == NULL &&
 	    a->event != AUDIT_REGISTER)
 		fuzz_fail("audit: outbox event %s without data",
-		    event_kind_name(a->outbox_event));
+		    audit_outbox_name(a->outbox_event));
 	if (a->user_id != NULL)
 		need_uuid("audit user_id", a->user_id);
 	if (a->session_id != NULL)
@@ -873,16 +873,6 @@ need_sealed(const char *what, const char *hex)
 
 	if (otp_open(s, hex) == -1)
 		fuzz_fail("%s: not a sealed secret", what);
-}
-
-void
-db_mfa_free(struct db_mfa *m)
-{
-	if (m == NULL)
-		return;
-	free(m->secret);
-	free(m->pending);
-	m->secret = m->pending = NULL;
 }
 
 int

@@ -1,5 +1,5 @@
-/* The audit row's start (audit.c), the name tables and the event envelope
- * (event.c). */
+/* The audit row's start, the name tables and the event envelope (audit.c);
+ * the backend's audit parameters and rows (db_int.h, db_audit.c). */
 #include "config.h"
 
 #include <setjmp.h>
@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "extern.h"
+#include "db_int.h"
 
 struct config	*cfg;
 
@@ -67,12 +68,12 @@ test_names(void **state)
 	    "mail.dropped");
 	assert_string_equal(audit_event_name(AUDIT__MAX), "unknown");
 	assert_string_equal(audit_event_name((enum audit_event)-1), "unknown");
-	assert_string_equal(event_kind_name(EVENT_USER_REGISTERED),
+	assert_string_equal(audit_outbox_name(EVENT_USER_REGISTERED),
 	    "user.registered");
-	assert_string_equal(event_kind_name(EVENT_EMAIL_CHANGED),
+	assert_string_equal(audit_outbox_name(EVENT_EMAIL_CHANGED),
 	    "user.email_changed");
-	assert_string_equal(event_kind_name(EVENT_NONE), "none");
-	assert_string_equal(event_kind_name(EVENT__MAX), "none");
+	assert_string_equal(audit_outbox_name(EVENT_NONE), "none");
+	assert_string_equal(audit_outbox_name(EVENT__MAX), "none");
 }
 
 static void
@@ -83,7 +84,7 @@ test_envelope_bytes(void **state)
 
 	(void)state;
 	data = json_pack("{s:s, s:s}", "userId", UID, "id", "dropped");
-	s = event_envelope(EVENT_USER_LOGGED_OUT, data, NULL, EVID, T0);
+	s = audit_envelope(EVENT_USER_LOGGED_OUT, data, NULL, EVID, T0);
 	assert_non_null(s);
 	assert_string_equal(s, "{\"pattern\":\"user.logged_out\",\"data\":"
 	    "{\"userId\":\"" UID "\",\"at\":\"2026-01-02T03:04:05.678Z\","
@@ -91,14 +92,14 @@ test_envelope_bytes(void **state)
 	free(s);
 	/* registered: no "at"; extra merged in */
 	extra = json_pack("{s:s}", "createdAt", "2026-01-02T03:04:05.678Z");
-	s = event_envelope(EVENT_USER_REGISTERED, NULL, extra, EVID, T0);
+	s = audit_envelope(EVENT_USER_REGISTERED, NULL, extra, EVID, T0);
 	assert_string_equal(s, "{\"pattern\":\"user.registered\",\"data\":"
 	    "{\"createdAt\":\"2026-01-02T03:04:05.678Z\",\"eventId\":\""
 	    EVID "\"}}");
 	free(s);
 	/* a given "at" stays; data itself is not changed */
 	json_object_set_new(data, "at", json_string("then"));
-	s = event_envelope(EVENT_SESSION_REVOKED, data, NULL, EVID, T0);
+	s = audit_envelope(EVENT_SESSION_REVOKED, data, NULL, EVID, T0);
 	assert_non_null(strstr(s, "\"at\":\"then\""));
 	assert_non_null(json_object_get(data, "id"));
 	assert_null(json_object_get(data, "eventId"));
@@ -113,9 +114,9 @@ test_envelope_refuses(void **state)
 	json_t	*arr = json_array();
 
 	(void)state;
-	assert_null(event_envelope(EVENT_NONE, NULL, NULL, EVID, T0));
-	assert_null(event_envelope(EVENT__MAX, NULL, NULL, EVID, T0));
-	assert_null(event_envelope(EVENT_USER_DELETED, arr, NULL, EVID, T0));
+	assert_null(audit_envelope(EVENT_NONE, NULL, NULL, EVID, T0));
+	assert_null(audit_envelope(EVENT__MAX, NULL, NULL, EVID, T0));
+	assert_null(audit_envelope(EVENT_USER_DELETED, arr, NULL, EVID, T0));
 	json_decref(arr);
 }
 
@@ -157,6 +158,64 @@ test_audit_entry_json(void **state)
 	audit_entries_free(NULL, 0);
 }
 
+/* The statements' audit and outbox rows, as they were written out. */
+static void
+test_audit_rows_text(void **state)
+{
+	(void)state;
+	assert_string_equal(AUDIT_ROWS(3),
+	    " a AS (" AUDIT_INSERT
+	    " SELECT $3, $4::uuid, $5, $6::uuid, $7, $8, $9::boolean,"
+	    " coalesce($10::jsonb, '{}') FROM u WHERE $3::text IS NOT NULL),"
+	    " o AS (" OUTBOX_INSERT
+	    " SELECT $11::uuid, $12, $13::jsonb FROM u"
+	    " WHERE $12::text IS NOT NULL RETURNING 1)");
+	assert_string_equal(AUDIT_ROWS(7),
+	    " a AS (" AUDIT_INSERT
+	    " SELECT $7, $8::uuid, $9, $10::uuid, $11, $12, $13::boolean,"
+	    " coalesce($14::jsonb, '{}') FROM u WHERE $7::text IS NOT NULL),"
+	    " o AS (" OUTBOX_INSERT
+	    " SELECT $15::uuid, $16, $17::jsonb FROM u"
+	    " WHERE $16::text IS NOT NULL RETURNING 1)");
+}
+
+/* ST_USER_REFRESH: id, event, session, ip, user agent, success, detail. */
+static void
+test_refresh_params(void **state)
+{
+	static const char *const names[AUDIT_NPARAMS] = { "event", "uid",
+	    "email", "sid", "ip", "ua", "ok", "detail", "evid", "ev", "pl" };
+	struct audit_params	 ap;
+	const char		*v[REFRESH_NPARAMS];
+	size_t			 i;
+
+	(void)state;
+	memset(&ap, 0, sizeof(ap));
+	for (i = 0; i < AUDIT_NPARAMS; i++)
+		ap.v[i] = names[i];
+	db_refresh_params(v, UID, &ap);
+	assert_string_equal(v[0], UID);
+	assert_string_equal(v[1], "event");
+	assert_string_equal(v[2], "sid");
+	assert_string_equal(v[3], "ip");
+	assert_string_equal(v[4], "ua");
+	assert_string_equal(v[5], "ok");
+	assert_string_equal(v[6], "detail");
+}
+
+static void
+test_db_num(void **state)
+{
+	char	 b[DB_NUM_MAX];
+
+	(void)state;
+	assert_string_equal(db_num(b, 0), "0");
+	assert_string_equal(db_num(b, -42), "-42");
+	assert_string_equal(db_num(b, -9223372036854775807LL - 1),
+	    "-9223372036854775808");
+	assert_ptr_equal(db_num(b, 1), b);
+}
+
 int
 main(void)
 {
@@ -167,6 +226,9 @@ main(void)
 		cmocka_unit_test(test_envelope_bytes),
 		cmocka_unit_test(test_envelope_refuses),
 		cmocka_unit_test(test_audit_entry_json),
+		cmocka_unit_test(test_audit_rows_text),
+		cmocka_unit_test(test_refresh_params),
+		cmocka_unit_test(test_db_num),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
