@@ -120,21 +120,10 @@ imp_refuse(struct imp *im, size_t line, const char *what, const char *why)
 static int
 imp_bool(const char *v, int *out)
 {
-	static const char *const yes[] = { "true", "t", "1", "yes" };
-	static const char *const no[] = { "false", "f", "0", "no" };
-	size_t	 i;
+	static const char *const yes[] = { "true", "t", "1", "yes", NULL };
+	static const char *const no[] = { "false", "f", "0", "no", NULL };
 
-	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
-		if (strcasecmp(v, yes[i]) == 0) {
-			*out = 1;
-			return 0;
-		}
-		if (strcasecmp(v, no[i]) == 0) {
-			*out = 0;
-			return 0;
-		}
-	}
-	return -1;
+	return bool_parse(v, yes, no, out);
 }
 
 static int

@@ -236,21 +236,10 @@ parse_long(const char *v, const struct ckey *k, long *out)
 static int
 parse_bool(const char *v, int *out)
 {
-	static const char *const yes[] = { "on", "yes", "true", "1" };
-	static const char *const no[] = { "off", "no", "false", "0" };
-	size_t	 i;
+	static const char *const yes[] = { "on", "yes", "true", "1", NULL };
+	static const char *const no[] = { "off", "no", "false", "0", NULL };
 
-	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
-		if (strcasecmp(v, yes[i]) == 0) {
-			*out = 1;
-			return 0;
-		}
-		if (strcasecmp(v, no[i]) == 0) {
-			*out = 0;
-			return 0;
-		}
-	}
-	return -1;
+	return bool_parse(v, yes, no, out);
 }
 
 /* Read a secret file whole, dropping one trailing newline. */

@@ -155,6 +155,23 @@ void		 uuid_format(char out[FA_UUID_LEN + 1], const unsigned char in[16]);
 int		 uuid_parse(unsigned char out[16], const char *in, size_t len);
 void		 uuid_random(unsigned char out[16]);	/* v4, libsodium */
 
+/* util.c: time helpers, the request's backend deadline, small parsers. */
+long long	 now_ms(void);
+long long	 now_us(void);
+void		 rfc3339(char out[40], long long ms);
+long long	 mono_ms(void);		/* monotonic, for deadlines */
+struct timeval	 ms_tv(long long ms);
+/* the request's backend deadline: armed at the first backend wait */
+void		 deadline_start(void);
+void		 deadline_rearm(void);
+long long	 deadline_at(long timeout_ms);
+/* the decimal number parser and the small-file reader */
+int		 num_parse(const char *, long long, long long, long long *);
+int		 file_read(const char *, size_t, char **, size_t *);
+/* a yes/no word of the NULL-ended lists yes and no: 1, 0, or -1 */
+int		 bool_parse(const char *, const char *const *yes,
+		    const char *const *no, int *);
+
 /*
  * connpool.c: the slots of a connection pool (its comment has the API);
  * the owner keeps the connections, indexed like the slots.

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <time.h>
 
 #include <sodium.h>
@@ -123,6 +124,29 @@ num_parse(const char *s, long long min, long long max, long long *out)
 		return -1;
 	*out = n;
 	return 0;
+}
+
+/*
+ * A yes/no word: v (ignoring case) in yes (1) or no (0), both lists ended
+ * by NULL; -1 for any other.
+ */
+int
+bool_parse(const char *v, const char *const *yes, const char *const *no,
+    int *out)
+{
+	size_t	 i;
+
+	for (i = 0; yes[i] != NULL; i++)
+		if (strcasecmp(v, yes[i]) == 0) {
+			*out = 1;
+			return 0;
+		}
+	for (i = 0; no[i] != NULL; i++)
+		if (strcasecmp(v, no[i]) == 0) {
+			*out = 0;
+			return 0;
+		}
+	return -1;
 }
 
 /*

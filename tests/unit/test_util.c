@@ -88,6 +88,25 @@ file_read_reads_whole_files_up_to_max(void **state)
 	assert_int_equal(errno, ENOENT);
 }
 
+static void
+bool_parse_takes_the_listed_words_only(void **state)
+{
+	static const char *const yes[] = { "on", "true", NULL };
+	static const char *const no[] = { "off", "false", NULL };
+	int	 b = -1;
+
+	(void)state;
+	assert_int_equal(bool_parse("ON", yes, no, &b), 0);
+	assert_int_equal(b, 1);
+	assert_int_equal(bool_parse("false", yes, no, &b), 0);
+	assert_int_equal(b, 0);
+	b = 7;
+	assert_int_equal(bool_parse("yes", yes, no, &b), -1);
+	assert_int_equal(bool_parse("", yes, no, &b), -1);
+	assert_int_equal(bool_parse("on ", yes, no, &b), -1);
+	assert_int_equal(b, 7);
+}
+
 int
 main(void)
 {
@@ -95,6 +114,7 @@ main(void)
 		cmocka_unit_test(num_parse_takes_decimal_in_range),
 		cmocka_unit_test(num_parse_refuses_anything_else),
 		cmocka_unit_test(file_read_reads_whole_files_up_to_max),
+		cmocka_unit_test(bool_parse_takes_the_listed_words_only),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
