@@ -324,6 +324,60 @@ def parallel(n, fn, timeout=30):
     return out
 
 
+class Background:
+    """Load in the background: n daemon threads, thread i calling step(i)
+    in a loop until stopped.  A step keeps what it saw with add(t, rec), t
+    its monotonic time; lock also guards a user's own shared state.  Start
+    and stop with `with` or start()/stop(); a thread is waited for at most
+    join_timeout seconds (None: until its step returns)."""
+
+    def __init__(self, n, step, join_timeout=None):
+        self.n = n
+        self.step = step
+        self.join_timeout = join_timeout
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.threads = []
+        self._recs = []             # (t, rec), in the order added
+
+    def _run(self, i):
+        while not self.stopping.is_set():
+            self.step(i)
+
+    def add(self, t, rec):
+        with self.lock:
+            self._recs.append((t, rec))
+
+    def start(self):
+        self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True)
+                        for i in range(self.n)]
+        for t in self.threads:
+            t.start()
+        return self
+
+    def stop(self):
+        self.stopping.set()
+        for t in self.threads:
+            t.join(self.join_timeout)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    @property
+    def records(self):
+        with self.lock:
+            return [rec for _, rec in self._recs]
+
+    def between(self, t0, t1=None):
+        """The records whose time is in [t0, t1) (t1 None: no end)."""
+        with self.lock:
+            return [rec for t, rec in self._recs if t >= t0 and (t1 is None or t < t1)]
+
+
 def raw_http(stack, method, path, body=None, headers=None, via="nginx", timeout=10.0):
     """A request with exactly these headers (stack.request adds a JSON
     Content-Type to every body; this does not)."""

@@ -20,7 +20,8 @@ import threading
 import time
 
 from harness import FA_BIN, Proc, can_connect, free_port, pg_bindir
-from authlib import (PASSWORD, User, b64u_dec, login, percentile, register, show, uniq_email)
+from authlib import (PASSWORD, Background, User, b64u_dec, login, percentile, register, show,
+                     uniq_email)
 
 STACK_CONFIG = {}
 STACK_OPTIONS = {"echo": False}
@@ -147,55 +148,49 @@ class Hammer:
         self.stack = stack
         self.clients = [Client(stack, i) for i in range(nthreads)]
         self.seq = seq or self.SEQ
-        self.recs = []
-        self.lock = threading.Lock()
-        self.stopping = threading.Event()
-        self.threads = []
+        self.turn = [c.n for c in self.clients]
+        self.bg = Background(nthreads, self.step, join_timeout=CLIENT_TIMEOUT + 2)
 
-    def run(self, c):
-        i = c.n
-        while not self.stopping.is_set():
-            kind = self.seq[i % len(self.seq)]
-            i += 1
-            if c.need_login:
-                kind, c.need_login = "login", False
-            t0 = time.monotonic()
-            try:
-                r, bad = c.one(kind)
-            except socket.timeout:
-                rec = Rec(kind, t0, time.monotonic(), None, "hang", "no answer in %.0fs" % CLIENT_TIMEOUT)
-            except OSError as e:
-                rec = Rec(kind, t0, time.monotonic(), None, "bad", "connection: %s" % e)
+    def step(self, n):
+        c = self.clients[n]
+        kind = self.seq[self.turn[n] % len(self.seq)]
+        self.turn[n] += 1
+        if c.need_login:
+            kind, c.need_login = "login", False
+        t0 = time.monotonic()
+        try:
+            r, bad = c.one(kind)
+        except socket.timeout:
+            rec = Rec(kind, t0, time.monotonic(), None, "hang", "no answer in %.0fs" % CLIENT_TIMEOUT)
+        except OSError as e:
+            rec = Rec(kind, t0, time.monotonic(), None, "bad", "connection: %s" % e)
+        else:
+            t1 = time.monotonic()
+            if bad:
+                rec = Rec(kind, t0, t1, r.status, "bad", bad)
+            elif r.status == SUCCESS[kind]:
+                rec = Rec(kind, t0, t1, r.status, "ok")
+            elif r.status == 401:
+                rec = Rec(kind, t0, t1, r.status, "lost", "session gone with Redis' data")
             else:
-                t1 = time.monotonic()
-                if bad:
-                    rec = Rec(kind, t0, t1, r.status, "bad", bad)
-                elif r.status == SUCCESS[kind]:
-                    rec = Rec(kind, t0, t1, r.status, "ok")
-                elif r.status == 401:
-                    rec = Rec(kind, t0, t1, r.status, "lost", "session gone with Redis' data")
-                else:
-                    src = "app" if (r.json or {}).get("message") == APP_503 else "nginx"
-                    rec = Rec(kind, t0, t1, r.status, "503", src)
-            with self.lock:
-                self.recs.append(rec)
+                src = "app" if (r.json or {}).get("message") == APP_503 else "nginx"
+                rec = Rec(kind, t0, t1, r.status, "503", src)
+        self.bg.add(t0, rec)
 
     def __enter__(self):
-        for c in self.clients:
-            t = threading.Thread(target=self.run, args=(c,), daemon=True)
-            t.start()
-            self.threads.append(t)
+        self.bg.start()
         return self
 
     def __exit__(self, *exc):
-        self.stopping.set()
-        for t in self.threads:
-            t.join(CLIENT_TIMEOUT + 2)
+        self.bg.stop()
         return False
 
+    @property
+    def recs(self):
+        return self.bg.records
+
     def between(self, t0, t1=None):
-        with self.lock:
-            return [r for r in self.recs if r.t0 >= t0 and (t1 is None or r.t0 < t1)]
+        return self.bg.between(t0, t1)
 
 
 def summarize(recs, label):

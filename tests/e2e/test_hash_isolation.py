@@ -7,10 +7,9 @@ a verify does not wait in that queue: its median during the flood stays
 well below a login's.  The absolute latencies are printed (the benchmark
 measures speed)."""
 
-import threading
 import time
 
-from authlib import User, median, percentile, refresh, verify
+from authlib import Background, User, median, percentile, refresh, verify
 
 STACK_CONFIG = {"password_opslimit": "2", "password_memlimit": "19922944",
                 "max_sessions_per_user": "10000"}
@@ -31,21 +30,13 @@ def test_verify_and_refresh_answer_while_logins_hash(stack):
         idle.append(time.monotonic() - t0)
         assert r.status == 204, r
 
-    stop = threading.Event()
-    logins = []
-    errors = []
+    def login_once(_):
+        t0 = time.monotonic()
+        r = stack.post("/auth/login", {"email": u.email, "password": u.password})
+        flood.add(t0, (r.status, time.monotonic() - t0))
 
-    def flood():
-        while not stop.is_set():
-            t0 = time.monotonic()
-            r = stack.post("/auth/login", {"email": u.email, "password": u.password})
-            if r.status != 200:
-                errors.append(r.status)
-            logins.append(time.monotonic() - t0)
-
-    threads = [threading.Thread(target=flood) for _ in range(LOGIN_THREADS)]
-    for t in threads:
-        t.start()
+    flood = Background(LOGIN_THREADS, login_once)
+    flood.start()
     busy, refreshes = [], 0
     try:
         time.sleep(0.5)                 # let the pool fill up
@@ -60,9 +51,9 @@ def test_verify_and_refresh_answer_while_logins_hash(stack):
             rt = r.json["refreshToken"]
             refreshes += 1
     finally:
-        stop.set()
-        for t in threads:
-            t.join()
+        flood.stop()
+    errors = [st for st, _ in flood.records if st != 200]
+    logins = [took for _, took in flood.records]
     assert not errors, "logins failed during the flood: %r" % errors[:5]
     print("      verify idle: median %.2f ms p99 %.2f ms; during %d logins in %ds "
           "(median %.2f ms each): median %.2f ms p99 %.2f ms over %d verifies, %d refreshes"

@@ -20,11 +20,11 @@ import shutil
 import signal
 import socket
 import subprocess
-import threading
 import time
 
 from harness import (FA_BIN, HarnessError, Proc, Skip, Stack, fcgi_request, free_port,
                      http_request, pg_bindir, tail, which)
+from authlib import Background
 
 PASSWORD = "correct horse battery"
 INSTANCES = 3
@@ -198,17 +198,11 @@ class Load:
 
     def __init__(self, dep, threads=4):
         self.dep = dep
-        self.nthreads = threads
-        self.stop_ev = threading.Event()
-        self.lock = threading.Lock()
-        self.events = []            # (monotonic time, op, status)
+        self.bg = Background(threads, self._round, join_timeout=20)
+        self.lock = self.bg.lock
         self.registered = {}        # email -> id, every 201
-        self.threads = []
         self.errors = []
-
-    def _rec(self, op, r):
-        with self.lock:
-            self.events.append((time.monotonic(), op, r.status if r is not None else 0))
+        self.state = [(None, None)] * threads   # a thread's (last email, pair)
 
     def _call(self, op, method, path, body=None, token=None):
         try:
@@ -217,47 +211,43 @@ class Load:
             with self.lock:
                 self.errors.append("%s: %s" % (op, e))
             r = None
-        self._rec(op, r)
+        t = time.monotonic()
+        self.bg.add(t, (t, op, r.status if r is not None else 0))
         return r
 
-    def _run(self, n):
-        last_email, pair = None, None
-        while not self.stop_ev.is_set():
-            email = uniq_email("load%d" % n)
-            r = self._call("register", "POST", "/auth/register",
-                           {"email": email, "password": PASSWORD})
-            if r is not None and r.status == 201:
-                with self.lock:
-                    self.registered[email] = r.json["id"]
-                last_email = email
-            if last_email:
-                r = self._call("login", "POST", "/auth/login",
-                               {"email": last_email, "password": PASSWORD})
-                if r is not None and r.status == 200:
-                    pair = r.json
-            if pair:
-                self._call("verify", "GET", "/auth/verify", token=pair["accessToken"])
-                r = self._call("refresh", "POST", "/auth/refresh",
-                               {"refreshToken": pair["refreshToken"]})
-                if r is not None and r.status == 200:
-                    pair = r.json
-                elif r is not None and r.status == 401:
-                    pair = None
+    def _round(self, n):
+        last_email, pair = self.state[n]
+        email = uniq_email("load%d" % n)
+        r = self._call("register", "POST", "/auth/register",
+                       {"email": email, "password": PASSWORD})
+        if r is not None and r.status == 201:
+            with self.lock:
+                self.registered[email] = r.json["id"]
+            last_email = email
+        if last_email:
+            r = self._call("login", "POST", "/auth/login",
+                           {"email": last_email, "password": PASSWORD})
+            if r is not None and r.status == 200:
+                pair = r.json
+        if pair:
+            self._call("verify", "GET", "/auth/verify", token=pair["accessToken"])
+            r = self._call("refresh", "POST", "/auth/refresh",
+                           {"refreshToken": pair["refreshToken"]})
+            if r is not None and r.status == 200:
+                pair = r.json
+            elif r is not None and r.status == 401:
+                pair = None
+        self.state[n] = (last_email, pair)
 
     def start(self):
-        for n in range(self.nthreads):
-            t = threading.Thread(target=self._run, args=(n,), daemon=True)
-            t.start()
-            self.threads.append(t)
+        self.bg.start()
 
     def stop(self):
-        self.stop_ev.set()
-        for t in self.threads:
-            t.join(20)
+        self.bg.stop()
 
     def since(self, t0):
-        with self.lock:
-            return [e for e in self.events if e[0] >= t0]
+        """(monotonic time, op, status) of every answer since t0."""
+        return self.bg.between(t0)
 
     def ok_since(self, t0, ops=("register", "login", "verify", "refresh")):
         """Every op has succeeded at least twice since t0."""
