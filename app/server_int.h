@@ -17,6 +17,9 @@ void		 server_peer_name(const struct sockaddr_storage *, char *out,
 
 /* server_request.c */
 void		 server_reqid_init(void);
+/* names[i]'s value in the FastCGI parameters, or NULL: one pass */
+void		 server_params_find(char **envp, const char *const *names,
+		    size_t n, const char **out);
 /* Fill r from the FastCGI parameters; -1 when the path is not ours (404). */
 int		 server_request_fill(struct request *, FCGX_Request *);
 void		 server_response_write(struct request *, FCGX_Request *);

@@ -40,6 +40,55 @@ server_reqid_init(void)
 	    sizeof(prefix));
 }
 
+/*
+ * The parameters a request reads, found in one pass over envp: a
+ * FCGX_GetParam per name scans the whole list each time (a dozen scans of
+ * some 30 entries per request).  out[i] is names[i]'s value, the first
+ * one, as FCGX_GetParam gives it, or NULL; a NULL name matches nothing,
+ * nor does one past SERVER_PARAMS_MAX.
+ */
+void
+server_params_find(char **envp, const char *const *names, size_t n,
+    const char **out)
+{
+	size_t	 len[SERVER_PARAMS_MAX], i, k;
+	char	*eq;
+
+	for (i = 0; i < n; i++)
+		out[i] = NULL;
+	if (n > SERVER_PARAMS_MAX)
+		n = SERVER_PARAMS_MAX;	/* those past it stay NULL */
+	for (i = 0; i < n; i++)
+		len[i] = names[i] != NULL ? strlen(names[i]) : 0;
+	for (; envp != NULL && *envp != NULL; envp++) {
+		if ((eq = strchr(*envp, '=')) == NULL)
+			continue;
+		k = (size_t)(eq - *envp);
+		for (i = 0; i < n; i++)
+			if (out[i] == NULL && len[i] == k && k > 0 &&
+			    memcmp(*envp, names[i], k) == 0)
+				out[i] = eq + 1;
+	}
+}
+
+enum rparam {
+	RP_REQUEST_ID,
+	RP_METHOD,
+	RP_CONTENT_TYPE,
+	RP_AUTHORIZATION,
+	RP_USER_AGENT,
+	RP_REQUIRED_ROLE,
+	RP_REQUIRED_AAL,
+	RP_REQUIRED_VERIFIED,
+	RP_FCGI_ROLE,
+	RP_REMOTE_ADDR,
+	RP_REQUEST_URI,
+	RP_DOCUMENT_URI,
+	RP_CONTENT_LENGTH,
+	RP_REAL_IP,		/* HTTP_ + cfg->real_ip_header, or none */
+	RP__MAX
+};
+
 static int
 ip_in_list(const char *ip, const char *list)
 {
@@ -55,23 +104,30 @@ ip_in_list(const char *ip, const char *list)
 	return 0;
 }
 
+/* HTTP_ and the real-ip header's name in upper case, '-' as '_'; "" if none. */
+static void
+real_ip_param(char *param, size_t sz)
+{
+	char	*p;
+
+	param[0] = '\0';
+	if (cfg->real_ip_header[0] == '\0')
+		return;
+	snprintf(param, sz, "HTTP_%s", cfg->real_ip_header);
+	for (p = param; *p != '\0'; p++)
+		*p = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+}
+
 /* REMOTE_ADDR, or the trusted proxy's header when the peer is trusted. */
 static void
-client_ip(struct request *r, FCGX_Request *fr)
+client_ip(struct request *r, const char *peer, const char *v)
 {
-	const char	*peer = FCGX_GetParam("REMOTE_ADDR", fr->envp);
-	const char	*v = NULL;
-	char		 param[96], *p;
+	const char	*p;
 	size_t		 n;
 
 	snprintf(r->ip, sizeof(r->ip), "%s", peer != NULL ? peer : "");
 	if (peer == NULL || cfg->real_ip_header[0] == '\0' ||
-	    !ip_in_list(peer, cfg->trusted_proxies))
-		return;
-	snprintf(param, sizeof(param), "HTTP_%s", cfg->real_ip_header);
-	for (p = param; *p != '\0'; p++)
-		*p = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
-	if ((v = FCGX_GetParam(param, fr->envp)) == NULL)
+	    !ip_in_list(peer, cfg->trusted_proxies) || v == NULL)
 		return;
 	/* X-Forwarded-For: the right-most address was added by our proxy */
 	if ((p = strrchr(v, ',')) != NULL)
@@ -103,9 +159,8 @@ request_id(char out[FA_REQID_MAX + 1], const char *given)
 
 /* Read the body up to max_body; past it, discard without keeping it. */
 static void
-read_body(struct request *r, FCGX_Request *fr)
+read_body(struct request *r, FCGX_Request *fr, const char *cl)
 {
-	const char	*cl = FCGX_GetParam("CONTENT_LENGTH", fr->envp);
 	char		 sink[8192];
 	long long	 len = 0;
 	long		 left;
@@ -138,28 +193,46 @@ read_body(struct request *r, FCGX_Request *fr)
 int
 server_request_fill(struct request *r, FCGX_Request *fr)
 {
-	const char	*m, *uri, *role;
+	static const char *const names[RP__MAX] = {
+		[RP_REQUEST_ID] = "REQUEST_ID",
+		[RP_METHOD] = "REQUEST_METHOD",
+		[RP_CONTENT_TYPE] = "CONTENT_TYPE",
+		[RP_AUTHORIZATION] = "HTTP_AUTHORIZATION",
+		[RP_USER_AGENT] = "HTTP_USER_AGENT",
+		[RP_REQUIRED_ROLE] = "AUTH_REQUIRED_ROLE",
+		[RP_REQUIRED_AAL] = "AUTH_REQUIRED_AAL",
+		[RP_REQUIRED_VERIFIED] = "AUTH_REQUIRED_VERIFIED",
+		[RP_FCGI_ROLE] = "FCGI_ROLE",
+		[RP_REMOTE_ADDR] = "REMOTE_ADDR",
+		[RP_REQUEST_URI] = "REQUEST_URI",
+		[RP_DOCUMENT_URI] = "DOCUMENT_URI",
+		[RP_CONTENT_LENGTH] = "CONTENT_LENGTH",
+	};
+	const char	*want[RP__MAX], *v[RP__MAX], *uri;
+	char		 real_ip[96];
 
+	memcpy(want, names, sizeof(want));
+	real_ip_param(real_ip, sizeof(real_ip));
+	want[RP_REAL_IP] = real_ip[0] != '\0' ? real_ip : NULL;
+	server_params_find(fr->envp, want, RP__MAX, v);
 	r->fcgx = fr;
 	r->start_us = now_us();
-	request_id(r->id, FCGX_GetParam("REQUEST_ID", fr->envp));
-	m = FCGX_GetParam("REQUEST_METHOD", fr->envp);
-	r->method_name = m != NULL ? m : "GET";
+	request_id(r->id, v[RP_REQUEST_ID]);
+	r->method_name = v[RP_METHOD] != NULL ? v[RP_METHOD] : "GET";
 	r->method = route_method(r->method_name);
-	r->content_type = FCGX_GetParam("CONTENT_TYPE", fr->envp);
-	r->authorization = FCGX_GetParam("HTTP_AUTHORIZATION", fr->envp);
-	r->user_agent = FCGX_GetParam("HTTP_USER_AGENT", fr->envp);
-	r->required_role = FCGX_GetParam("AUTH_REQUIRED_ROLE", fr->envp);
-	r->required_aal = FCGX_GetParam("AUTH_REQUIRED_AAL", fr->envp);
-	r->required_verified = FCGX_GetParam("AUTH_REQUIRED_VERIFIED",
-	    fr->envp);
-	role = FCGX_GetParam("FCGI_ROLE", fr->envp);
-	r->authorizer = role != NULL && strcmp(role, "AUTHORIZER") == 0;
-	client_ip(r, fr);
-	if ((uri = FCGX_GetParam("REQUEST_URI", fr->envp)) == NULL &&
-	    (uri = FCGX_GetParam("DOCUMENT_URI", fr->envp)) == NULL)
+	r->content_type = v[RP_CONTENT_TYPE];
+	r->authorization = v[RP_AUTHORIZATION];
+	r->user_agent = v[RP_USER_AGENT];
+	r->required_role = v[RP_REQUIRED_ROLE];
+	r->required_aal = v[RP_REQUIRED_AAL];
+	r->required_verified = v[RP_REQUIRED_VERIFIED];
+	r->authorizer = v[RP_FCGI_ROLE] != NULL &&
+	    strcmp(v[RP_FCGI_ROLE], "AUTHORIZER") == 0;
+	client_ip(r, v[RP_REMOTE_ADDR], v[RP_REAL_IP]);
+	if ((uri = v[RP_REQUEST_URI]) == NULL &&
+	    (uri = v[RP_DOCUMENT_URI]) == NULL)
 		uri = "/";
-	read_body(r, fr);
+	read_body(r, fr, v[RP_CONTENT_LENGTH]);
 	if (r->authorizer) {
 		/* the URL is the client's: never policy input */
 		r->query = xstrdup("");
