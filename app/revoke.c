@@ -17,8 +17,9 @@
  * latest, whatever failed in between: a slow or stalled Redis, a lost
  * subscription (EOF, CLIENT KILL, restart: not live at once, then
  * resubscribe, reload, live again), a stalled listener thread.  Revocations
- * made by this process are noted by store.c before the request returns
- * (revoke_note_*), so they hold here at once.
+ * made by this process come up from the store through the hook revoke_init
+ * registers (store_on_revoke) before the request returns, so they hold
+ * here at once.
  *
  * The table: chained buckets (a power of two, doubling past one entry per
  * bucket), SipHash-2-4 with a random key, entries of fixed size.  Lookups
@@ -336,43 +337,6 @@ revoke_check(const char *uid, const char *sid, const char *jti,
 		atomic_fetch_add_explicit(&rv.fallbacks, 1,
 		    memory_order_relaxed);
 	return rc;
-}
-
-static void
-revoke_note(enum revoke_kind kind, const char *uid, const char *key,
-    long long value, long ttl_s)
-{
-	struct revocation	 r;
-
-	if (uid == NULL || key == NULL || strlen(uid) > FA_UUID_LEN ||
-	    strlen(key) > FA_UUID_LEN)
-		return;
-	memset(&r, 0, sizeof(r));
-	r.kind = kind;
-	memcpy(r.uid, uid, strlen(uid));
-	memcpy(r.key, key, strlen(key));
-	r.value = value;
-	r.ttl_ms = (long long)(ttl_s > 0 ? ttl_s : 1) * 1000;
-	(void)revoke_apply(&r);
-}
-
-void
-revoke_note_jti(const char *uid, const char *jti, long ttl_s)
-{
-	revoke_note(REVOKE_JTI, uid, jti, 1, ttl_s);
-}
-
-void
-revoke_note_session(const char *uid, const char *sid, long ttl_s)
-{
-	revoke_note(REVOKE_SESSION, uid, sid, 1, ttl_s);
-}
-
-void
-revoke_note_cutoff(const char *uid, long long cutoff, long ttl_s)
-{
-	if (cutoff > 0)
-		revoke_note(REVOKE_CUTOFF, uid, "", cutoff, ttl_s);
 }
 
 void

@@ -37,12 +37,6 @@ void		 revoke_shutdown(void);
  */
 int		 revoke_check(const char *uid, const char *sid, const char *jti,
 		    long long gen);
-/* This process's own revocations, in the cache at once (from store.c). */
-void		 revoke_note_jti(const char *uid, const char *jti, long ttl_s);
-void		 revoke_note_session(const char *uid, const char *sid,
-		    long ttl_s);
-void		 revoke_note_cutoff(const char *uid, long long cutoff,
-		    long ttl_s);
 void		 revoke_stats(struct revoke_stats *);
 /* 1 when the table may answer at now (pure: the state is passed in). */
 int		 revoke_live(int synced, int full, long long fresh_ms,
