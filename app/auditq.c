@@ -5,15 +5,14 @@
  * refreshing worker queues its user lookup + audit row here and sleeps;
  * AUDITQ_WRITERS threads each take what is queued (up to AUDITQ_BATCH_MAX)
  * and run it pipelined in one transaction (db_user_refresh_batch): one
- * round trip and one WAL flush for many refreshes.  Each waiting worker is released once its batch
- * committed, with its user; if the batch failed, each runs its refresh
- * alone (db_user_refresh: its own retry and deadline), so PostgreSQL down
- * still answers 503 as before.
+ * round trip and one WAL flush for many refreshes.  Each waiting worker is
+ * released once its batch committed, with its user; if the batch failed,
+ * each runs its refresh alone (db_user_refresh: its own retry and
+ * deadline), so PostgreSQL down still answers 503 as before.
  *
  * A job lives on its worker's stack: the worker does not return before a
  * writer marked it done, and writers only block on PostgreSQL within
- * pool_timeout.  Not started (the CLI, tests): the call is
- * db_user_refresh.
+ * pool_timeout.  Not started (the CLI, tests): the call is db_user_refresh.
  */
 #include "config.h"
 

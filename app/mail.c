@@ -5,9 +5,10 @@
  * one's, a reload reads them again into the next (reload_load), so a
  * request renders with the templates of the generation it holds and a
  * template dir that does not load refuses the reload.  Everything else is
- * pure, so the unit tests and fuzzers call it directly.  No header is ever made of client bytes that
- * could carry CR or LF: header values pass mail_header_value, which keeps
- * visible ASCII and turns the rest into RFC 2047 encoded-words.
+ * pure, so the unit tests and fuzzers call it directly.  No header is ever
+ * made of client bytes that could carry CR or LF: header values pass
+ * mail_header_value, which keeps visible ASCII and turns the rest into RFC
+ * 2047 encoded-words.
  */
 #include "config.h"
 

@@ -323,8 +323,9 @@ worker_main(void *arg)
 
 /*
  * Interrupt the reads and writes of workers past their deadline, and once
- * stopping the wait of idle ones on a kept connection; srv.lock held.  Sent again at every tick: a signal that lands between two system
- * calls is lost, the next one is not.  A worker that left WORKER_IO took
+ * stopping the wait of idle ones on a kept connection; srv.lock held.
+ * Sent again at every tick: a signal that lands between two system calls
+ * is lost, the next one is not.  A worker that left WORKER_IO took
  * srv.lock after the signal was sent, and so has taken it already.
  */
 static long

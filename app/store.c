@@ -1,13 +1,14 @@
 /*
- * store.c: the Redis backend's store_pool.  A pool of hiredis contexts made on
- * first borrow (the slots: connpool.c; AUTH, SELECT, ROLE and SCRIPT LOAD
- * pipelined in one round trip), every wait bounded by one deadline of backend_timeout_ms so a
- * stopped or unreachable Redis is -1 (503) in about a second, never a
- * hang.  A context that failed, timed out or got an error reply is dropped
- * and re-made by the next borrow.  The domains (store_session.c,
- * store_revoke.c, store_rate.c, store_mfa.c, store_pubsub.c) borrow a
- * context, run their commands or scripts (store_script.c) through
- * store_op_*, and put it back; the keys are listed in store_int.h.
+ * store.c: the Redis backend's store_pool.  A pool of hiredis contexts made
+ * on first borrow (the slots: connpool.c; AUTH, SELECT, ROLE and SCRIPT
+ * LOAD pipelined in one round trip), every wait bounded by one deadline of
+ * backend_timeout_ms so a stopped or unreachable Redis is -1 (503) in about
+ * a second, never a hang.  A context that failed, timed out or got an error
+ * reply is dropped and re-made by the next borrow.  The domains
+ * (store_session.c, store_revoke.c, store_rate.c, store_mfa.c,
+ * store_pubsub.c) borrow a context, run their commands or scripts
+ * (store_script.c) through store_op_*, and put it back; the keys are listed
+ * in store_int.h.
  *
  * Every revocation is published in the script that makes it (pub/sub does
  * not see databases: the channel is STORE_REVOKE_CHANNEL ":<db>"), and
@@ -21,11 +22,11 @@
  * the next connect asks the sentinels again.  Connection errors drop their
  * context as always, so they rediscover too.  A revocation is acknowledged
  * only if no failover was announced while it was written and, with
- * redis_revoke_replicas, once WAIT says that many replicas have it: a logout
- * answered 204 is never undone by a failover's resync.
+ * redis_revoke_replicas, once WAIT says that many replicas have it: a
+ * logout answered 204 is never undone by a failover's resync.
  *
- * Every wait of a request meets the request's one deadline (deadline_at):
- * a frozen Redis costs a request one backend_timeout_ms, not one per call.
+ * Every wait of a request meets the request's one deadline (deadline_at): a
+ * frozen Redis costs a request one backend_timeout_ms, not one per call.
  * Tokens and refresh hashes are never logged.
  */
 #include "config.h"

@@ -1,6 +1,7 @@
 /*
  * The user record outside its backend: freeing its members (and its second
- * factor's) and the API.md user object.  Pure, so the fuzzers link it with their storage stubs.
+ * factor's) and the API.md user object.  Pure, so the fuzzers link it with
+ * their storage stubs.
  */
 #include "config.h"
 
