@@ -94,7 +94,7 @@ db_note_up(void)
 }
 
 /* Wait until fd has events or the deadline passes: 0 ready, -1 not. */
-int
+static int
 db_wait_fd(int fd, short events, long long deadline)
 {
 	struct pollfd	 p;
@@ -313,6 +313,36 @@ db_pool_put(struct db_conn *dc)
 }
 
 /*
+ * Flush what was sent, or wait until a result can be read without
+ * blocking, before the deadline: 0, DB_WAIT_TIMEOUT or DB_WAIT_BROKEN.
+ */
+int
+db_flush(PGconn *pg, long long deadline)
+{
+	int	 f;
+
+	while ((f = PQflush(pg)) == 1) {
+		if (db_wait_fd(PQsocket(pg), POLLOUT | POLLIN, deadline) == -1)
+			return DB_WAIT_TIMEOUT;
+		if (!PQconsumeInput(pg))
+			return DB_WAIT_BROKEN;
+	}
+	return f == 0 ? 0 : DB_WAIT_BROKEN;
+}
+
+int
+db_ready(PGconn *pg, long long deadline)
+{
+	while (PQisBusy(pg)) {
+		if (db_wait_fd(PQsocket(pg), POLLIN, deadline) == -1)
+			return DB_WAIT_TIMEOUT;
+		if (!PQconsumeInput(pg))
+			return DB_WAIT_BROKEN;
+	}
+	return 0;
+}
+
+/*
  * Flush what was sent and collect the results of one command before the
  * deadline.  *res gets the first error result, else the last result.
  * -1 on a connection-level failure or timeout (the caller drops it).
@@ -321,24 +351,14 @@ static int
 pg_wait(PGconn *pg, long long deadline, PGresult **res)
 {
 	PGresult	*r, *keep = NULL;
-	int		 f;
+	int		 w;
 
 	*res = NULL;
-	while ((f = PQflush(pg)) == 1) {
-		if (db_wait_fd(PQsocket(pg), POLLOUT | POLLIN, deadline) == -1)
-			goto timeout;
-		if (!PQconsumeInput(pg))
-			goto broken;
-	}
-	if (f == -1)
-		goto broken;
+	if ((w = db_flush(pg, deadline)) != 0)
+		goto fail;
 	for (;;) {
-		while (PQisBusy(pg)) {
-			if (db_wait_fd(PQsocket(pg), POLLIN, deadline) == -1)
-				goto timeout;
-			if (!PQconsumeInput(pg))
-				goto broken;
-		}
+		if ((w = db_ready(pg, deadline)) != 0)
+			goto fail;
 		if ((r = PQgetResult(pg)) == NULL)
 			break;
 		if (keep != NULL && PQresultStatus(keep) == PGRES_FATAL_ERROR)
@@ -348,17 +368,15 @@ pg_wait(PGconn *pg, long long deadline, PGresult **res)
 			keep = r;
 		}
 	}
-	if (keep == NULL)
-		goto broken;
-	*res = keep;
-	return 0;
-timeout:
+	if (keep != NULL) {
+		*res = keep;
+		return 0;
+	}
+	w = DB_WAIT_BROKEN;
+fail:
 	PQclear(keep);
-	db_note_down("query", "timed out");
-	return -1;
-broken:
-	PQclear(keep);
-	db_note_down("query", PQerrorMessage(pg));
+	db_note_down("query", w == DB_WAIT_TIMEOUT ? "timed out" :
+	    PQerrorMessage(pg));
 	return -1;
 }
 

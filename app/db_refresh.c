@@ -5,7 +5,6 @@
  */
 #include "config.h"
 
-#include <poll.h>
 #include <string.h>
 
 #include "extern.h"
@@ -59,19 +58,12 @@ db_user_refresh_batch(struct db_refresh *j, size_t n)
 	if (!PQsendQueryParams(dc->pg, "COMMIT", 0, NULL, NULL, NULL, NULL,
 	    0) || !PQpipelineSync(dc->pg))
 		goto broken;
-	while ((f = PQflush(dc->pg)) == 1)
-		if (db_wait_fd(PQsocket(dc->pg), POLLOUT | POLLIN, deadline) == -1 ||
-		    !PQconsumeInput(dc->pg))
-			goto broken;
-	if (f == -1)
+	if (db_flush(dc->pg, deadline) != 0)
 		goto broken;
 	/* BEGIN, the prepare, each refresh sent, COMMIT: one result each */
 	for (k = 0, i = 0; k < 2 + (size_t)prep + sent; k++) {
-		while (PQisBusy(dc->pg))
-			if (db_wait_fd(PQsocket(dc->pg), POLLIN, deadline) == -1 ||
-			    !PQconsumeInput(dc->pg))
-				goto broken;
-		if ((res = PQgetResult(dc->pg)) == NULL)
+		if (db_ready(dc->pg, deadline) != 0 ||
+		    (res = PQgetResult(dc->pg)) == NULL)
 			goto broken;
 		if (PQresultStatus(res) != PGRES_COMMAND_OK &&
 		    PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -95,11 +87,8 @@ db_user_refresh_batch(struct db_refresh *j, size_t n)
 		if (PQgetResult(dc->pg) != NULL)	/* the end of this one */
 			goto broken;
 	}
-	while (PQisBusy(dc->pg))
-		if (db_wait_fd(PQsocket(dc->pg), POLLIN, deadline) == -1 ||
-		    !PQconsumeInput(dc->pg))
-			goto broken;
-	if ((res = PQgetResult(dc->pg)) == NULL ||
+	if (db_ready(dc->pg, deadline) != 0 ||
+	    (res = PQgetResult(dc->pg)) == NULL ||
 	    PQresultStatus(res) != PGRES_PIPELINE_SYNC ||
 	    !PQexitPipelineMode(dc->pg))
 		goto broken;

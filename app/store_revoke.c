@@ -150,9 +150,9 @@ store_revocations_load(store_rev_fn fn, void *arg, char *err, size_t errsz)
 				goto out;
 			}
 			revs[i].value = 1;
-			/* XXX strtonum */
-			if (v != NULL && v->type == REDIS_REPLY_STRING)
-				revs[i].value = strtoll(v->str, NULL, 10);
+			/* a cut-off that is not a number is skipped (0) */
+			if (v != NULL && store_reply_int(v, &revs[i].value) == -1)
+				revs[i].value = 0;
 			/* -2: gone since the SCAN; -1: no TTL (never set so) */
 			revs[i].ttl_ms = t->type != REDIS_REPLY_INTEGER ? -2 :
 			    t->integer == -1 ?
