@@ -129,22 +129,65 @@ store_sub_open(struct store_sub **out)
 	    sizeof(sub->err));
 }
 
+/* PING on a subscribed connection; its answer comes with the messages. */
+static int
+sub_ping(redisContext *c, char *err, size_t errsz)
+{
+	int	 done = 0;
+
+	if (c == NULL || redisAppendCommand(c, "PING") != REDIS_OK)
+		goto fail;
+	while (!done)
+		if (redisBufferWrite(c, &done) != REDIS_OK)
+			goto fail;
+	return 0;
+fail:
+	snprintf(err, errsz, "PING: %.96s", c != NULL ? c->errstr :
+	    "not connected");
+	return -1;
+}
+
+/* The next reply already read from c into *r (NULL: none yet); -1 broken. */
+static int
+sub_next(redisContext *c, void **r, char *err, size_t errsz)
+{
+	*r = NULL;
+	if (redisGetReplyFromReader(c, r) != REDIS_OK) {
+		snprintf(err, errsz, "read: %.96s", c->errstr);
+		return -1;
+	}
+	return 0;
+}
+
+/* Wait up to timeout_ms for bytes on c and read them: 1 read, 0 none. */
+static int
+sub_fill(redisContext *c, long timeout_ms, char *err, size_t errsz)
+{
+	struct pollfd	 pfd;
+	int		 n;
+
+	pfd.fd = c->fd;
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	n = poll(&pfd, 1, timeout_ms > 0 ? (int)timeout_ms : 0);
+	if (n == 0 || (n == -1 && errno == EINTR))
+		return 0;
+	if (n == -1) {
+		snprintf(err, errsz, "poll: %s", strerror(errno));
+		return -1;
+	}
+	if (redisBufferRead(c) != REDIS_OK) {
+		snprintf(err, errsz, "read: %.96s", c->errstr);
+		return -1;
+	}
+	return 1;
+}
+
 /* PING on the subscribed connection; its answer comes to store_sub_read. */
 int
 store_sub_ping(struct store_sub *sub)
 {
-	int	 done = 0;
-
-	if (sub->c == NULL || redisAppendCommand(sub->c, "PING") != REDIS_OK)
-		goto fail;
-	while (!done)
-		if (redisBufferWrite(sub->c, &done) != REDIS_OK)
-			goto fail;
-	return 0;
-fail:
-	snprintf(sub->err, sizeof(sub->err), "PING: %.96s",
-	    sub->c != NULL ? sub->c->errstr : "not connected");
-	return -1;
+	return sub_ping(sub->c, sub->err, sizeof(sub->err));
 }
 
 /* One reply on the subscribed connection to fn; -1 to resubscribe. */
@@ -186,19 +229,14 @@ int
 store_sub_read(struct store_sub *sub, long timeout_ms, store_rev_fn fn,
     void *arg)
 {
-	struct pollfd	 pfd;
-	void		*r;
-	int		 n, waited = 0;
+	void	*r;
+	int	 n, waited = 0;
 
 	if (sub->c == NULL)
 		return -1;
 	for (;;) {
-		r = NULL;
-		if (redisGetReplyFromReader(sub->c, &r) != REDIS_OK) {
-			snprintf(sub->err, sizeof(sub->err), "read: %.96s",
-			    sub->c->errstr);
+		if (sub_next(sub->c, &r, sub->err, sizeof(sub->err)) == -1)
 			return -1;
-		}
 		if (r != NULL) {
 			n = sub_reply(sub, r, fn, arg);
 			freeReplyObject(r);
@@ -209,22 +247,9 @@ store_sub_read(struct store_sub *sub, long timeout_ms, store_rev_fn fn,
 		}
 		if (waited)
 			return 0;
-		pfd.fd = sub->c->fd;
-		pfd.events = POLLIN;
-		pfd.revents = 0;
-		n = poll(&pfd, 1, timeout_ms > 0 ? (int)timeout_ms : 0);
-		if (n == 0 || (n == -1 && errno == EINTR))
-			return 0;
-		if (n == -1) {
-			snprintf(sub->err, sizeof(sub->err), "poll: %s",
-			    strerror(errno));
-			return -1;
-		}
-		if (redisBufferRead(sub->c) != REDIS_OK) {
-			snprintf(sub->err, sizeof(sub->err), "read: %.96s",
-			    sub->c->errstr);
-			return -1;
-		}
+		if ((n = sub_fill(sub->c, timeout_ms, sub->err,
+		    sizeof(sub->err))) <= 0)
+			return n;
 		waited = 1;
 	}
 }
@@ -273,19 +298,7 @@ store_rpc_open(struct store_rpc **out, const char *channel)
 int
 store_rpc_ping(struct store_rpc *rpc)
 {
-	int	 done = 0;
-
-	if (rpc->sub == NULL || redisAppendCommand(rpc->sub, "PING") !=
-	    REDIS_OK)
-		goto fail;
-	while (!done)
-		if (redisBufferWrite(rpc->sub, &done) != REDIS_OK)
-			goto fail;
-	return 0;
-fail:
-	snprintf(rpc->err, sizeof(rpc->err), "PING: %.96s",
-	    rpc->sub != NULL ? rpc->sub->errstr : "not connected");
-	return -1;
+	return sub_ping(rpc->sub, rpc->err, sizeof(rpc->err));
 }
 
 /* One reply on the subscribed connection to fn; -1 to resubscribe. */
@@ -319,20 +332,15 @@ int
 store_rpc_read(struct store_rpc *rpc, long timeout_ms, size_t max,
     store_msg_fn fn, void *arg)
 {
-	struct pollfd	 pfd;
-	void		*r;
-	size_t		 got = 0;
-	int		 n, waited = 0;
+	void	*r;
+	size_t	 got = 0;
+	int	 n, waited = 0;
 
 	if (rpc->sub == NULL)
 		return -1;
 	while (got < max) {
-		r = NULL;
-		if (redisGetReplyFromReader(rpc->sub, &r) != REDIS_OK) {
-			snprintf(rpc->err, sizeof(rpc->err), "read: %.96s",
-			    rpc->sub->errstr);
+		if (sub_next(rpc->sub, &r, rpc->err, sizeof(rpc->err)) == -1)
 			return -1;
-		}
 		if (r != NULL) {
 			n = rpc_reply(rpc, r, fn, arg);
 			freeReplyObject(r);
@@ -343,22 +351,11 @@ store_rpc_read(struct store_rpc *rpc, long timeout_ms, size_t max,
 		}
 		if (waited || got > 0)
 			break;
-		pfd.fd = rpc->sub->fd;
-		pfd.events = POLLIN;
-		pfd.revents = 0;
-		n = poll(&pfd, 1, timeout_ms > 0 ? (int)timeout_ms : 0);
-		if (n == 0 || (n == -1 && errno == EINTR))
+		if ((n = sub_fill(rpc->sub, timeout_ms, rpc->err,
+		    sizeof(rpc->err))) == -1)
+			return -1;
+		if (n == 0)
 			break;
-		if (n == -1) {
-			snprintf(rpc->err, sizeof(rpc->err), "poll: %s",
-			    strerror(errno));
-			return -1;
-		}
-		if (redisBufferRead(rpc->sub) != REDIS_OK) {
-			snprintf(rpc->err, sizeof(rpc->err), "read: %.96s",
-			    rpc->sub->errstr);
-			return -1;
-		}
 		waited = 1;
 	}
 	return (int)got;
