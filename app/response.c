@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,21 +186,45 @@ resp_too_many(struct request *r, long retry)
 	resp_header(r, "Retry-After", v);
 }
 
+/* Token text: base64url and the dots of a JWS, nothing JSON escapes. */
+static int
+resp_token_ok(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_' &&
+		    *s != '.')
+			return 0;
+	return 1;
+}
+
 /*
  * 200 with the token pair, or 500 when its access token could not be
  * signed (session_pair logged why).
  */
+
 void
 resp_pair(struct request *r, const struct session_pair *p)
 {
+	char	*body;
+	int	 n;
+
 	if (p->access == NULL) {
 		resp_error(r, ERR_INTERNAL, NULL);
 		return;
 	}
-	resp_json(r, 200, json_pack("{s:s, s:s, s:s, s:I, s:I}",
-	    "accessToken", p->access, "refreshToken", p->refresh,
-	    "tokenType", "Bearer", "expiresIn", (json_int_t)cfg->access_ttl,
-	    "refreshExpiresIn", (json_int_t)cfg->refresh_ttl));
+	/* on the refresh path: printed, not built and dumped by jansson */
+	if (resp_token_ok(p->access) && resp_token_ok(p->refresh)) {
+		n = xasprintf(&body, "{\"accessToken\":\"%s\",\"refreshToken\":"
+		    "\"%s\",\"tokenType\":\"Bearer\",\"expiresIn\":%lld,"
+		    "\"refreshExpiresIn\":%lld}", p->access, p->refresh,
+		    (long long)cfg->access_ttl, (long long)cfg->refresh_ttl);
+		resp_body(r, 200, body, (size_t)n);
+	} else
+		resp_json(r, 200, json_pack("{s:s, s:s, s:s, s:I, s:I}",
+		    "accessToken", p->access, "refreshToken", p->refresh,
+		    "tokenType", "Bearer", "expiresIn",
+		    (json_int_t)cfg->access_ttl, "refreshExpiresIn",
+		    (json_int_t)cfg->refresh_ttl));
 	resp_header(r, "Cache-Control", "no-store");
 	resp_header(r, "Pragma", "no-cache");
 }

@@ -44,7 +44,9 @@
 	"  return c\n" \
 	"end\n" \
 	"local function keep_zset(ttl)\n" \
-	"  if redis.call('TTL', z) < ttl then redis.call('EXPIRE', z, ttl) end\n" \
+	"  if redis.call('TTL', z) < tonumber(ttl) then\n" \
+	"    redis.call('EXPIRE', z, ttl)\n" \
+	"  end\n" \
 	"end\n"
 
 const char *const store_scripts[SC__MAX] = {
@@ -74,7 +76,7 @@ const char *const store_scripts[SC__MAX] = {
 	"  revoke(old, rttl)\n"
 	"  revoked[#revoked + 1] = old\n"
 	"end\n"
-	"keep_zset(ttl)\n"
+	"keep_zset(ARGV[7])\n"
 	"return {cutoff(), revoked}\n"),
 
 	/*
@@ -96,17 +98,18 @@ const char *const store_scripts[SC__MAX] = {
 	"  return {4, cutoff(), '', aal}\n"
 	"end\n"
 	"if h[1] == pres then\n"
+	/* the arguments as they came: a Lua number would be printed again */
 	"  redis.call('SADD', uk, pres)\n"
 	"  redis.call('HSET', sk, 'par', pres, 'cur', ARGV[4], 'enc', ARGV[5],"
-	" 'rot', now, 'last', now)\n"
-	"  redis.call('EXPIRE', sk, ttl)\n"
-	"  redis.call('EXPIRE', uk, ttl)\n"
-	"  keep_zset(ttl)\n"
+	" 'rot', ARGV[8], 'last', ARGV[8])\n"
+	"  redis.call('EXPIRE', sk, ARGV[7])\n"
+	"  redis.call('EXPIRE', uk, ARGV[7])\n"
+	"  keep_zset(ARGV[7])\n"
 	"  return {0, cutoff(), '', aal}\n"
 	"end\n"
 	"if h[2] == pres and grace > 0 and"
 	" now - (tonumber(h[3]) or 0) <= grace * 1000 then\n"
-	"  redis.call('HSET', sk, 'last', now)\n"
+	"  redis.call('HSET', sk, 'last', ARGV[8])\n"
 	"  return {1, cutoff(), h[4] or '', aal}\n"
 	"end\n"
 	"if h[2] == pres or redis.call('SISMEMBER', uk, pres) == 1 then\n"
