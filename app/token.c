@@ -3,13 +3,22 @@
  * from the configuration.  The algorithm is pinned by the configuration:
  * a token's header must name exactly that algorithm and, for RS256/ES256,
  * a kid we hold a public key for, before any signature is looked at.
- * libjwt 1.10 makes and checks the signatures (HMAC-SHA256, RSA PKCS#1
- * v1.5, ECDSA P-256 in the raw r||s form of RFC 7518 section 3.4) but
- * trusts the header's alg, so it is only ever handed a token whose header
- * already passed our checks, with the one key that alg and kid select.
- * The keys are loaded by token_keys.c (OpenSSL: libjwt cannot load,
- * derive or export them); the server subkeys and sealing are
- * token_seal.c's.  Verification does no I/O.
+ *
+ * HS256 tokens are made and checked here, with libsodium's HMAC-SHA256
+ * (any key length, as libjwt took it) and a constant-time compare: the
+ * header segment is made once per key set, the claims are dumped once by
+ * jansson in libjwt's spelling.  Through libjwt 1.10, token_issue was a
+ * quarter of the CPU of a refresh (the claims dumped, parsed again by
+ * jwt_add_grants_json, dumped again by jwt_encode_str, and OpenSSL 3
+ * fetching the HMAC algorithm at every EVP_Q_mac).
+ *
+ * RS256/ES256 still go through libjwt 1.10 (RSA PKCS#1 v1.5, ECDSA P-256
+ * in the raw r||s form of RFC 7518 section 3.4), which trusts the
+ * header's alg: it is only ever handed a token whose header already
+ * passed our checks, with the one key that alg and kid select.  The keys
+ * are loaded by token_keys.c (OpenSSL: libjwt cannot load, derive or
+ * export them); the server subkeys and sealing are token_seal.c's.
+ * Verification does no I/O.
  *
  * The key material of a configuration is a token_set hung on it
  * (c->tokens) by token_init(): a reload builds the next generation's set
@@ -66,52 +75,102 @@ token_amr(int aal)
 	    json_pack("[s]", "pwd");
 }
 
-int
-token_issue(struct claims *c, long long gen, char **out)
+/* The claims of c as a JSON object, or NULL. */
+static json_t *
+claims_json(const struct token_set *tk, const struct claims *c)
 {
-	unsigned char	 jti[FA_JTI_BYTES];
-	json_t		*pay = NULL, *roles = NULL;
-	jwt_t		*jwt = NULL;
-	char		*grants = NULL, *tok = NULL;
-	const struct token_set *tk = tk_cur();
-	long long	 now;
-	int		 rc = -1;
-
-	*out = NULL;
-	if (tk == NULL)
-		return -1;
-	randombytes_buf(jti, sizeof(jti));
-	if (b64url_encode(c->jti, sizeof(c->jti), jti, sizeof(jti)) == -1)
-		return -1;
-	now = now_ms() / 1000;
-	c->iat = now;
-	c->exp = c->iat + tk->cfg->access_ttl;
-	c->gen = gen > 0 ? gen : 0;
-	if (c->aal < TOKEN_AAL_MIN || c->aal > TOKEN_AAL_MAX)
-		c->aal = TOKEN_AAL_MIN;
-
-	if ((roles = roles_json(c->roles)) == NULL)
-		goto out;
-	if ((pay = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I}",
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:o, s:o, "
+	    "s:i, s:b, s:o*}",
 	    "iss", tk->cfg->jwt_issuer, "aud", tk->cfg->jwt_audience,
 	    "sub", c->sub, "email", c->email, "sid", c->sid, "jti", c->jti,
-	    "iat", (json_int_t)c->iat, "exp", (json_int_t)c->exp)) == NULL ||
-	    json_object_set(pay, "roles", roles) == -1 ||
-	    json_object_set_new(pay, "amr", token_amr(c->aal)) == -1 ||
-	    json_object_set_new(pay, "aal", json_integer(c->aal)) == -1 ||
-	    json_object_set_new(pay, "email_verified",
-	    json_boolean(c->email_verified)) == -1 ||
-	    (c->gen > 0 && json_object_set_new(pay, "gen",
-	    json_integer((json_int_t)c->gen)) == -1) ||
-	    (grants = json_dumps(pay, JSON_COMPACT)) == NULL)
-		goto out;
+	    "iat", (json_int_t)c->iat, "exp", (json_int_t)c->exp,
+	    "roles", roles_json(c->roles), "amr", token_amr(c->aal),
+	    "aal", c->aal, "email_verified", c->email_verified != 0,
+	    "gen", c->gen > 0 ? json_integer((json_int_t)c->gen) : NULL);
+}
 
-	/* libjwt writes the header: alg, typ "JWT", and kid if added. */
-	if (jwt_new(&jwt) != 0 ||
-	    jwt_set_alg(jwt, token_alg_jwt[tk->alg], tk->sign, tk->signlen) != 0 ||
-	    (tk->alg != ALG_HS256 &&
-	    jwt_add_header(jwt, "kid", tk->kid) != 0) ||
-	    jwt_add_grants_json(jwt, grants) != 0 ||
+int
+token_hs_header(struct token_set *tk)
+{
+	json_t	*hdr;
+	char	*s = NULL;
+	size_t	 n;
+	int	 rc = -1;
+
+	if ((hdr = json_pack("{s:s, s:s}", "alg", token_alg_names[ALG_HS256],
+	    "typ", TOKEN_TYP)) == NULL ||
+	    (s = json_dumps(hdr, JWS_JSON_FLAGS)) == NULL)
+		goto out;
+	n = strlen(s);
+	tk->hs_hdrlen = B64URL_LEN(n);
+	tk->hs_hdr = xmalloc(tk->hs_hdrlen + 1);
+	rc = b64url_encode(tk->hs_hdr, tk->hs_hdrlen + 1,
+	    (const unsigned char *)s, n);
+out:
+	free(s);
+	json_decref(hdr);
+	return rc;
+}
+
+/* HMAC-SHA256 of in under key (any length, as RFC 7518 allows). */
+static void
+hs256_mac(unsigned char mac[HS256_BYTES], const unsigned char *key,
+    int keylen, const char *in, size_t len)
+{
+	crypto_auth_hmacsha256_state	 st;
+
+	crypto_auth_hmacsha256_init(&st, key, (size_t)keylen);
+	crypto_auth_hmacsha256_update(&st, (const unsigned char *)in, len);
+	crypto_auth_hmacsha256_final(&st, mac);
+	sodium_memzero(&st, sizeof(st));
+}
+
+/*
+ * HS256 without libjwt: the set's header segment, the payload text in
+ * base64url, the MAC of both under jwt_secret.  *out is owned.
+ */
+static int
+hs256_sign(const struct token_set *tk, const char *pay, char **out)
+{
+	unsigned char	 mac[HS256_BYTES];
+	size_t		 paylen = strlen(pay), n, len;
+	char		*tok;
+
+	if (paylen > FA_TOKEN_MAX)
+		return -1;
+	n = tk->hs_hdrlen + 1 + B64URL_LEN(paylen);
+	len = n + 1 + B64URL_LEN(sizeof(mac));
+	if (len > FA_TOKEN_MAX)
+		return -1;
+	tok = xmalloc(len + 1);
+	memcpy(tok, tk->hs_hdr, tk->hs_hdrlen);
+	tok[tk->hs_hdrlen] = '.';
+	if (b64url_encode(tok + tk->hs_hdrlen + 1, len - tk->hs_hdrlen,
+	    (const unsigned char *)pay, paylen) == -1)
+		goto fail;
+	hs256_mac(mac, tk->sign, tk->signlen, tok, n);
+	tok[n] = '.';
+	if (b64url_encode(tok + n + 1, len - n, mac, sizeof(mac)) == -1)
+		goto fail;
+	*out = tok;
+	return 0;
+fail:
+	free(tok);
+	return -1;
+}
+
+/* RS256/ES256 through libjwt: it writes the header (alg, kid, typ). */
+static int
+pem_sign(const struct token_set *tk, const char *pay, char **out)
+{
+	jwt_t	*jwt = NULL;
+	char	*tok = NULL;
+	int	 rc = -1;
+
+	if (jwt_new(&jwt) != 0 || jwt_set_alg(jwt, token_alg_jwt[tk->alg],
+	    tk->sign, tk->signlen) != 0 ||
+	    jwt_add_header(jwt, "kid", tk->kid) != 0 ||
+	    jwt_add_grants_json(jwt, pay) != 0 ||
 	    (tok = jwt_encode_str(jwt)) == NULL ||
 	    strlen(tok) > FA_TOKEN_MAX)
 		goto out;
@@ -120,10 +179,39 @@ token_issue(struct claims *c, long long gen, char **out)
 out:
 	free(tok);
 	jwt_free(jwt);
-	free(grants);
-	json_decref(roles);
-	json_decref(pay);
 	ERR_clear_error();
+	return rc;
+}
+
+int
+token_issue(struct claims *c, long long gen, char **out)
+{
+	unsigned char	 jti[FA_JTI_BYTES];
+	json_t		*pay = NULL;
+	char		*text = NULL;
+	const struct token_set *tk = tk_cur();
+	int		 rc = -1;
+
+	*out = NULL;
+	if (tk == NULL)
+		return -1;
+	randombytes_buf(jti, sizeof(jti));
+	if (b64url_encode(c->jti, sizeof(c->jti), jti, sizeof(jti)) == -1)
+		return -1;
+	c->iat = now_ms() / 1000;
+	c->exp = c->iat + tk->cfg->access_ttl;
+	c->gen = gen > 0 ? gen : 0;
+	if (c->aal < TOKEN_AAL_MIN || c->aal > TOKEN_AAL_MAX)
+		c->aal = TOKEN_AAL_MIN;
+
+	if ((pay = claims_json(tk, c)) == NULL ||
+	    (text = json_dumps(pay, JWS_JSON_FLAGS)) == NULL)
+		goto out;
+	rc = tk->alg == ALG_HS256 ? hs256_sign(tk, text, out) :
+	    pem_sign(tk, text, out);
+out:
+	free(text);
+	json_decref(pay);
 	return rc;
 }
 
@@ -239,24 +327,49 @@ claims_check(const struct token_set *tk, const json_t *pay, struct claims *c)
 }
 
 /*
- * libjwt checks the signature of the C string tok with vkey; for HS256 a
- * token that fails under jwt_secret is tried under jwt_secret_previous.
+ * HS256: sig must be the MAC of the first two segments, in[0..len), under
+ * jwt_secret or, while it is set, jwt_secret_previous.  Constant time.
  */
 static int
-sig_check(const struct token_set *tk, char *tok, const unsigned char *vkey,
-    int vkeylen, jwt_t **jwt)
+hs256_check(const struct token_set *tk, const char *in, size_t len,
+    const unsigned char sig[HS256_BYTES])
 {
-	if (jwt_decode(jwt, tok, vkey, vkeylen) == 0 && *jwt != NULL)
-		return 0;
-	jwt_free(*jwt);
-	*jwt = NULL;
-	if (tk->alg != ALG_HS256 || !tk->has_prev)
-		return -1;
-	if (jwt_decode(jwt, tok, tk->prev, tk->prevlen) == 0 && *jwt != NULL)
-		return 0;
-	jwt_free(*jwt);
-	*jwt = NULL;
-	return -1;
+	unsigned char	 mac[HS256_BYTES];
+	int		 rc;
+
+	hs256_mac(mac, tk->sign, tk->signlen, in, len);
+	rc = crypto_verify_32(mac, sig);
+	if (rc != 0 && tk->has_prev) {
+		hs256_mac(mac, tk->prev, tk->prevlen, in, len);
+		rc = crypto_verify_32(mac, sig);
+	}
+	sodium_memzero(mac, sizeof(mac));
+	return rc == 0 ? 0 : -1;
+}
+
+/*
+ * RS256/ES256: libjwt checks the signature of tok with the public key
+ * (PEM) the header's kid selected; it wants a C string.
+ */
+static int
+pem_check(const struct token_set *tk, const char *tok, size_t len,
+    const struct token_key *key)
+{
+	jwt_t	*jwt = NULL;
+	char	*copy;
+	int	 rc = -1;
+
+	copy = xmalloc(len + 1);
+	memcpy(copy, tok, len);
+	copy[len] = '\0';
+	if (jwt_decode(&jwt, copy, (const unsigned char *)key->pem,
+	    key->pemlen) == 0 && jwt != NULL &&
+	    jwt_get_alg(jwt) == token_alg_jwt[tk->alg])
+		rc = 0;
+	jwt_free(jwt);
+	free(copy);
+	ERR_clear_error();
+	return rc;
 }
 
 int
@@ -264,15 +377,12 @@ token_verify(const char *tok, size_t len, struct claims *c)
 {
 	const struct token_set	*tk = tk_cur();
 	const struct token_key	*key = NULL;
-	const unsigned char	*vkey;
 	const char		*d1, *d2;
 	const json_t		*v;
 	json_t			*hdr = NULL, *pay = NULL;
-	jwt_t			*jwt = NULL;
 	unsigned char		 sig[TOKEN_SIG_MAX];
-	char			*copy = NULL;
 	size_t			 siglen, n, i;
-	int			 vkeylen, rc = -1;
+	int			 rc = -1;
 
 	memset(c, 0, sizeof(*c));
 	if (tk == NULL || tok == NULL || len == 0 || len > FA_TOKEN_MAX ||
@@ -293,11 +403,9 @@ token_verify(const char *tok, size_t len, struct claims *c)
 	if ((v = json_object_get(hdr, "typ")) != NULL &&
 	    !json_str_eq(v, TOKEN_TYP))
 		goto out;
-	if (tk->alg == ALG_HS256) {
-		vkey = tk->sign;
-		vkeylen = tk->signlen;
+	if (tk->alg == ALG_HS256)
 		siglen = HS256_BYTES;
-	} else {
+	else {
 		v = json_object_get(hdr, "kid");
 		for (i = 0; i < tk->nkeys && key == NULL; i++)
 			if (json_str_eq(v, tk->keys[i].kid) &&
@@ -305,8 +413,6 @@ token_verify(const char *tok, size_t len, struct claims *c)
 				key = &tk->keys[i];
 		if (key == NULL)
 			goto out;
-		vkey = (const unsigned char *)key->pem;
-		vkeylen = key->pemlen;
 		siglen = key->siglen;
 	}
 	/*
@@ -317,12 +423,8 @@ token_verify(const char *tok, size_t len, struct claims *c)
 	    len - (size_t)(d2 + 1 - tok)) == -1 || n != siglen)
 		goto out;
 
-	/* libjwt wants a C string and checks the signature with our key. */
-	copy = xmalloc(len + 1);
-	memcpy(copy, tok, len);
-	copy[len] = '\0';
-	if (sig_check(tk, copy, vkey, vkeylen, &jwt) == -1 ||
-	    jwt_get_alg(jwt) != token_alg_jwt[tk->alg])
+	if (tk->alg == ALG_HS256 ? hs256_check(tk, tok, (size_t)(d2 - tok),
+	    sig) == -1 : pem_check(tk, tok, len, key) == -1)
 		goto out;
 
 	/* Claims from our own strict parse (libjwt allows duplicate keys). */
@@ -333,11 +435,8 @@ token_verify(const char *tok, size_t len, struct claims *c)
 out:
 	if (rc == -1)
 		memset(c, 0, sizeof(*c));
-	jwt_free(jwt);
-	free(copy);
 	json_decref(hdr);
 	json_decref(pay);
-	ERR_clear_error();
 	return rc;
 }
 

@@ -20,6 +20,11 @@ extern const jwt_alg_t token_alg_jwt[ALG__MAX];
 #define ES256_SIG	(2 * TOKEN_EC_COORD)
 #define SEAL_OVERHEAD	(crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES)
 #define GROUP_NAME_MAX	64	/* OpenSSL curve names are shorter */
+/*
+ * How header and payload are dumped: libjwt's way, so an HS256 token is
+ * byte for byte the one libjwt would make of the same claims.
+ */
+#define JWS_JSON_FLAGS	(JSON_COMPACT | JSON_SORT_KEYS)
 /* Longest decoded header or payload of a token of FA_TOKEN_MAX chars. */
 #define SEGMENT_MAX	(FA_TOKEN_MAX / 4 * 3)
 
@@ -42,6 +47,9 @@ struct token_set {
 	unsigned char		*sign;
 	int			 signlen;
 	char			 kid[TOKEN_KID_MAX + 1];	/* of sign */
+	/* HS256: the header segment of every token we make (base64url) */
+	char			*hs_hdr;
+	size_t			 hs_hdrlen;
 	struct token_key	 keys[TOKEN_KEYS_MAX];
 	size_t			 nkeys;
 	unsigned char		 refresh_key[TOKEN_SUBKEY_BYTES];
@@ -61,6 +69,9 @@ int		 token_subkey(unsigned char *out, size_t outlen,
 /* Set the key of data at rest from c, once per process (token_seal.c). */
 void		 token_data_key(const struct config *);
 void		 token_data_key_wipe(void);
+
+/* The HS256 header segment of tk, made once by token_init: 0, or -1. */
+int		 token_hs_header(struct token_set *tk);
 
 /* The keys of the running generation, or NULL. */
 static inline const struct token_set *

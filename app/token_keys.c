@@ -395,6 +395,10 @@ token_init(struct config *c, char **errstr)
 		tk->sign = xmalloc(c->jwt_secret_len);
 		memcpy(tk->sign, secret, c->jwt_secret_len);
 		tk->signlen = (int)c->jwt_secret_len;
+		if (token_hs_header(tk) == -1) {
+			*errstr = xstrdup("out of memory");
+			goto fail;
+		}
 		goto done;
 	}
 
@@ -501,6 +505,7 @@ token_free(struct token_set *tk)
 		sodium_memzero(tk->prev, (size_t)tk->prevlen);
 		free(tk->prev);
 	}
+	free(tk->hs_hdr);
 	json_decref(tk->jwks);
 	sodium_memzero(tk, sizeof(*tk));
 	free(tk);

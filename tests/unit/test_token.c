@@ -3,9 +3,10 @@
  * algorithm (HS256, RS256, ES256); forged, tampered, mis-addressed,
  * expired and malformed tokens are rejected; keys rotate by kid; the JWKS,
  * the refresh-token hash and the sealed box behave.  Keys are generated
- * at test time in a temporary directory.  Since token.c signs and checks
- * through libjwt, tokens are also made and checked here with libsodium
- * and bare OpenSSL, so that a libjwt quirk cannot hide on both sides.
+ * at test time in a temporary directory.  token.c makes and checks HS256
+ * tokens with libsodium and RS256/ES256 ones through libjwt, so tokens are
+ * also made and checked here with libjwt, libsodium and bare OpenSSL: a
+ * quirk of either side cannot hide on both.
  */
 #include "config.h"
 
@@ -580,6 +581,192 @@ libjwt_accepts_our_hs256_tokens(void **state)
 	assert_string_equal(jwt_get_grant(j, "sub"), SUB);
 	jwt_free(j);
 	free(tok);
+}
+
+/* libjwt's HS256 (or other alg) token of payload text, under key. */
+static char *
+libjwt_hs(jwt_alg_t alg, const char *pay, const char *key)
+{
+	jwt_t	*j = NULL;
+	char	*tok;
+
+	assert_int_equal(jwt_new(&j), 0);
+	assert_int_equal(jwt_add_grants_json(j, pay), 0);
+	assert_int_equal(jwt_set_alg(j, alg, (const unsigned char *)key,
+	    key != NULL ? (int)strlen(key) : 0), 0);
+	assert_non_null(tok = jwt_encode_str(j));
+	jwt_free(j);
+	return tok;
+}
+
+static void
+hs256_tokens_are_what_libjwt_makes(void **state)
+{
+	struct claims	 c, out;
+	jwt_t		*j = NULL;
+	json_t		*h;
+	unsigned char	 pay[FA_TOKEN_MAX];
+	char		*tok = NULL, *theirs;
+	const char	*d1, *d2;
+	size_t		 n;
+
+	(void)state;
+	mk_claims(&c, "user,admin");
+	snprintf(c.email, sizeof(c.email), "%s",
+	    "o'\"neil\\/\xc3\xa9@example.test");	/* jansson escapes it */
+	c.aal = TOKEN_AAL_MFA;
+	c.email_verified = 1;
+	assert_int_equal(token_issue(&c, 5, &tok), 0);
+	/* Exactly alg HS256 and typ JWT in the header. */
+	assert_non_null(h = segment(tok, 0));
+	assert_int_equal(json_object_size(h), 2);
+	assert_string_equal(json_string_value(json_object_get(h, "alg")),
+	    "HS256");
+	assert_string_equal(json_string_value(json_object_get(h, "typ")),
+	    "JWT");
+	json_decref(h);
+	/* libjwt checks it with the same key... */
+	assert_int_equal(jwt_decode(&j, tok, (const unsigned char *)SECRET,
+	    (int)strlen(SECRET)), 0);
+	assert_int_equal(jwt_get_alg(j), JWT_ALG_HS256);
+	assert_string_equal(jwt_get_grant(j, "email"), c.email);
+	assert_int_equal(jwt_get_grant_int(j, "gen"), 5);
+	jwt_free(j);
+	/* ...and makes the very same token of the same payload. */
+	d1 = strchr(tok, '.');
+	d2 = strchr(d1 + 1, '.');
+	assert_int_equal(b64url_decode(pay, sizeof(pay) - 1, &n, d1 + 1,
+	    (size_t)(d2 - d1 - 1)), 0);
+	pay[n] = '\0';
+	theirs = libjwt_hs(JWT_ALG_HS256, (const char *)pay, SECRET);
+	assert_string_equal(theirs, tok);
+	free(theirs);
+	assert_int_equal(token_verify(tok, strlen(tok), &out), 0);
+	assert_string_equal(out.email, c.email);
+	assert_int_equal(out.aal, TOKEN_AAL_MFA);
+	assert_int_equal(out.email_verified, 1);
+	assert_int_equal(out.gen, 5);
+	free(tok);
+}
+
+static void
+libjwt_hs256_tokens_verify(void **state)
+{
+	struct claims	 out;
+	char		*p = payload(NULL, NULL), *tok;
+
+	(void)state;
+	tok = libjwt_hs(JWT_ALG_HS256, p, SECRET);
+	assert_int_equal(token_verify(tok, strlen(tok), &out), 0);
+	assert_string_equal(out.sub, SUB);
+	assert_string_equal(out.roles, "user");
+	free(tok);
+	/* Not under another key. */
+	tok = libjwt_hs(JWT_ALG_HS256, p, "another secret of enough length!!");
+	assert_int_equal(verify(tok), -1);
+	free(tok);
+	free(p);
+}
+
+/* Every token made by flipping one bit of one decoded segment of tok. */
+static void
+each_bit_flipped(const char *tok, int seg)
+{
+	unsigned char	 buf[FA_TOKEN_MAX];
+	const char	*s = tok, *e;
+	char		*enc, *forged;
+	size_t		 n, i;
+	int		 b;
+
+	for (i = 0; i < (size_t)seg; i++)
+		s = strchr(s, '.') + 1;
+	e = seg < 2 ? strchr(s, '.') : s + strlen(s);
+	assert_int_equal(b64url_decode(buf, sizeof(buf), &n, s,
+	    (size_t)(e - s)), 0);
+	for (i = 0; i < n; i++)
+		for (b = 0; b < 8; b++) {
+			buf[i] ^= (unsigned char)(1 << b);
+			enc = b64(buf, n);
+			xasprintf(&forged, "%.*s%s%s", (int)(s - tok), tok, enc,
+			    e);
+			assert_int_equal(verify(forged), -1);
+			free(forged);
+			free(enc);
+			buf[i] ^= (unsigned char)(1 << b);
+		}
+}
+
+static void
+one_bit_changed_anywhere_is_rejected(void **state)
+{
+	char	*tok = issue();
+
+	(void)state;
+	each_bit_flipped(tok, 0);
+	each_bit_flipped(tok, 1);
+	each_bit_flipped(tok, 2);
+	assert_int_equal(verify(tok), 0);
+	free(tok);
+}
+
+#define PREV_SECRET	"fedcba9876543210fedcba9876543210-the-old-one"
+
+static void
+previous_secret_verifies_only_while_set(void **state)
+{
+	jwt_t	*j = NULL;
+	char	*err = NULL, *p = payload(NULL, NULL), *old, *cur, *other;
+	char	*tok = NULL;
+
+	(void)state;
+	old = craft_hs(HS_HDR, p, PREV_SECRET, strlen(PREV_SECRET));
+	cur = craft_hs(HS_HDR, p, SECRET, strlen(SECRET));
+	other = craft_hs(HS_HDR, p, "another secret of enough length!!", 33);
+	assert_int_equal(setup_alg("HS256", NULL, NULL, NULL), 0);
+	assert_int_equal(verify(old), -1);
+	assert_int_equal(verify(cur), 0);
+	conf.jwt_secret_previous = mut(PREV_SECRET);
+	conf.jwt_secret_previous_len = strlen(PREV_SECRET);
+	assert_int_equal(token_init(&conf, &err), 0);
+	assert_int_equal(verify(old), 0);
+	assert_int_equal(verify(cur), 0);
+	assert_int_equal(verify(other), -1);
+	/* New tokens are signed under the current secret only. */
+	tok = issue();
+	assert_int_equal(jwt_decode(&j, tok, (const unsigned char *)SECRET,
+	    (int)strlen(SECRET)), 0);
+	jwt_free(j);
+	j = NULL;
+	assert_int_not_equal(jwt_decode(&j, tok,
+	    (const unsigned char *)PREV_SECRET, (int)strlen(PREV_SECRET)), 0);
+	jwt_free(j);
+	/* The previous secret removed: its tokens die. */
+	assert_int_equal(setup_alg("HS256", NULL, NULL, NULL), 0);
+	assert_int_equal(verify(old), -1);
+	assert_int_equal(verify(tok), 0);
+	free(tok);
+	free(old);
+	free(cur);
+	free(other);
+	free(p);
+}
+
+static void
+rejects_libjwt_tokens_of_other_algs(void **state)
+{
+	char	*p = payload(NULL, NULL), *tok;
+
+	(void)state;
+	tok = libjwt_hs(JWT_ALG_HS384, p, SECRET);
+	assert_int_equal(verify(tok), -1);
+	free(tok);
+	tok = libjwt_hs(JWT_ALG_HS512, p, SECRET);
+	assert_int_equal(verify(tok), -1);
+	free(tok);
+	tok = libjwt_hs(JWT_ALG_NONE, p, NULL);
+	assert_int_equal(verify(tok), -1);
+	free(tok);
+	free(p);
 }
 
 static void
@@ -1306,6 +1493,14 @@ main(void)
 		    hs_setup),
 		cmocka_unit_test_setup(empty_roles_become_empty_array, hs_setup),
 		cmocka_unit_test_setup(libjwt_accepts_our_hs256_tokens,
+		    hs_setup),
+		cmocka_unit_test_setup(hs256_tokens_are_what_libjwt_makes,
+		    hs_setup),
+		cmocka_unit_test_setup(libjwt_hs256_tokens_verify, hs_setup),
+		cmocka_unit_test_setup(one_bit_changed_anywhere_is_rejected,
+		    hs_setup),
+		cmocka_unit_test(previous_secret_verifies_only_while_set),
+		cmocka_unit_test_setup(rejects_libjwt_tokens_of_other_algs,
 		    hs_setup),
 		cmocka_unit_test_setup(rejects_alg_none, hs_setup),
 		cmocka_unit_test_setup(rejects_alg_other_than_configured,
