@@ -10,7 +10,8 @@ duration for every case.
 
 Prints req/s, p50, p99 for each, the ratios against the targets, and the
 RSS of fcgi-auth idle and under load.  Cases 1-4 run interleaved in
-FA_BENCH_ROUNDS rounds (default 3) and report their median round.  Run: tests/bench/run.sh
+FA_BENCH_ROUNDS rounds (default 3) and report their median round; each
+case starts once the machine is quiet (settle).  Run: tests/bench/run.sh
 (FA_BENCH_SECONDS, FA_BENCH_CONNECTIONS, FA_BENCH_THREADS to change).
 PostgreSQL runs with its defaults (fsync, synchronous_commit), as users run
 it.  Exits non-zero only on an invalid run (a non-2xx answer or a socket
@@ -32,6 +33,8 @@ SECONDS = int(os.environ.get("FA_BENCH_SECONDS", "10"))
 ROUNDS = int(os.environ.get("FA_BENCH_ROUNDS", "3"))
 CONNS = int(os.environ.get("FA_BENCH_CONNECTIONS", "64"))
 THREADS = int(os.environ.get("FA_BENCH_THREADS", "2"))
+SETTLE_S = 15                    # the longest wait for a quiet machine
+SETTLE_BUSY = 0.05               # quiet: under 5 % of all cores busy
 WORKERS = 64                     # fcgi-auth's default, and fcgi-min's
 OPSLIMIT, MEMLIMIT = 2, 19922944  # the default password cost
 BUILD = os.environ.get("FA_BUILDDIR", os.path.join(HERE, "..", ".."))
@@ -78,7 +81,33 @@ def rss_kib(pid):
     return 0
 
 
+def cpu_busy(window):
+    """The machine's busy fraction (all cores) over window seconds."""
+    def sample():
+        f = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+        return sum(f), f[3] + f[4]     # total, idle + iowait
+    t0, i0 = sample()
+    time.sleep(window)
+    t1, i1 = sample()
+    return 1.0 - (i1 - i0) / max(1, t1 - t0)
+
+
+def settle(limit=SETTLE_S):
+    """Wait (at most limit seconds) until the machine is quiet: what the
+    previous case left running (PostgreSQL's autovacuum and checkpoint after
+    tens of thousands of audit rows, the outbox relay after logins) is not
+    charged to the next case.  Seconds waited, or None if never quiet."""
+    t0 = time.time()
+    while time.time() - t0 < limit:
+        if cpu_busy(0.5) < SETTLE_BUSY:
+            return time.time() - t0
+    return None
+
+
 def wrk(url, script=None, headers=(), env=None, timeout=5):
+    if settle() is None:
+        print("bench: the machine did not settle within %ds before %s"
+              % (SETTLE_S, url), file=sys.stderr)
     cmd = ["wrk", "-t%d" % THREADS, "-c%d" % CONNS, "-d%ds" % SECONDS,
            "--latency", "--timeout", "%ds" % timeout]
     for h in headers:
