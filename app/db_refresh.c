@@ -36,7 +36,7 @@ refresh_rows(struct db_refresh *j, size_t n, size_t *sent)
 		j[i].rc = DB_NOTFOUND;
 		if (!db_is_uuid(j[i].id))
 			continue;
-		if (j[i].a->outbox_event != EVENT_NONE ||
+		if (j[i].a == NULL || j[i].a->outbox_event != EVENT_NONE ||
 		    db_audit_params(&ap, j[i].a, j[i].id, NULL) == -1) {
 			j[i].rc = DB_ERROR;
 			continue;
