@@ -4,8 +4,8 @@
  * PostgreSQL's synchronous_commit each commit waits for a WAL flush.  So a
  * refreshing worker queues its user lookup + audit row here and sleeps;
  * AUDITQ_WRITERS threads each take what is queued (up to AUDITQ_BATCH_MAX)
- * and run it pipelined in one transaction (db_user_refresh_batch): one
- * round trip and one WAL flush for many refreshes.  Each waiting worker is
+ * and run it as one statement (db_user_refresh_batch): one round trip
+ * and one WAL flush for many refreshes.  Each waiting worker is
  * released once its batch committed, with its user; if the batch failed,
  * each runs its refresh alone (db_user_refresh: its own retry and
  * deadline), so PostgreSQL down still answers 503 as before.

@@ -1,106 +1,140 @@
 /*
  * db_refresh.c: the refresh path's user lookup and audit row for a batch of
- * refreshes (auditq.c's group commit): one pipelined round trip, one
- * transaction, one commit.
+ * refreshes (auditq.c's group commit): one statement for the whole batch,
+ * fa_user_refresh_batch, so one parse, one plan, one result and one commit
+ * (one WAL flush) however many refreshes it holds.
  */
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "extern.h"
 #include "db_int.h"
 
 /*
- * db_user_refresh for n refreshes at once, pipelined (libpq pipeline mode:
- * one round trip) in one transaction (one commit, one WAL flush): j[i].rc
- * and j[i].out as db_user_refresh gives them.  DB_OK once committed; else
- * DB_ERROR, nothing answered, and the connection dropped (the caller runs
- * them one by one).
+ * The batch as fa_user_refresh_batch's $1: one element per job sent, its
+ * position n and fa_user_refresh's parameters (db_refresh_params).  Sets
+ * each j[i].rc: DB_NOTFOUND until a row answers it (a malformed id is not
+ * sent, as db_user_refresh), DB_ERROR if its audit row cannot be built.
+ * NULL if the array cannot be built; else *sent is how many it holds.
  */
-int
-db_user_refresh_batch(struct db_refresh *j, size_t n)
+static json_t *
+refresh_rows(struct db_refresh *j, size_t n, size_t *sent)
 {
-	struct db_conn		*dc;
 	struct audit_params	 ap;
-	PGresult		*res = NULL;
 	const char		*v[REFRESH_NPARAMS];
-	long long		 deadline = mono_ms() + db_timeout_ms();
-	size_t			 i, k, sent = 0;
-	int			 rc = DB_ERROR, prep, f;
+	json_t			*rows, *o;
+	size_t			 i;
 
-	if ((dc = db_pool_get(deadline)) == NULL)
-		return DB_ERROR;
-	prep = !(dc->prepared & (1u << ST_USER_REFRESH));
-	if (!PQenterPipelineMode(dc->pg) ||
-	    !PQsendQueryParams(dc->pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) ||
-	    (prep && !PQsendPrepare(dc->pg, db_stmts[ST_USER_REFRESH].name,
-	    db_stmts[ST_USER_REFRESH].sql, 7, NULL)))
-		goto broken;
+	*sent = 0;
+	if ((rows = json_array()) == NULL)
+		return NULL;
 	for (i = 0; i < n; i++) {
 		memset(j[i].out, 0, sizeof(*j[i].out));
 		j[i].rc = DB_NOTFOUND;
 		if (!db_is_uuid(j[i].id))
-			continue;	/* not sent: no result */
-		if (j[i].a->outbox_event != EVENT_NONE ||
+			continue;
+		if (j[i].a == NULL || j[i].a->outbox_event != EVENT_NONE ||
 		    db_audit_params(&ap, j[i].a, j[i].id, NULL) == -1) {
 			j[i].rc = DB_ERROR;
 			continue;
 		}
 		db_refresh_params(v, j[i].id, &ap);
-		f = PQsendQueryPrepared(dc->pg, db_stmts[ST_USER_REFRESH].name,
-		    REFRESH_NPARAMS, v, NULL, NULL, 0);
+		o = json_pack("{s:I, s:s, s:s, s:s?, s:s?, s:s?, s:s, s:s?}",
+		    "n", (json_int_t)i, "uid", v[0], "event", v[1], "sid", v[2],
+		    "ip", v[3], "ua", v[4], "success", v[5], "detail", v[6]);
 		db_audit_params_free(&ap);
-		if (!f)
-			goto broken;
-		j[i].rc = DB_OK;	/* sent: its result comes */
-		sent++;
-	}
-	if (!PQsendQueryParams(dc->pg, "COMMIT", 0, NULL, NULL, NULL, NULL,
-	    0) || !PQpipelineSync(dc->pg))
-		goto broken;
-	if (db_flush(dc->pg, deadline) != 0)
-		goto broken;
-	/* BEGIN, the prepare, each refresh sent, COMMIT: one result each */
-	for (k = 0, i = 0; k < 2 + (size_t)prep + sent; k++) {
-		if (db_ready(dc->pg, deadline) != 0 ||
-		    (res = PQgetResult(dc->pg)) == NULL)
-			goto broken;
-		if (PQresultStatus(res) != PGRES_COMMAND_OK &&
-		    PQresultStatus(res) != PGRES_TUPLES_OK) {
-			log_error(NULL, "postgresql: refresh batch: %s",
-			    PQresultErrorMessage(res));
-			goto broken;
+		if (json_array_append_new(rows, o) == -1) {
+			json_decref(rows);
+			return NULL;
 		}
-		if (k == 1 && prep)
-			dc->prepared |= 1u << ST_USER_REFRESH;
-		if (k >= 1 + (size_t)prep && k < 1 + (size_t)prep + sent) {
-			while (j[i].rc != DB_OK)	/* the ones not sent */
-				i++;
-			if (PQntuples(res) == 0)
-				j[i].rc = DB_NOTFOUND;
-			else if (db_user_row(res, 0, j[i].out) == -1)
-				j[i].rc = DB_ERROR;
-			i++;
-		}
-		PQclear(res);
-		res = NULL;
-		if (PQgetResult(dc->pg) != NULL)	/* the end of this one */
-			goto broken;
+		(*sent)++;
 	}
-	if (db_ready(dc->pg, deadline) != 0 ||
-	    (res = PQgetResult(dc->pg)) == NULL ||
-	    PQresultStatus(res) != PGRES_PIPELINE_SYNC ||
-	    !PQexitPipelineMode(dc->pg))
-		goto broken;
+	return rows;
+}
+
+/*
+ * Give each job its row of res (USER_COLS, then its position): DB_OK, or
+ * DB_ERROR if the row does not fit.  -1 if res is not an answer to the
+ * jobs sent (a position out of range, not sent, answered twice, or a row
+ * of another user): then nothing may be trusted.
+ */
+static int
+refresh_answer(struct db_refresh *j, size_t n, PGresult *res)
+{
+	const char	*s;
+	char		*end;
+	unsigned long	 k;
+	int		 r;
+
+	if (PQnfields(res) != USER_NCOLS + 1)
+		goto bad;
+	for (r = 0; r < PQntuples(res); r++) {
+		s = PQgetvalue(res, r, USER_NCOLS);
+		k = strtoul(s, &end, 10);
+		if (*s == '\0' || *end != '\0' || k >= n ||
+		    j[k].rc != DB_NOTFOUND || !db_is_uuid(j[k].id) ||
+		    strcasecmp(PQgetvalue(res, r, 0), j[k].id) != 0)
+			goto bad;
+		j[k].rc = db_user_row(res, r, j[k].out) == 0 ? DB_OK : DB_ERROR;
+	}
+	return 0;
+bad:
+	log_error(NULL, "postgresql: refresh batch: an answer to no job sent");
+	return -1;
+}
+
+/*
+ * db_user_refresh for n refreshes at once, in one statement (one implicit
+ * transaction): j[i].rc and j[i].out as db_user_refresh gives them.  DB_OK
+ * once committed; else DB_ERROR, nothing answered, and the connection
+ * dropped (the caller runs them one by one).
+ */
+int
+db_user_refresh_batch(struct db_refresh *j, size_t n)
+{
+	struct db_conn	*dc = NULL;
+	PGresult	*res = NULL;
+	json_t		*rows;
+	char		*batch = NULL;
+	const char	*v[1];
+	long long	 deadline = mono_ms() + db_timeout_ms();
+	size_t		 i, sent;
+	int		 rc = DB_ERROR;
+
+	if ((rows = refresh_rows(j, n, &sent)) == NULL) {
+		log_error(NULL, "db: cannot build the refresh batch");
+		goto fail;
+	}
+	if (sent == 0) {	/* each answered without the database */
+		json_decref(rows);
+		return DB_OK;
+	}
+	batch = json_dumps(rows, JSON_COMPACT);
+	json_decref(rows);
+	if (batch == NULL) {
+		log_error(NULL, "db: cannot build the refresh batch");
+		goto fail;
+	}
+	if ((dc = db_pool_get(deadline)) == NULL)
+		goto fail;
+	v[0] = batch;
+	if (db_exec(dc, deadline, ST_USER_REFRESH_BATCH, NULL, 1, v,
+	    &res) != DB_OK || refresh_answer(j, n, res) == -1) {
+		db_conn_drop(dc);
+		goto fail;
+	}
 	rc = DB_OK;
 	goto out;
-broken:
-	db_note_down("refresh batch", PQerrorMessage(dc->pg));
-	db_conn_drop(dc);
+fail:
 	for (i = 0; i < n; i++)
 		user_free(j[i].out);
 out:
 	PQclear(res);
-	db_pool_put(dc);
+	if (dc != NULL)
+		db_pool_put(dc);
+	free(batch);
 	return rc;
 }

@@ -33,6 +33,25 @@ const struct db_stmt db_stmts[ST__MAX] = {
 	    " SELECT $2, u.id::uuid, u.email, $3::uuid, $4, $5, $6::boolean,"
 	    " coalesce($7::jsonb, '{}') FROM u WHERE NOT u.disabled)"
 	    " SELECT u.* FROM u" },
+	/*
+	 * fa_user_refresh for a batch in one statement: $1 is a JSON array
+	 * of {n, uid, event, sid, ip, ua, success, detail} (text as
+	 * fa_user_refresh's $1..$7, cast the same way); one row per user
+	 * found, USER_COLS then n, the job's position.  The LIMIT keeps the
+	 * lookup a primary key probe per job: joined, a generic plan expects
+	 * 100 jobs and scans a small users table whole.
+	 */
+	[ST_USER_REFRESH_BATCH] = { "fa_user_refresh_batch", 1,
+	    "WITH r AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x("
+	    " n int, uid text, event text, sid text, ip text, ua text,"
+	    " success text, detail text)),"
+	    " u AS (SELECT s.*, r.n FROM r, LATERAL (SELECT " USER_COLS
+	    " FROM auth.users WHERE id = r.uid::uuid LIMIT 1) s),"
+	    " a AS (" AUDIT_INSERT
+	    " SELECT r.event, u.id::uuid, u.email, r.sid::uuid, r.ip, r.ua,"
+	    " r.success::boolean, coalesce(r.detail::jsonb, '{}')"
+	    " FROM u JOIN r USING (n) WHERE NOT u.disabled ORDER BY n)"
+	    " SELECT u.* FROM u" },
 	[ST_USER_SET_PASSWORD] = { "fa_user_set_password", 2 + AUDIT_NPARAMS,
 	    "WITH u AS ("
 	    " UPDATE auth.users SET password_hash = $2, updated_at = now()"

@@ -3,6 +3,7 @@ detection revoking the whole session, unknown tokens changing nothing, the
 grace window for honest races (same child token, concurrent refreshes
 rotating once), audit/outbox rows, and expiry of both token kinds."""
 
+import json
 import os
 import time
 
@@ -221,6 +222,67 @@ def test_refresh_audit_rows(stack):
         for s in (u.refresh_token, p1["refreshToken"], p1["accessToken"]):
             assert s not in t[0], "audit row holds a token: %s" % t[0][:200]
 
+
+
+def test_concurrent_refreshes_each_own_user_and_audit_row(stack):
+    """49 refreshes at once (six sessions of eight users, one token sent
+    twice), gathered into batches by the group commit: each 200 carries its
+    own user and session and has exactly one refresh audit row with its
+    user, session, ip, user agent and detail (grace for the second of the
+    twice-sent token); a refused one (user disabled before or while they
+    run, user gone) has none."""
+    stack.start_app(trusted_proxies="127.0.0.1", real_ip_header="X-Real-IP",
+                    refresh_reuse_grace=10)
+    users = [User(stack, "batch%d" % k) for k in range(8)]
+    jobs = []                       # (user, session id, refresh token)
+    for u in users:
+        for s in range(6):
+            pair = u.pair if s == 0 else u.login()
+            jobs.append((u, jwt_parts(pair["accessToken"])[1]["sid"], pair["refreshToken"]))
+    jobs.append(jobs[-1])           # rotated by one, a grace answer for the other
+    disabled, gone, racing = users[0], users[1], users[2]
+    # in the database only: their sessions still reach the refresh's lookup
+    stack.psql("UPDATE auth.users SET disabled = true WHERE id = '%s'" % disabled.id)
+    stack.psql("DELETE FROM auth.users WHERE id = '%s'" % gone.id)
+
+    def ip(i):
+        return "10.7.%d.%d" % (i // 200, i % 200 + 1)
+
+    def agent(i):                   # escaped in the batch's JSON, back as sent
+        return ("batch-agent/%d" if i % 2 else 'batch "agent" \\ \u00e9\u20ac/%d') % i
+
+    def one(i):
+        if i == len(jobs):          # disabled while the others run
+            time.sleep(0.02)
+            return stack.psql("UPDATE auth.users SET disabled = true WHERE id = '%s'" % racing.id)
+        return stack.post("/auth/refresh", {"refreshToken": jobs[i][2]},
+                          headers={"User-Agent": agent(i).encode(), "X-Real-IP": ip(i)})
+    res = parallel(len(jobs) + 1, one)
+    errs = [r for r in res if isinstance(r, Exception)]
+    assert not errs, "requests failed: %r" % errs[:3]
+    rows = audit_rows(stack, "event = 'refresh' AND session_id IN (%s)"
+                      % ", ".join(["%s"] * len(jobs)), tuple(j[1] for j in jobs))
+    by_call = {}
+    for a in rows:
+        by_call.setdefault((a["session_id"], a["ip"], a["user_agent"]), []).append(a)
+    ok = 0
+    for i, (u, sid, _) in enumerate(jobs):
+        r, mine = res[i], by_call.get((sid, ip(i), agent(i)), [])
+        if u in (disabled, gone) or (u is racing and r.status != 200):
+            assert_error(r, 401, "invalid_token", "refresh %d of a disabled or deleted user" % i)
+            assert mine == [], "refused refresh %d has audit rows: %r" % (i, mine)
+            continue
+        assert r.status == 200, "refresh %d: %s" % (i, show(r))
+        _, c, _ = jwt_parts(r.json["accessToken"])
+        assert (c["sub"], c["sid"]) == (u.id, sid), \
+            "refresh %d answered for %s/%s, want %s/%s" % (i, c["sub"], c["sid"], u.id, sid)
+        assert len(mine) == 1, "refresh %d: %d audit rows: %r" % (i, len(mine), mine)
+        assert (mine[0]["user_id"], mine[0]["email"], mine[0]["success"]) == (u.id, u.email, True), \
+            "refresh %d: %r" % (i, mine[0])
+        ok += 1
+    assert ok >= 30 and len(rows) == ok, "%d answered 200, %d refresh rows" % (ok, len(rows))
+    details = sorted(json.dumps(a["detail"]) for a in rows if a["session_id"] == jobs[-1][1])
+    assert details == ['{"grace": true}', "{}"], "the twice-sent token's rows: %s" % details
 
 # ------------------------------------------------------------------- expiry
 
