@@ -147,8 +147,12 @@ request_id(char out[FA_REQID_MAX + 1], const char *given)
 	static __thread unsigned int		 thread;
 	static __thread unsigned long long	 count;
 
+	size_t	 n;
+
 	if (given != NULL && log_reqid_ok(given)) {
-		snprintf(out, FA_REQID_MAX + 1, "%s", given);
+		n = strnlen(given, FA_REQID_MAX);
+		memcpy(out, given, n);
+		out[n] = '\0';
 		return;
 	}
 	if (thread == 0)

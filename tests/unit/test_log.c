@@ -177,6 +177,26 @@ access_text_stamped_unless_journal(void **state)
 	    "192.0.2.1 - 0 ua=");
 }
 
+/* Cut short, the text line is the start of the whole one, newline room kept. */
+static void
+access_text_cut_short(void **state)
+{
+	char			 full[LOG_LINE_MAX], buf[41];
+	struct log_access	 a = access_of("ua");
+	size_t			 n, sz;
+
+	(void)state;
+	n = log_access_format(full, sizeof(full), LOGF_TEXT, 1, 0, &a);
+	assert_int_equal(n, strlen(full));
+	for (sz = 2; sz <= sizeof(buf); sz++) {
+		memset(buf, 'x', sizeof(buf));
+		n = log_access_format(buf, sz, LOGF_TEXT, 1, 0, &a);
+		assert_int_equal(n, strlen(buf));
+		assert_true(n <= sz - 2);
+		assert_memory_equal(buf, full, n);
+	}
+}
+
 static void
 log_format_names(void **state)
 {
@@ -200,6 +220,7 @@ main(void)
 		cmocka_unit_test(request_id_accepted_only_when_well_formed),
 		cmocka_unit_test(access_json_parses_whatever_the_agent),
 		cmocka_unit_test(access_text_stamped_unless_journal),
+		cmocka_unit_test(access_text_cut_short),
 		cmocka_unit_test(log_format_names),
 	};
 
