@@ -57,9 +57,10 @@ enum worker_state {
 
 struct worker {
 	pthread_t		 thread;
+	pthread_mutex_t		 lock;		/* state and deadline */
 	enum worker_state	 state;
 	long long		 deadline;	/* mono_ms, in WORKER_IO */
-	int			 done;
+	int			 done;		/* srv.lock */
 };
 
 static struct {
@@ -86,10 +87,11 @@ static struct {
 static void
 worker_set(struct worker *w, enum worker_state s, long long deadline)
 {
-	pthread_mutex_lock(&srv.lock);
+	/* its own lock, not srv.lock: twice a request from every worker */
+	pthread_mutex_lock(&w->lock);
 	w->state = s;
 	w->deadline = deadline;
-	pthread_mutex_unlock(&srv.lock);
+	pthread_mutex_unlock(&w->lock);
 }
 
 static long long
@@ -325,24 +327,27 @@ worker_main(void *arg)
  * Interrupt the reads and writes of workers past their deadline, and once
  * stopping the wait of idle ones on a kept connection; srv.lock held.
  * Sent again at every tick: a signal that lands between two system calls
- * is lost, the next one is not.  A worker that left WORKER_IO took
- * srv.lock after the signal was sent, and so has taken it already.
+ * is lost, the next one is not.  A worker that left WORKER_IO took its
+ * lock after the signal was sent, and so has taken it already.
  */
 static long
 server_watch(void)
 {
+	struct worker	*w;
 	long long	 now = mono_ms();
 	long		 i, active = 0;
 
 	for (i = 0; i < srv.nworkers; i++) {
-		if (srv.workers[i].done)
+		w = &srv.workers[i];
+		if (w->done)
 			continue;
-		if (srv.workers[i].state != WORKER_IDLE)
+		pthread_mutex_lock(&w->lock);
+		if (w->state != WORKER_IDLE)
 			active++;
-		if ((srv.workers[i].state == WORKER_IO &&
-		    now >= srv.workers[i].deadline) ||
-		    (srv.workers[i].state == WORKER_IDLE && srv.stopping))
-			pthread_kill(srv.workers[i].thread, SERVER_SIG_WAKE);
+		if ((w->state == WORKER_IO && now >= w->deadline) ||
+		    (w->state == WORKER_IDLE && srv.stopping))
+			pthread_kill(w->thread, SERVER_SIG_WAKE);
+		pthread_mutex_unlock(&w->lock);
 	}
 	return active;
 }
@@ -516,6 +521,8 @@ server_run(const struct config *c, const char *listen_override,
 		    "are written one by one");
 	srv.nworkers = c->workers;
 	srv.workers = xcalloc((size_t)srv.nworkers, sizeof(*srv.workers));
+	for (i = 0; i < srv.nworkers; i++)
+		pthread_mutex_init(&srv.workers[i].lock, NULL);
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, SERVER_STACK_SIZE);
 	pthread_mutex_lock(&srv.lock);
@@ -558,6 +565,8 @@ server_run(const struct config *c, const char *listen_override,
 	server_listen_unlink();
 	auditq_stop();
 	log_flush_stop();
+	for (i = 0; i < srv.nworkers; i++)
+		pthread_mutex_destroy(&srv.workers[i].lock);
 	free(srv.workers);
 	close(srv.wake[0]);
 	close(srv.wake[1]);
