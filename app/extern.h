@@ -123,6 +123,7 @@ void		 log_request(const struct log_access *);
 #define LOG_BATCH_MAX		(4 * LOG_LINE_MAX)	/* a thread's access
 							   lines, unwritten */
 #define LOG_FLUSH_MS		20	/* ... written at least this often */
+#define LOG_GATHER_MAX		(64 * 1024)	/* a flush's write, at most */
 /* The thread that writes buffered access lines; stop writes the rest. */
 int		 log_flush_start(void);
 void		 log_flush_stop(void);

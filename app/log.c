@@ -65,6 +65,8 @@ static struct {
 	pthread_t	 thread;
 	int		 started;
 	int		 stop;
+	size_t		 n;		/* gathered: the flush's one write */
+	char		 all[LOG_GATHER_MAX];
 } lb = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.cond = PTHREAD_COND_INITIALIZER,
@@ -255,6 +257,23 @@ log_buf_flush(struct log_buf *b)
 	pthread_mutex_unlock(&b->lock);
 }
 
+/* Move b's lines to lb.all (lb.lock held): a copy under b's lock, no write. */
+static void
+log_buf_gather(struct log_buf *b)
+{
+	if (b == NULL || __atomic_load_n(&b->n, __ATOMIC_RELAXED) == 0)
+		return;
+	pthread_mutex_lock(&b->lock);
+	if (lb.n + b->n > sizeof(lb.all)) {
+		log_out(lb.all, lb.n);
+		lb.n = 0;
+	}
+	memcpy(lb.all + lb.n, b->b, b->n);
+	lb.n += b->n;
+	__atomic_store_n(&b->n, 0, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&b->lock);
+}
+
 /* This thread's buffer, made at its first access line. */
 static struct log_buf *
 log_buf_get(void)
@@ -278,9 +297,12 @@ log_flush(void)
 {
 	struct log_buf	*b;
 
+	/* every thread's lines in one write, not a write per thread */
 	pthread_mutex_lock(&lb.lock);
 	for (b = lb.bufs; b != NULL; b = b->next)
-		log_buf_flush(b);
+		log_buf_gather(b);
+	log_out(lb.all, lb.n);
+	lb.n = 0;
 	pthread_mutex_unlock(&lb.lock);
 }
 
