@@ -85,7 +85,7 @@ static const struct ckey ckeys[] = {
 	L(redis_port, 6379, 1, 65535),
 	X(redis_password),
 	L(redis_db, 0, 0, 1024),
-	L(redis_pool, 16, 1, 1024),
+	L(redis_pool, 64, 1, 1024),
 	S(redis_sentinels, ""),
 	S(redis_master_name, ""),
 	L(redis_revoke_replicas, 0, 0, 16),
