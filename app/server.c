@@ -50,7 +50,8 @@
 #include "server_int.h"
 
 enum worker_state {
-	WORKER_IDLE,	/* waiting for a connection or its next request */
+	WORKER_ACCEPT,	/* waiting for a connection */
+	WORKER_IDLE,	/* waiting for a kept connection's next request */
 	WORKER_IO,	/* taking a request or giving its answer: deadline */
 	WORKER_BUSY	/* handling one */
 };
@@ -60,6 +61,9 @@ struct worker {
 	pthread_mutex_t		 lock;		/* state and deadline */
 	enum worker_state	 state;
 	long long		 deadline;	/* mono_ms, in WORKER_IO */
+	long long		 since;		/* mono_ms, in WORKER_IDLE */
+	int			 kicked;	/* sent SERVER_SIG_WAKE while idle */
+	int			 shed;		/* atomic: give up the kept one */
 	int			 done;		/* srv.lock */
 };
 
@@ -87,11 +91,24 @@ static struct {
 static void
 worker_set(struct worker *w, enum worker_state s, long long deadline)
 {
-	/* its own lock, not srv.lock: twice a request from every worker */
+	int	 kicked;
+
+	/* its own lock, not srv.lock: four times a request in every worker */
 	pthread_mutex_lock(&w->lock);
 	w->state = s;
 	w->deadline = deadline;
+	w->since = s == WORKER_IDLE ? mono_ms() : 0;
+	kicked = w->kicked;
+	w->kicked = 0;
+	__atomic_store_n(&w->shed, 0, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&w->lock);
+	/*
+	 * A wake sent while it was idle (stopping, or shedding) but after its
+	 * request arrived is taken now, by a system call that cannot block,
+	 * and not by the read of that request, which it would break.
+	 */
+	if (kicked)
+		(void)getppid();
 }
 
 static long long
@@ -195,13 +212,14 @@ worker_finish(struct worker *w, FCGX_Request *fr)
  * thread interrupts it with SERVER_SIG_WAKE (server_watch).
  */
 static int
-conn_wait(int fd)
+conn_wait(struct worker *w, int fd)
 {
 	char	 c;
 	ssize_t	 n;
 
 	do {
-		if (__atomic_load_n(&srv.stopping, __ATOMIC_ACQUIRE))
+		if (__atomic_load_n(&srv.stopping, __ATOMIC_ACQUIRE) ||
+		    __atomic_load_n(&w->shed, __ATOMIC_ACQUIRE))
 			return 0;
 	} while ((n = recv(fd, &c, 1, MSG_PEEK)) == -1 && errno == EINTR);
 	if (n >= 0)
@@ -287,10 +305,13 @@ worker_main(void *arg)
 	/* no listening socket: libfcgi never accepts, we hand it each one */
 	FCGX_InitRequest(&fr, -1, 0);
 	for (;;) {
-		worker_set(w, WORKER_IDLE, 0);
-		if (fr.ipcFd >= 0 && !conn_wait(fr.ipcFd))
-			conn_close(&fr, 0);
+		if (fr.ipcFd >= 0) {
+			worker_set(w, WORKER_IDLE, 0);
+			if (!conn_wait(w, fr.ipcFd))
+				conn_close(&fr, 0);
+		}
 		if (fr.ipcFd < 0) {
+			worker_set(w, WORKER_ACCEPT, 0);
 			if ((fd = server_accept()) == -1)
 				break;
 			fr.ipcFd = fd;
@@ -330,25 +351,67 @@ worker_main(void *arg)
  * is lost, the next one is not.  A worker that left WORKER_IO took its
  * lock after the signal was sent, and so has taken it already.
  */
+/* 1 when a connection waits to be accepted. */
+static int
+server_backlog(void)
+{
+	struct pollfd	 p = { .fd = srv.listen_fd, .events = POLLIN };
+
+	return srv.listen_fd >= 0 && poll(&p, 1, 0) == 1 &&
+	    (p.revents & POLLIN);
+}
+
+/*
+ * Every worker is held by a connection and another waits in the backlog:
+ * the one kept idle the longest gives its connection up, or the waiting one
+ * would wait until the web server times it out (its kept connections can
+ * outnumber the workers: nginx keeps up to `keepalive` idle ones per
+ * worker process besides those in use).  One a tick; srv.lock held.
+ */
+static void
+server_shed(struct worker *w)
+{
+	pthread_mutex_lock(&w->lock);
+	if (w->state == WORKER_IDLE) {
+		__atomic_store_n(&w->shed, 1, __ATOMIC_RELEASE);
+		w->kicked = 1;
+		pthread_kill(w->thread, SERVER_SIG_WAKE);
+	}
+	pthread_mutex_unlock(&w->lock);
+}
+
 static long
 server_watch(void)
 {
-	struct worker	*w;
-	long long	 now = mono_ms();
-	long		 i, active = 0;
+	struct worker	*w, *oldest = NULL;
+	long long	 now = mono_ms(), oldest_since = 0;
+	long		 i, active = 0, accepting = 0;
 
 	for (i = 0; i < srv.nworkers; i++) {
 		w = &srv.workers[i];
 		if (w->done)
 			continue;
 		pthread_mutex_lock(&w->lock);
-		if (w->state != WORKER_IDLE)
+		if (w->state == WORKER_IO || w->state == WORKER_BUSY)
 			active++;
-		if ((w->state == WORKER_IO && now >= w->deadline) ||
-		    (w->state == WORKER_IDLE && srv.stopping))
+		if (w->state == WORKER_ACCEPT)
+			accepting++;
+		if (w->state == WORKER_IDLE && (oldest == NULL ||
+		    w->since < oldest_since)) {
+			oldest = w;
+			oldest_since = w->since;
+		}
+		if (w->state == WORKER_IO && now >= w->deadline)
 			pthread_kill(w->thread, SERVER_SIG_WAKE);
+		else if (w->state == WORKER_IDLE && srv.stopping) {
+			w->kicked = 1;
+			pthread_kill(w->thread, SERVER_SIG_WAKE);
+		}
 		pthread_mutex_unlock(&w->lock);
 	}
+	if (!srv.stopping && accepting == 0 && oldest != NULL &&
+	    server_backlog())
+		server_shed(oldest);
 	return active;
 }
 
