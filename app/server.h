@@ -13,7 +13,7 @@
 #define SERVER_STACK_SIZE	(512 * 1024)
 #define SERVER_DRAIN_SECONDS	5
 #define SERVER_ACCEPT_RETRY_MS	10
-#define SERVER_ARENA_MAX	4	/* malloc arenas (M_ARENA_MAX) */
+#define SERVER_ARENA_MAX	16	/* malloc arenas (M_ARENA_MAX) */
 #define SERVER_MMAP_MIN		(128 * 1024)	/* M_MMAP_THRESHOLD, fixed */
 #define SERVER_TRIM_IDLE_MS	2000	/* idle this long: malloc_trim */
 /* before any thread starts: every thread inherits the blocked signals */
