@@ -344,13 +344,6 @@ worker_main(void *arg)
 	return NULL;
 }
 
-/*
- * Interrupt the reads and writes of workers past their deadline, and once
- * stopping the wait of idle ones on a kept connection; srv.lock held.
- * Sent again at every tick: a signal that lands between two system calls
- * is lost, the next one is not.  A worker that left WORKER_IO took its
- * lock after the signal was sent, and so has taken it already.
- */
 /* 1 when a connection waits to be accepted. */
 static int
 server_backlog(void)
@@ -376,10 +369,21 @@ server_shed(struct worker *w)
 		__atomic_store_n(&w->shed, 1, __ATOMIC_RELEASE);
 		w->kicked = 1;
 		pthread_kill(w->thread, SERVER_SIG_WAKE);
+		log_info(NULL, "every worker holds a connection and another "
+		    "waits: the one kept idle longest is closed (workers fewer "
+		    "than the web server's connections; see workers)");
 	}
 	pthread_mutex_unlock(&w->lock);
 }
 
+/*
+ * Interrupt the reads and writes of workers past their deadline, and once
+ * stopping the wait of idle ones on a kept connection; srv.lock held.
+ * Sent again at every tick: a signal that lands between two system calls
+ * is lost, the next one is not.  A worker that left WORKER_IO took its
+ * lock after the signal was sent, and so has taken it already.  And shed
+ * a kept connection when one waits and no worker is free.
+ */
 static long
 server_watch(void)
 {
