@@ -313,10 +313,10 @@ db_pool_put(struct db_conn *dc)
 }
 
 /*
- * Flush what was sent, or wait until a result can be read without
- * blocking, before the deadline: 0, DB_WAIT_TIMEOUT or DB_WAIT_BROKEN.
+ * Flush what was sent before the deadline: 0, DB_WAIT_TIMEOUT or
+ * DB_WAIT_BROKEN.
  */
-int
+static int
 db_flush(PGconn *pg, long long deadline)
 {
 	int	 f;
@@ -330,7 +330,8 @@ db_flush(PGconn *pg, long long deadline)
 	return f == 0 ? 0 : DB_WAIT_BROKEN;
 }
 
-int
+/* Wait until a result can be read without blocking: 0 or DB_WAIT_*. */
+static int
 db_ready(PGconn *pg, long long deadline)
 {
 	while (PQisBusy(pg)) {

@@ -133,8 +133,6 @@ int		 db_touch(const char *sql, int n, const char *const *v, int nf);
 int		 db_is_uuid(const char *);
 #define DB_WAIT_TIMEOUT	(-1)
 #define DB_WAIT_BROKEN	(-2)
-int		 db_flush(PGconn *, long long deadline);	/* 0 or DB_WAIT_* */
-int		 db_ready(PGconn *, long long deadline);	/* a result readable */
 void		 db_conn_drop(struct db_conn *);	/* closed; taken again later */
 void		 db_note_down(const char *what, const char *msg);
 int		 db_user_row(PGresult *, int, struct user *);	/* USER_COLS */
