@@ -3,7 +3,10 @@
 duration for every case.
 
   1. nginx `return 204`                 (the web server's ceiling)
-  2. a minimal libfcgi responder (204)  (the FastCGI transport's ceiling)
+  2. a minimal libfcgi responder (204)  (the FastCGI transport's ceiling),
+     and again with verify's bytes (a diagnostic, "libfcgi+id"): the same
+     bearer token in the request, verify's headers in the answer, so what
+     nginx and the kernel spend on them is in that baseline too
   3. GET /auth/verify with a valid token
   4. POST /auth/refresh, each token chained forward
   5. POST /auth/login at the default password cost, and one hash alone
@@ -44,22 +47,27 @@ class BenchStack(harness.Stack):
     """The shipped nginx config plus the two baselines in the same server."""
 
     min_port = 0
+    idmin_port = 0
     pg_durable = True
 
     def nginx_conf(self):
         d, conf = super().nginx_conf()
         p = os.path.join(d, "fcgi-auth.conf")
         text = open(p).read()
-        text = text.replace("upstream fcgi_auth {", (
-            "upstream fcgi_min {\n    server 127.0.0.1:%d;\n"
-            "    keepalive 16;\n    keepalive_requests 10000;\n"
-            "    keepalive_timeout 60s;\n}\n\nupstream fcgi_auth {")
-            % self.min_port, 1)
+        for name, port in (("fcgi_min", self.min_port),
+                           ("fcgi_min_identity", self.idmin_port)):
+            text = text.replace("upstream fcgi_auth {", (
+                "upstream %s {\n    server 127.0.0.1:%d;\n"
+                "    keepalive 16;\n    keepalive_requests 10000;\n"
+                "    keepalive_timeout 60s;\n}\n\nupstream fcgi_auth {")
+                % (name, port), 1)
+            text = text.replace("    location /auth/ {", (
+                "    location = /bench/%s {\n"
+                "        fastcgi_pass %s;\n        fastcgi_keep_conn on;\n"
+                "        include snippets/fcgi-auth-params.conf;\n    }\n\n"
+                "    location /auth/ {") % (name.replace("_", "-"), name), 1)
         text = text.replace("    location /auth/ {", (
-            "    location = /bench/nginx204 { return 204; }\n"
-            "    location = /bench/fcgi-min {\n"
-            "        fastcgi_pass fcgi_min;\n        fastcgi_keep_conn on;\n"
-            "        include snippets/fcgi-auth-params.conf;\n    }\n\n"
+            "    location = /bench/nginx204 { return 204; }\n\n"
             "    location /auth/ {"), 1)
         open(p, "w").write(text)
         main = open(conf).read()
@@ -148,8 +156,13 @@ def main():
     st.min_port = harness.free_port()
     minp = harness.Proc("fcgi-min", [fmin, "127.0.0.1:%d" % st.min_port,
                         str(WORKERS)], os.path.join(st.logs, "fcgi-min.log"))
+    st.idmin_port = harness.free_port()
+    idminp = harness.Proc("fcgi-min-identity", [
+        fmin, "127.0.0.1:%d" % st.idmin_port, str(WORKERS), "identity"],
+        os.path.join(st.logs, "fcgi-min-identity.log"))
     try:
         minp.start()
+        idminp.start()
         st.start()
         base = st.url("nginx")
         pid = st.app_pid
@@ -183,16 +196,21 @@ def main():
                 time.sleep(0.2)
         threading.Thread(target=sample, daemon=True).start()
 
-        # The four cases compared by ratio run interleaved, ROUNDS times,
+        # The cases compared by ratio run interleaved, ROUNDS times,
         # and each reports its median round: the machine's drift between
         # sequential runs moves them all alike.
-        rounds = {"nginx 204": [], "libfcgi 204": [], "verify": [],
-                  "refresh": []}
+        rounds = {"nginx 204": [], "libfcgi 204": [], "libfcgi+id": [],
+                  "verify": [], "refresh": []}
         for i in range(ROUNDS):
             if i > 0:
                 access = login_tokens()
             rounds["nginx 204"].append(wrk(base + "/bench/nginx204"))
             rounds["libfcgi 204"].append(wrk(base + "/bench/fcgi-min"))
+            # verify's bytes both ways: its request (the bearer token) and
+            # its answer's headers, with nothing of fcgi-auth's in between
+            rounds["libfcgi+id"].append(wrk(
+                base + "/bench/fcgi-min-identity",
+                headers=["Authorization: Bearer " + access]))
             rounds["verify"].append(wrk(base + "/auth/verify",
                                     headers=["Authorization: Bearer " + access]))
             rounds["refresh"].append(wrk(
@@ -202,7 +220,8 @@ def main():
                for k, v in rounds.items()}
         per_round = list(zip(*(
             [x["rps"] for x in rounds[k]]
-            for k in ("nginx 204", "libfcgi 204", "verify", "refresh"))))
+            for k in ("nginx 204", "libfcgi 204", "libfcgi+id", "verify",
+                      "refresh"))))
         res["login"] = wrk(base + "/auth/login",
                            script=os.path.join(HERE, "login.lua"),
                            env={"FA_EMAIL": email, "FA_PASSWORD": pw},
@@ -215,15 +234,17 @@ def main():
     finally:
         st.stop()
         minp.stop()
+        idminp.stop()
 
     cores = os.cpu_count()
     print("fcgi-auth benchmark: wrk -t%d -c%d -d%ds, %d workers, %d cores, "
-          "%d interleaved rounds of the first four (medians below)"
+          "%d interleaved rounds of the first five (medians below)"
           % (THREADS, CONNS, SECONDS, WORKERS, cores, ROUNDS))
-    for i, (n, t, v, f) in enumerate(per_round):
-        print("  round %d: nginx %.0f, libfcgi %.0f, verify %.0f, refresh %.0f "
-              "req/s: verify/transport %.3f, refresh/transport %.3f"
-              % (i + 1, n, t, v, f, v / t, f / t))
+    for i, (n, t, ti, v, f) in enumerate(per_round):
+        print("  round %d: nginx %.0f, libfcgi %.0f, libfcgi+id %.0f, verify %.0f, "
+              "refresh %.0f req/s: verify/transport %.3f (/+id %.3f), "
+              "refresh/transport %.3f"
+              % (i + 1, n, t, ti, v, f, v / t, v / ti, f / t))
     print("%-12s %10s %9s %9s %8s" % ("case", "req/s", "p50 ms", "p99 ms", "non-2xx"))
     for k, v in res.items():
         print("%-12s %10.0f %9.2f %9.2f %8d %s" % (k, v["rps"], v["p50"], v["p99"],
@@ -232,6 +253,8 @@ def main():
     login_ceiling = cores / (hash_ms / 1000.0)
     ratios = [
         ("verify / transport", res["verify"]["rps"] / t, 0.9),
+        ("verify / transport+id", res["verify"]["rps"] / res["libfcgi+id"]["rps"],
+         None),
         ("verify / nginx", res["verify"]["rps"] / n, None),
         ("refresh / transport", res["refresh"]["rps"] / t, 0.3),
         ("login / (cores / hash)", res["login"]["rps"] / login_ceiling, 0.8),
