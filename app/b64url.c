@@ -7,6 +7,11 @@
  * character outside the alphabet).  libsodium 1.0.18 (Debian 12) reads
  * bytes >= 0x80 as a signed char and takes them as letters: we refuse
  * them first, without branching on the data.
+ *
+ * b64url_encode_public is a table lookup per character, an order of
+ * magnitude faster and not constant-time: for bytes anyone holding the
+ * result can read anyway (a token's header and claims), never for a
+ * secret or a MAC.
  */
 #include "config.h"
 
@@ -26,6 +31,39 @@ b64url_encode(char *out, size_t outsz, const unsigned char *in, size_t len)
 	if (len > (SIZE_MAX - 2) / 4 || outsz < B64URL_LEN(len) + 1)
 		return -1;
 	sodium_bin2base64(out, outsz, in, len, B64URL_VARIANT);
+	return 0;
+}
+
+int
+b64url_encode_public(char *out, size_t outsz, const unsigned char *in,
+    size_t len)
+{
+	static const char	 abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789-_";
+	unsigned int		 v;
+	size_t			 i;
+
+	if (len > (SIZE_MAX - 2) / 4 || outsz < B64URL_LEN(len) + 1)
+		return -1;
+	for (i = 0; i + 3 <= len; i += 3) {
+		v = (unsigned int)in[i] << 16 | (unsigned int)in[i + 1] << 8 |
+		    in[i + 2];
+		*out++ = abc[v >> 18];
+		*out++ = abc[(v >> 12) & 63];
+		*out++ = abc[(v >> 6) & 63];
+		*out++ = abc[v & 63];
+	}
+	if (len - i == 1) {
+		v = (unsigned int)in[i] << 16;
+		*out++ = abc[v >> 18];
+		*out++ = abc[(v >> 12) & 63];
+	} else if (len - i == 2) {
+		v = (unsigned int)in[i] << 16 | (unsigned int)in[i + 1] << 8;
+		*out++ = abc[v >> 18];
+		*out++ = abc[(v >> 12) & 63];
+		*out++ = abc[(v >> 6) & 63];
+	}
+	*out = '\0';
 	return 0;
 }
 

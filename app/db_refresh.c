@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -14,23 +15,28 @@
 #include "db_int.h"
 
 /*
- * The batch as fa_user_refresh_batch's $1: one element per job sent, its
- * position n and fa_user_refresh's parameters (db_refresh_params).  Sets
- * each j[i].rc: DB_NOTFOUND until a row answers it (a malformed id is not
- * sent, as db_user_refresh), DB_ERROR if its audit row cannot be built.
- * NULL if the array cannot be built; else *sent is how many it holds.
+ * The batch as fa_user_refresh_batch's $1, JSON text (jsonw.c: the group
+ * commit's writer thread builds it for every batch): one element per job
+ * sent, its position n and fa_user_refresh's parameters
+ * (db_refresh_params), null where those are NULL.  Sets each j[i].rc:
+ * DB_NOTFOUND until a row answers it (a malformed id is not sent, as
+ * db_user_refresh), DB_ERROR if its audit row cannot be built.  NULL if
+ * the text cannot be built; else *sent is how many it holds.
  */
-static json_t *
+static char *
 refresh_rows(struct db_refresh *j, size_t n, size_t *sent)
 {
+	static const char *const keys[REFRESH_NPARAMS] = {
+		"uid", "event", "sid", "ip", "ua", "success", "detail"
+	};
 	struct audit_params	 ap;
+	struct jsonw		 w;
 	const char		*v[REFRESH_NPARAMS];
-	json_t			*rows, *o;
-	size_t			 i;
+	size_t			 i, k;
 
 	*sent = 0;
-	if ((rows = json_array()) == NULL)
-		return NULL;
+	jsonw_init(&w, SIZE_MAX / 2);
+	jsonw_open(&w, '[');
 	for (i = 0; i < n; i++) {
 		memset(j[i].out, 0, sizeof(*j[i].out));
 		j[i].rc = DB_NOTFOUND;
@@ -42,17 +48,19 @@ refresh_rows(struct db_refresh *j, size_t n, size_t *sent)
 			continue;
 		}
 		db_refresh_params(v, j[i].id, &ap);
-		o = json_pack("{s:I, s:s, s:s, s:s?, s:s?, s:s?, s:s, s:s?}",
-		    "n", (json_int_t)i, "uid", v[0], "event", v[1], "sid", v[2],
-		    "ip", v[3], "ua", v[4], "success", v[5], "detail", v[6]);
-		db_audit_params_free(&ap);
-		if (json_array_append_new(rows, o) == -1) {
-			json_decref(rows);
-			return NULL;
+		jsonw_open(&w, '{');
+		jsonw_key(&w, "n");
+		jsonw_num(&w, (long long)i);
+		for (k = 0; k < REFRESH_NPARAMS; k++) {
+			jsonw_key(&w, keys[k]);
+			jsonw_strz(&w, v[k]);
 		}
+		jsonw_close(&w, '}');
+		db_audit_params_free(&ap);
 		(*sent)++;
 	}
-	return rows;
+	jsonw_close(&w, ']');
+	return jsonw_done(&w);
 }
 
 /*
@@ -97,26 +105,19 @@ db_user_refresh_batch(struct db_refresh *j, size_t n)
 {
 	struct db_conn	*dc = NULL;
 	PGresult	*res = NULL;
-	json_t		*rows;
-	char		*batch = NULL;
+	char		*batch;
 	const char	*v[1];
 	long long	 deadline = mono_ms() + db_timeout_ms();
 	size_t		 i, sent;
 	int		 rc = DB_ERROR;
 
-	if ((rows = refresh_rows(j, n, &sent)) == NULL) {
+	if ((batch = refresh_rows(j, n, &sent)) == NULL) {
 		log_error(NULL, "db: cannot build the refresh batch");
 		goto fail;
 	}
 	if (sent == 0) {	/* each answered without the database */
-		json_decref(rows);
+		free(batch);
 		return DB_OK;
-	}
-	batch = json_dumps(rows, JSON_COMPACT);
-	json_decref(rows);
-	if (batch == NULL) {
-		log_error(NULL, "db: cannot build the refresh batch");
-		goto fail;
 	}
 	if ((dc = db_pool_get(deadline)) == NULL)
 		goto fail;

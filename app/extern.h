@@ -142,10 +142,31 @@ size_t		 log_json_escape(char *out, size_t outsz, const char *in);
 /* A request id we accept from the web server: [A-Za-z0-9-]{1,64}. */
 int		 log_reqid_ok(const char *);
 
+/* jsonw.c: compact JSON text written directly (jansson's escaping). */
+struct jsonw {
+	char	*buf;
+	size_t	 len, cap, max;
+	int	 err;		/* too long, or a string not UTF-8 */
+	int	 sep;		/* the next value needs a comma */
+};
+void		 jsonw_init(struct jsonw *, size_t max);
+void		 jsonw_open(struct jsonw *, char);	/* '{' or '[' */
+void		 jsonw_close(struct jsonw *, char);
+void		 jsonw_key(struct jsonw *, const char *);
+void		 jsonw_str(struct jsonw *, const char *, size_t);
+void		 jsonw_strz(struct jsonw *, const char *);
+void		 jsonw_num(struct jsonw *, long long);
+void		 jsonw_lit(struct jsonw *, const char *);
+void		 jsonw_raw(struct jsonw *, const char *, size_t);
+char		*jsonw_done(struct jsonw *);
+
 /* b64url.c: RFC 4648 section 5, no padding. */
 #define B64URL_LEN(n)	(((n) * 4 + 2) / 3)
 /* Writes B64URL_LEN(len) chars and a NUL into out (outsz must fit both). */
 int		 b64url_encode(char *out, size_t outsz,
+		    const unsigned char *in, size_t len);
+/* The same, not constant-time: only for bytes that are not secret. */
+int		 b64url_encode_public(char *out, size_t outsz,
 		    const unsigned char *in, size_t len);
 /* Strict: rejects padding, whitespace and non-canonical trailing bits. */
 int		 b64url_decode(unsigned char *out, size_t outsz, size_t *outlen,

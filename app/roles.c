@@ -11,7 +11,7 @@
 #include "extern.h"
 
 /* The next name of csv at *p (advanced past it and its comma); 0 at the end. */
-static int
+int
 roles_next(const char **p, const char **name, size_t *len)
 {
 	while (**p == ',')

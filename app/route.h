@@ -88,6 +88,7 @@ int		 auth_has_role(const struct claims *, const char *role);
  * struct claims, a JSON array on the wire.  Pure.
  */
 #define ROLES_DEDUP		0x01	/* roles_from_json: drop repeats */
+int		 roles_next(const char **p, const char **name, size_t *len);
 int		 roles_has(const char *csv, const char *role);
 json_t		*roles_json(const char *csv);	/* new reference */
 /* A JSON array of at most FA_ROLES_MAX valid names into out: 0, or -1. */

@@ -75,18 +75,56 @@ token_amr(int aal)
 	    json_pack("[s]", "pwd");
 }
 
-/* The claims of c as a JSON object, or NULL. */
-static json_t *
-claims_json(const struct token_set *tk, const struct claims *c)
+/*
+ * The claims segment as jansson dumps the claims object with
+ * JWS_JSON_FLAGS (compact, keys in byte order: the text libjwt writes),
+ * written directly (jsonw.c): packing and dumping the object was half of
+ * token_issue's work.  Owned text, or NULL if a string is not UTF-8 or the
+ * text is longer than a token may be.
+ */
+char *
+token_claims_text(const struct token_set *tk, const struct claims *c)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:o, s:o, "
-	    "s:i, s:b, s:o*}",
-	    "iss", tk->cfg->jwt_issuer, "aud", tk->cfg->jwt_audience,
-	    "sub", c->sub, "email", c->email, "sid", c->sid, "jti", c->jti,
-	    "iat", (json_int_t)c->iat, "exp", (json_int_t)c->exp,
-	    "roles", roles_json(c->roles), "amr", token_amr(c->aal),
-	    "aal", c->aal, "email_verified", c->email_verified != 0,
-	    "gen", c->gen > 0 ? json_integer((json_int_t)c->gen) : NULL);
+	struct jsonw	 w;
+	const char	*p = c->roles, *name;
+	size_t		 len;
+
+	jsonw_init(&w, FA_TOKEN_MAX);
+	jsonw_open(&w, '{');
+	jsonw_key(&w, "aal");
+	jsonw_num(&w, c->aal);
+	jsonw_key(&w, "amr");
+	jsonw_lit(&w, c->aal >= TOKEN_AAL_MFA ? "[\"pwd\",\"otp\"]" :
+	    "[\"pwd\"]");
+	jsonw_key(&w, "aud");
+	jsonw_strz(&w, tk->cfg->jwt_audience);
+	jsonw_key(&w, "email");
+	jsonw_strz(&w, c->email);
+	jsonw_key(&w, "email_verified");
+	jsonw_lit(&w, c->email_verified ? "true" : "false");
+	jsonw_key(&w, "exp");
+	jsonw_num(&w, c->exp);
+	if (c->gen > 0) {
+		jsonw_key(&w, "gen");
+		jsonw_num(&w, c->gen);
+	}
+	jsonw_key(&w, "iat");
+	jsonw_num(&w, c->iat);
+	jsonw_key(&w, "iss");
+	jsonw_strz(&w, tk->cfg->jwt_issuer);
+	jsonw_key(&w, "jti");
+	jsonw_strz(&w, c->jti);
+	jsonw_key(&w, "roles");
+	jsonw_open(&w, '[');
+	while (roles_next(&p, &name, &len))
+		jsonw_str(&w, name, len);
+	jsonw_close(&w, ']');
+	jsonw_key(&w, "sid");
+	jsonw_strz(&w, c->sid);
+	jsonw_key(&w, "sub");
+	jsonw_strz(&w, c->sub);
+	jsonw_close(&w, '}');
+	return jsonw_done(&w);
 }
 
 int
@@ -112,17 +150,89 @@ out:
 	return rc;
 }
 
-/* HMAC-SHA256 of in under key (any length, as RFC 7518 allows). */
-static void
-hs256_mac(unsigned char mac[HS256_BYTES], const unsigned char *key,
-    int keylen, const char *in, size_t len)
-{
-	crypto_auth_hmacsha256_state	 st;
+/*
+ * HMAC-SHA256 (RFC 2104) under one key, any length as RFC 7518 allows: the
+ * digest states after the key's inner and outer pads are made once per key
+ * set, and a MAC starts from copies of them.  OpenSSL's SHA-256 uses the
+ * CPU's SHA extensions where it has them; libsodium's portable one, with
+ * the pads hashed again each time, was an eighth of a refresh's
+ * instructions.  The states are only read after token_init.
+ */
+#define HS256_BLOCK	64
 
-	crypto_auth_hmacsha256_init(&st, key, (size_t)keylen);
-	crypto_auth_hmacsha256_update(&st, (const unsigned char *)in, len);
-	crypto_auth_hmacsha256_final(&st, mac);
-	sodium_memzero(&st, sizeof(st));
+static int
+hs_key_init(EVP_MD_CTX **in, EVP_MD_CTX **out, const unsigned char *key,
+    int keylen)
+{
+	unsigned char	 k[HS256_BLOCK], pad[HS256_BLOCK];
+	size_t		 i;
+	int		 rc = -1;
+
+	memset(k, 0, sizeof(k));
+	if ((size_t)keylen > sizeof(k)) {
+		if (EVP_Digest(key, (size_t)keylen, k, NULL, EVP_sha256(),
+		    NULL) != 1)
+			goto out;
+	} else
+		memcpy(k, key, (size_t)keylen);
+	if ((*in = EVP_MD_CTX_new()) == NULL ||
+	    (*out = EVP_MD_CTX_new()) == NULL)
+		goto out;
+	for (i = 0; i < sizeof(pad); i++)
+		pad[i] = k[i] ^ 0x36;
+	if (EVP_DigestInit_ex(*in, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(*in, pad, sizeof(pad)) != 1)
+		goto out;
+	for (i = 0; i < sizeof(pad); i++)
+		pad[i] = k[i] ^ 0x5c;
+	if (EVP_DigestInit_ex(*out, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(*out, pad, sizeof(pad)) != 1)
+		goto out;
+	rc = 0;
+out:
+	sodium_memzero(k, sizeof(k));
+	sodium_memzero(pad, sizeof(pad));
+	ERR_clear_error();
+	return rc;	/* on failure token_free frees what was made */
+}
+
+int
+token_hs_keys(struct token_set *tk)
+{
+	if (hs_key_init(&tk->hs_in[0], &tk->hs_out[0], tk->sign,
+	    tk->signlen) == -1)
+		return -1;
+	if (tk->has_prev && hs_key_init(&tk->hs_in[1], &tk->hs_out[1],
+	    tk->prev, tk->prevlen) == -1)
+		return -1;
+	return 0;
+}
+
+/* The MAC of msg under key k (0 jwt_secret, 1 jwt_secret_previous). */
+static int
+hs256_mac(unsigned char mac[HS256_BYTES], const struct token_set *tk,
+    int k, const char *msg, size_t len)
+{
+	EVP_MD_CTX	*c;
+	unsigned char	 ih[HS256_BYTES];
+	int		 rc = -1;
+
+	if ((c = EVP_MD_CTX_new()) == NULL)
+		return -1;
+	if (EVP_MD_CTX_copy_ex(c, tk->hs_in[k]) == 1 &&
+	    EVP_DigestUpdate(c, msg, len) == 1 &&
+	    EVP_DigestFinal_ex(c, ih, NULL) == 1 &&
+	    EVP_MD_CTX_copy_ex(c, tk->hs_out[k]) == 1 &&
+	    EVP_DigestUpdate(c, ih, sizeof(ih)) == 1 &&
+	    EVP_DigestFinal_ex(c, mac, NULL) == 1)
+		rc = 0;
+	EVP_MD_CTX_free(c);
+	sodium_memzero(ih, sizeof(ih));
+	if (rc == -1) {
+		sodium_memzero(mac, HS256_BYTES);
+		ERR_clear_error();
+	}
+	return rc;
 }
 
 /*
@@ -145,10 +255,11 @@ hs256_sign(const struct token_set *tk, const char *pay, char **out)
 	tok = xmalloc(len + 1);
 	memcpy(tok, tk->hs_hdr, tk->hs_hdrlen);
 	tok[tk->hs_hdrlen] = '.';
-	if (b64url_encode(tok + tk->hs_hdrlen + 1, len - tk->hs_hdrlen,
-	    (const unsigned char *)pay, paylen) == -1)
+	if (b64url_encode_public(tok + tk->hs_hdrlen + 1,
+	    len - tk->hs_hdrlen, (const unsigned char *)pay, paylen) == -1)
 		goto fail;
-	hs256_mac(mac, tk->sign, tk->signlen, tok, n);
+	if (hs256_mac(mac, tk, 0, tok, n) == -1)
+		goto fail;
 	tok[n] = '.';
 	if (b64url_encode(tok + n + 1, len - n, mac, sizeof(mac)) == -1)
 		goto fail;
@@ -187,10 +298,9 @@ int
 token_issue(struct claims *c, long long gen, char **out)
 {
 	unsigned char	 jti[FA_JTI_BYTES];
-	json_t		*pay = NULL;
-	char		*text = NULL;
+	char		*text;
 	const struct token_set *tk = tk_cur();
-	int		 rc = -1;
+	int		 rc;
 
 	*out = NULL;
 	if (tk == NULL)
@@ -203,15 +313,11 @@ token_issue(struct claims *c, long long gen, char **out)
 	c->gen = gen > 0 ? gen : 0;
 	if (c->aal < TOKEN_AAL_MIN || c->aal > TOKEN_AAL_MAX)
 		c->aal = TOKEN_AAL_MIN;
-
-	if ((pay = claims_json(tk, c)) == NULL ||
-	    (text = json_dumps(pay, JWS_JSON_FLAGS)) == NULL)
-		goto out;
+	if ((text = token_claims_text(tk, c)) == NULL)
+		return -1;
 	rc = tk->alg == ALG_HS256 ? hs256_sign(tk, text, out) :
 	    pem_sign(tk, text, out);
-out:
 	free(text);
-	json_decref(pay);
 	return rc;
 }
 
@@ -337,12 +443,11 @@ hs256_check(const struct token_set *tk, const char *in, size_t len,
 	unsigned char	 mac[HS256_BYTES];
 	int		 rc;
 
-	hs256_mac(mac, tk->sign, tk->signlen, in, len);
-	rc = crypto_verify_32(mac, sig);
-	if (rc != 0 && tk->has_prev) {
-		hs256_mac(mac, tk->prev, tk->prevlen, in, len);
-		rc = crypto_verify_32(mac, sig);
-	}
+	rc = hs256_mac(mac, tk, 0, in, len) == 0 ?
+	    crypto_verify_32(mac, sig) : -1;
+	if (rc != 0 && tk->has_prev)
+		rc = hs256_mac(mac, tk, 1, in, len) == 0 ?
+		    crypto_verify_32(mac, sig) : -1;
 	sodium_memzero(mac, sizeof(mac));
 	return rc == 0 ? 0 : -1;
 }

@@ -28,6 +28,9 @@ extern const jwt_alg_t token_alg_jwt[ALG__MAX];
 /* Longest decoded header or payload of a token of FA_TOKEN_MAX chars. */
 #define SEGMENT_MAX	(FA_TOKEN_MAX / 4 * 3)
 
+/* The claims segment's text, JWS_JSON_FLAGS' bytes (owned), or NULL. */
+char	*token_claims_text(const struct token_set *, const struct claims *);
+
 /* A verification key: public half only. */
 struct token_key {
 	char		 kid[TOKEN_KID_MAX + 1];
@@ -50,6 +53,8 @@ struct token_set {
 	/* HS256: the header segment of every token we make (base64url) */
 	char			*hs_hdr;
 	size_t			 hs_hdrlen;
+	/* HS256: the HMAC states of sign [0] and prev [1] (token.c) */
+	EVP_MD_CTX		*hs_in[2], *hs_out[2];
 	struct token_key	 keys[TOKEN_KEYS_MAX];
 	size_t			 nkeys;
 	unsigned char		 refresh_key[TOKEN_SUBKEY_BYTES];
@@ -72,6 +77,8 @@ void		 token_data_key_wipe(void);
 
 /* The HS256 header segment of tk, made once by token_init: 0, or -1. */
 int		 token_hs_header(struct token_set *tk);
+/* The HMAC states of its HS256 keys (after sign and prev are set): 0/-1. */
+int		 token_hs_keys(struct token_set *tk);
 
 /* The keys of the running generation, or NULL. */
 static inline const struct token_set *

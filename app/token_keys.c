@@ -395,7 +395,7 @@ token_init(struct config *c, char **errstr)
 		tk->sign = xmalloc(c->jwt_secret_len);
 		memcpy(tk->sign, secret, c->jwt_secret_len);
 		tk->signlen = (int)c->jwt_secret_len;
-		if (token_hs_header(tk) == -1) {
+		if (token_hs_header(tk) == -1 || token_hs_keys(tk) == -1) {
 			*errstr = xstrdup("out of memory");
 			goto fail;
 		}
@@ -506,6 +506,10 @@ token_free(struct token_set *tk)
 		free(tk->prev);
 	}
 	free(tk->hs_hdr);
+	for (i = 0; i < 2; i++) {
+		EVP_MD_CTX_free(tk->hs_in[i]);
+		EVP_MD_CTX_free(tk->hs_out[i]);
+	}
 	json_decref(tk->jwks);
 	sodium_memzero(tk, sizeof(*tk));
 	free(tk);

@@ -568,6 +568,75 @@ empty_roles_become_empty_array(void **state)
 	free(tok);
 }
 
+/*
+ * The claims segment is written without jansson; it must be exactly what
+ * jansson dumps of the claims object with libjwt's flags (compact, keys
+ * sorted): escapes, C0 bytes, UTF-8, empty and repeated commas in roles,
+ * gen absent and present, aal 1 and 2.  A string that is not UTF-8 fails
+ * the issue, as json_pack failed it.
+ */
+static void
+claims_text_is_what_jansson_dumps(void **state)
+{
+	static const struct {
+		const char	*email, *roles, *iss, *aud;
+		long long	 gen;
+		int		 aal, verified;
+	} cases[] = {
+		{ "ada@example.test", "user", ISSUER, AUDIENCE, 0, 1, 0 },
+		{ "o'\"neil\\/\xc3\xa9@example.test", "user,admin,a-b_c",
+		    "iss \"q\" \\ \x01\x1f\t\n\r\b\f \x7f /",
+		    "aud\xe2\x80\xa8\xf0\x9f\x98\x80", 7, 2, 1 },
+		{ "x@y.test", "", "", "a", 1, 1, 1 },
+		{ "x@y.test", ",,user,,admin,", ISSUER, AUDIENCE, 0, 2, 0 },
+	};
+	struct claims	 c;
+	json_t		*want;
+	unsigned char	 pay[FA_TOKEN_MAX];
+	char		*tok, *text;
+	const char	*d1, *d2;
+	size_t		 i, n;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		conf.jwt_issuer = mut(cases[i].iss);
+		conf.jwt_audience = mut(cases[i].aud);
+		mk_claims(&c, cases[i].roles);
+		snprintf(c.email, sizeof(c.email), "%s", cases[i].email);
+		c.aal = cases[i].aal;
+		c.email_verified = cases[i].verified;
+		tok = NULL;
+		assert_int_equal(token_issue(&c, cases[i].gen, &tok), 0);
+		d1 = strchr(tok, '.');
+		d2 = strchr(d1 + 1, '.');
+		assert_int_equal(b64url_decode(pay, sizeof(pay) - 1, &n,
+		    d1 + 1, (size_t)(d2 - d1 - 1)), 0);
+		pay[n] = '\0';
+		want = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, "
+		    "s:o, s:o, s:i, s:b, s:o*}",
+		    "iss", cases[i].iss, "aud", cases[i].aud, "sub", c.sub,
+		    "email", c.email, "sid", c.sid, "jti", c.jti,
+		    "iat", (json_int_t)c.iat, "exp", (json_int_t)c.exp,
+		    "roles", roles_json(c.roles), "amr", token_amr(c.aal),
+		    "aal", c.aal, "email_verified", c.email_verified != 0,
+		    "gen", cases[i].gen > 0 ?
+		    json_integer((json_int_t)cases[i].gen) : NULL);
+		assert_non_null(want);
+		text = json_dumps(want, JSON_COMPACT | JSON_SORT_KEYS);
+		assert_string_equal((const char *)pay, text);
+		free(text);
+		json_decref(want);
+		free(tok);
+	}
+	conf.jwt_issuer = mut("not \xc3 UTF-8");
+	mk_claims(&c, "user");
+	tok = NULL;
+	assert_int_equal(token_issue(&c, 0, &tok), -1);
+	assert_null(tok);
+	conf.jwt_issuer = mut(ISSUER);
+	conf.jwt_audience = mut(AUDIENCE);
+}
+
 static void
 libjwt_accepts_our_hs256_tokens(void **state)
 {
@@ -647,6 +716,56 @@ hs256_tokens_are_what_libjwt_makes(void **state)
 	assert_int_equal(out.email_verified, 1);
 	assert_int_equal(out.gen, 5);
 	free(tok);
+}
+
+/*
+ * A secret longer than SHA-256's block is hashed first (RFC 2104): libjwt
+ * (OpenSSL's HMAC) and we agree on tokens under a 100-byte secret, both
+ * ways, and under the current secret with a long previous one.
+ */
+static void
+long_secret_hmac_agrees_with_libjwt(void **state)
+{
+	static const char	 longsec[] =
+	    "a secret of one hundred bytes, longer than the sixty-four of "
+	    "a SHA-256 block, as RFC 7518 permits!!!";
+	struct claims		 c, out;
+	jwt_t			*j = NULL;
+	char			*tok = NULL, *err = NULL, *theirs;
+	const char		*p = "{\"sub\":\"" SUB "\",\"sid\":\"" SID
+	    "\",\"email\":\"a@b.test\",\"roles\":[\"user\"],"
+	    "\"iss\":\"" ISSUER "\",\"aud\":\"" AUDIENCE "\","
+	    "\"jti\":\"abcdefghijklmnopqrstuv\",\"iat\":1,"
+	    "\"exp\":4102444800}";
+
+	(void)state;
+	assert_int_equal(sizeof(longsec) - 1, 100);
+	conf.jwt_secret = mut(longsec);
+	conf.jwt_secret_len = sizeof(longsec) - 1;
+	assert_int_equal(token_init(&conf, &err), 0);
+	mk_claims(&c, "user");
+	assert_int_equal(token_issue(&c, 0, &tok), 0);
+	assert_int_equal(jwt_decode(&j, tok, (const unsigned char *)longsec,
+	    (int)sizeof(longsec) - 1), 0);
+	jwt_free(j);
+	assert_int_equal(token_verify(tok, strlen(tok), &out), 0);
+	free(tok);
+	theirs = libjwt_hs(JWT_ALG_HS256, p, longsec);
+	assert_int_equal(token_verify(theirs, strlen(theirs), &out), 0);
+	/* signed under the long one, now the previous: still good */
+	conf.jwt_secret = mut(SECRET);
+	conf.jwt_secret_len = strlen(SECRET);
+	conf.jwt_secret_previous = mut(longsec);
+	conf.jwt_secret_previous_len = sizeof(longsec) - 1;
+	assert_int_equal(token_init(&conf, &err), 0);
+	assert_int_equal(token_verify(theirs, strlen(theirs), &out), 0);
+	free(theirs);
+	theirs = libjwt_hs(JWT_ALG_HS256, p, "another secret of enough length!!");
+	assert_int_equal(token_verify(theirs, strlen(theirs), &out), -1);
+	free(theirs);
+	conf.jwt_secret_previous = NULL;
+	conf.jwt_secret_previous_len = 0;
+	assert_int_equal(token_init(&conf, &err), 0);
 }
 
 static void
@@ -1492,6 +1611,10 @@ main(void)
 		cmocka_unit_test_setup(issue_carries_the_revocation_generation,
 		    hs_setup),
 		cmocka_unit_test_setup(empty_roles_become_empty_array, hs_setup),
+		cmocka_unit_test_setup(claims_text_is_what_jansson_dumps,
+		    hs_setup),
+		cmocka_unit_test_setup(long_secret_hmac_agrees_with_libjwt,
+		    hs_setup),
 		cmocka_unit_test_setup(libjwt_accepts_our_hs256_tokens,
 		    hs_setup),
 		cmocka_unit_test_setup(hs256_tokens_are_what_libjwt_makes,
