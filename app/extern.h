@@ -61,6 +61,7 @@ struct revocation;
 #define FA_IP_MAX		46	/* INET6_ADDRSTRLEN */
 #define FA_REQID_MAX		64	/* longest one we take ([A-Za-z0-9-]) */
 #define FA_HEADERS_MAX		16	/* response headers per answer */
+#define FA_HEADER_BYTES		1024	/* their values kept in the request */
 #define FA_AUDIT_LIMIT_MAX	500
 #define FA_AUDIT_LIMIT_DEF	50
 #define FA_AUDIT_EVENT_MAX	63	/* longest event name in a filter */
@@ -472,7 +473,7 @@ enum err {
 
 struct header {
 	const char	*name;		/* static */
-	char		*value;		/* owned */
+	char		*value;		/* in the request's hbuf, or owned */
 };
 
 struct request {
@@ -502,6 +503,8 @@ struct request {
 	int		 status;
 	struct header	 headers[FA_HEADERS_MAX];
 	size_t		 nheaders;
+	char		 hbuf[FA_HEADER_BYTES];	/* values, while they fit */
+	size_t		 hbuflen;
 	char		*out;		/* response body, owned */
 	size_t		 outlen;
 	/* private to server.c/request.c */
@@ -529,6 +532,8 @@ int		 request_bearer(const char *hdr, const char **tok, size_t *len);
  * error answer is already set and NULL returned. */
 json_t		*request_json(struct request *);
 void		 request_free(struct request *);
+/* Free a header value unless it lives in r->hbuf. */
+void		 request_header_free(struct request *, char *);
 
 /* Header values are visible ASCII (0x20-0x7e); resp_header writes a space
  * for any other byte, so check identity values first and refuse them. */

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -196,7 +197,16 @@ request_free(struct request *r)
 	for (i = 0; i < r->nparams; i++)
 		free(r->params[i]);
 	for (i = 0; i < r->nheaders; i++)
-		free(r->headers[i].value);
+		request_header_free(r, r->headers[i].value);
 	free(r->out);
 	memset(r, 0, sizeof(*r));
+}
+
+void
+request_header_free(struct request *r, char *v)
+{
+	uintptr_t	 p = (uintptr_t)v, b = (uintptr_t)r->hbuf;
+
+	if (p < b || p >= b + sizeof(r->hbuf))
+		free(v);
 }

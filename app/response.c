@@ -91,18 +91,22 @@ resp_header(struct request *r, const char *name, const char *v)
 	char	*copy;
 
 	n = strlen(v);
-	copy = xmalloc(n + 1);
+	if (n < sizeof(r->hbuf) - r->hbuflen) {	/* no malloc per header */
+		copy = r->hbuf + r->hbuflen;
+		r->hbuflen += n + 1;
+	} else
+		copy = xmalloc(n + 1);
 	for (i = 0; i < n; i++)
 		copy[i] = header_byte_ok((unsigned char)v[i]) ? v[i] : ' ';
 	copy[n] = '\0';
 	for (i = 0; i < r->nheaders; i++)
 		if (strcasecmp(r->headers[i].name, name) == 0) {
-			free(r->headers[i].value);
+			request_header_free(r, r->headers[i].value);
 			r->headers[i].value = copy;
 			return;
 		}
 	if (r->nheaders == FA_HEADERS_MAX) {
-		free(copy);
+		request_header_free(r, copy);
 		return;
 	}
 	r->headers[r->nheaders].name = name;

@@ -30,6 +30,7 @@ int		 server_run(const struct config *, const char *listen_override,
 #define SERVER_DISCARD_MAX	(64L * 1024 * 1024)	/* body past max_body
 							   read and dropped */
 #define SERVER_PARAMS_MAX	16	/* names one server_params_find takes */
+#define SERVER_PARAM_NAME_MAX	63	/* longer names: found, more slowly */
 #define SERVER_HEADER_MAX	(FA_TOKEN_MAX + 512)	/* one header line */
 
 #endif /* FA_SERVER_H */

@@ -13,6 +13,7 @@
 
 #include <ctype.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,23 +52,34 @@ void
 server_params_find(char **envp, const char *const *names, size_t n,
     const char **out)
 {
-	size_t	 len[SERVER_PARAMS_MAX], i, k;
-	char	*eq;
+	/* the names of each length (a bit per name), longer ones in [0] */
+	uint16_t	 bylen[SERVER_PARAM_NAME_MAX + 1], m, left = 0;
+	size_t		 len[SERVER_PARAMS_MAX], i, k;
+	char		*eq;
 
 	for (i = 0; i < n; i++)
 		out[i] = NULL;
 	if (n > SERVER_PARAMS_MAX)
 		n = SERVER_PARAMS_MAX;	/* those past it stay NULL */
-	for (i = 0; i < n; i++)
-		len[i] = names[i] != NULL ? strlen(names[i]) : 0;
-	for (; envp != NULL && *envp != NULL; envp++) {
+	memset(bylen, 0, sizeof(bylen));
+	for (i = 0; i < n; i++) {
+		if (names[i] == NULL || (len[i] = strlen(names[i])) == 0)
+			continue;
+		bylen[len[i] <= SERVER_PARAM_NAME_MAX ? len[i] : 0] |=
+		    (uint16_t)(1u << i);
+		left |= (uint16_t)(1u << i);
+	}
+	for (; left != 0 && envp != NULL && *envp != NULL; envp++) {
 		if ((eq = strchr(*envp, '=')) == NULL)
 			continue;
 		k = (size_t)(eq - *envp);
-		for (i = 0; i < n; i++)
-			if (out[i] == NULL && len[i] == k && k > 0 &&
-			    memcmp(*envp, names[i], k) == 0)
+		m = bylen[k <= SERVER_PARAM_NAME_MAX ? k : 0] & left;
+		for (i = 0; m != 0; i++, m >>= 1)
+			if ((m & 1) && len[i] == k &&
+			    memcmp(*envp, names[i], k) == 0) {
 				out[i] = eq + 1;
+				left &= (uint16_t)~(1u << i);
+			}
 	}
 }
 
@@ -125,7 +137,9 @@ client_ip(struct request *r, const char *peer, const char *v)
 	const char	*p;
 	size_t		 n;
 
-	snprintf(r->ip, sizeof(r->ip), "%s", peer != NULL ? peer : "");
+	n = peer != NULL ? strnlen(peer, sizeof(r->ip) - 1) : 0;
+	memcpy(r->ip, peer != NULL ? peer : "", n);
+	r->ip[n] = '\0';
 	if (peer == NULL || cfg->real_ip_header[0] == '\0' ||
 	    !ip_in_list(peer, cfg->trusted_proxies) || v == NULL)
 		return;

@@ -23,16 +23,28 @@ params_find_agrees_with_fcgx_getparam(void **state)
 	char		 e0[] = "REQUEST_METHOD=GET", e1[] = "HTTP_X=a=b",
 			 e2[] = "REQUEST_URI=/auth/verify?x=1", e3[] = "EMPTY=",
 			 e4[] = "REQUEST_METHOD=POST", e5[] = "NOEQUALS",
-			 e6[] = "=nameless", e7[] = "REQUEST=short";
-	char		*envp[] = { e0, e1, e2, e3, e4, e5, e6, e7, NULL };
+			 e6[] = "=nameless", e7[] = "REQUEST=short",
+			 e8[] = "HTTP_A_HEADER_NAME_OF_SEVENTY_BYTES_"
+			    "LONGER_THAN_ANY_LENGTH_BUCKET_XYZ=long",
+			 e9[] = "HTTP_A_HEADER_NAME_OF_SIXTY_THREE_BYTES__"
+			    "THE_LAST_LENGTH_BUCKET=63";
+	char		*envp[] = { e0, e1, e2, e3, e4, e5, e6, e7, e8, e9,
+			    NULL };
 	const char *const names[] = { "REQUEST_METHOD", "HTTP_X", "REQUEST_URI",
-	    "EMPTY", "MISSING", NULL, "REQUEST", "HTTP" };
-	const char	*out[8];
+	    "EMPTY", "MISSING", NULL, "REQUEST", "HTTP",
+	    "HTTP_A_HEADER_NAME_OF_SEVENTY_BYTES_LONGER_THAN_ANY_LENGTH_"
+	    "BUCKET_XYZ",
+	    "HTTP_A_HEADER_NAME_OF_SEVENTY_BYTES_LONGER_THAN_ANY_LENGTH_"
+	    "BUCKET_XYW",
+	    "HTTP_A_HEADER_NAME_OF_SIXTY_THREE_BYTES__THE_LAST_LENGTH_BUCKET" };
+	const char	*out[11];
 	size_t		 i;
 
 	(void)state;
-	server_params_find(envp, names, 8, out);
-	for (i = 0; i < 8; i++) {
+	assert_true(strlen(names[8]) > SERVER_PARAM_NAME_MAX);
+	assert_int_equal(strlen(names[10]), SERVER_PARAM_NAME_MAX);
+	server_params_find(envp, names, 11, out);
+	for (i = 0; i < 11; i++) {
 		const char *want = names[i] != NULL ?
 		    FCGX_GetParam(names[i], envp) : NULL;
 
@@ -48,6 +60,9 @@ params_find_agrees_with_fcgx_getparam(void **state)
 	assert_null(out[5]);
 	assert_string_equal(out[6], "short");
 	assert_null(out[7]);
+	assert_string_equal(out[8], "long");
+	assert_null(out[9]);
+	assert_string_equal(out[10], "63");
 }
 
 /* No list, or names past SERVER_PARAMS_MAX: NULL, never a read past. */
