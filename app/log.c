@@ -634,7 +634,10 @@ log_reqid_ok(const char *s)
 
 	if (s == NULL)
 		return 0;
-	n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "0123456789-");
-	return n > 0 && n <= FA_REQID_MAX && s[n] == '\0';
+	for (n = 0; n <= FA_REQID_MAX && s[n] != '\0'; n++)
+		if (!(s[n] >= 'a' && s[n] <= 'z') &&
+		    !(s[n] >= 'A' && s[n] <= 'Z') &&
+		    !(s[n] >= '0' && s[n] <= '9') && s[n] != '-')
+			return 0;
+	return n > 0 && n <= FA_REQID_MAX;
 }
