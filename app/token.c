@@ -4,13 +4,14 @@
  * a token's header must name exactly that algorithm and, for RS256/ES256,
  * a kid we hold a public key for, before any signature is looked at.
  *
- * HS256 tokens are made and checked here, with libsodium's HMAC-SHA256
- * (any key length, as libjwt took it) and a constant-time compare: the
- * header segment is made once per key set, the claims are dumped once by
- * jansson in libjwt's spelling.  Through libjwt 1.10, token_issue was a
- * quarter of the CPU of a refresh (the claims dumped, parsed again by
- * jwt_add_grants_json, dumped again by jwt_encode_str, and OpenSSL 3
- * fetching the HMAC algorithm at every EVP_Q_mac).
+ * HS256 tokens are made and checked here: HMAC-SHA256 from pad states
+ * made once per key set (any key length, as libjwt took it) and a
+ * constant-time compare; the header segment is made once per key set, the
+ * claims are written directly in libjwt's spelling (jsonw.c).  Through
+ * libjwt 1.10, token_issue was a quarter of the CPU of a refresh (the
+ * claims dumped, parsed again by jwt_add_grants_json, dumped again by
+ * jwt_encode_str, and OpenSSL 3 fetching the HMAC algorithm at every
+ * EVP_Q_mac).
  *
  * RS256/ES256 still go through libjwt 1.10 (RSA PKCS#1 v1.5, ECDSA P-256
  * in the raw r||s form of RFC 7518 section 3.4), which trusts the
