@@ -153,7 +153,7 @@ struct jsonw {
 void		 jsonw_init(struct jsonw *, size_t max);
 void		 jsonw_open(struct jsonw *, char);	/* '{' or '[' */
 void		 jsonw_close(struct jsonw *, char);
-void		 jsonw_key(struct jsonw *, const char *);
+void		 jsonw_key(struct jsonw *, const char *);	/* a literal */
 void		 jsonw_str(struct jsonw *, const char *, size_t);
 void		 jsonw_strz(struct jsonw *, const char *);
 void		 jsonw_num(struct jsonw *, long long);

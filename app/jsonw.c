@@ -118,12 +118,14 @@ jsonw_quoted(struct jsonw *w, const char *s, size_t n)
 	jsonw_raw(w, "\"", 1);
 }
 
+/* key is a literal of ours, printable ASCII without " or \: not escaped. */
 void
 jsonw_key(struct jsonw *w, const char *key)
 {
 	jsonw_sep(w);
-	jsonw_quoted(w, key, strlen(key));
-	jsonw_raw(w, ":", 1);
+	jsonw_raw(w, "\"", 1);
+	jsonw_raw(w, key, strlen(key));
+	jsonw_raw(w, "\":", 2);
 	w->sep = 0;
 }
 
